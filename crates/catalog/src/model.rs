@@ -1,0 +1,114 @@
+//! The catalog data model and its TOML form.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole catalog: where it came from and its areas, in page order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// The page this catalog was imported from.
+    pub source: Source,
+    /// The areas, in the order the page lists them.
+    #[serde(default, rename = "area")]
+    pub areas: Vec<Area>,
+}
+
+/// Where a catalog came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The page title (front matter `title`, or the first `#` heading).
+    pub title: String,
+    /// The page's public URL.
+    pub url: String,
+    /// The page's `ms.date`, as written (`MM/DD/YYYY`).
+    pub date: String,
+    /// The edition or section names found on the page (`## ...` headings holding tables).
+    #[serde(default)]
+    pub sections: Vec<String>,
+}
+
+/// One area of Windows ("Diagnostic Data", "Windows Update", ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    /// Stable slug derived from the name (`Microsoft Store` → `microsoft-store`).
+    pub id: String,
+    /// The area's name as the page writes it.
+    pub name: String,
+    /// Absolute "Learn how to turn off traffic" link, when the page gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_off: Option<String>,
+    /// The endpoints of this area, in page order, each destination once.
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One destination of an area.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// The destination normalised to a DNS name pattern (`www.bing.com`, `*.wns.windows.com`).
+    pub pattern: String,
+    /// The destination exactly as the page wrote it (`www.bing.com*`).
+    pub original: String,
+    /// Protocols the page lists (`TLSv1.2`, `HTTPS`, `HTTP`).
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// What stops working when this endpoint is blocked (the page's description).
+    #[serde(default)]
+    pub description: String,
+    /// The page sections (editions) that list this endpoint.
+    #[serde(default)]
+    pub sections: Vec<String>,
+}
+
+/// An error loading or saving a catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The TOML text is not a valid catalog.
+    #[error("invalid catalog {origin}: {source}")]
+    Toml {
+        /// Where the text came from (a path, or `<string>`).
+        origin: String,
+        /// The parser's message, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The catalog could not be serialised.
+    #[error("cannot write catalog as TOML: {0}")]
+    Serialize(#[from] toml::ser::Error),
+    /// Reading a catalog file failed.
+    #[error("cannot read catalog {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Catalog {
+    /// Parses a catalog from its TOML form. `origin` names the text in error messages.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, CatalogError> {
+        toml::from_str(text).map_err(|source| CatalogError::Toml {
+            origin: origin.to_owned(),
+            source,
+        })
+    }
+
+    /// Reads a catalog TOML file.
+    pub fn from_path(path: &std::path::Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Looks up an area by id.
+    pub fn area(&self, id: &str) -> Option<&Area> {
+        self.areas.iter().find(|a| a.id == id)
+    }
+}

@@ -1,0 +1,33 @@
+//! `winsink`: a DNS sinkhole for Windows 11 labs.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod catalog_cmd;
+
+/// Exit code for bad input: a config, policy or page that does not load.
+pub(crate) const EXIT_INPUT: u8 = 2;
+/// Exit code for a runtime failure (a socket that cannot be bound, an I/O error).
+pub(crate) const EXIT_RUNTIME: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "winsink", version, about = "DNS sinkhole for the endpoints Windows 11 talks to")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import, show and inspect endpoint catalogs.
+    #[command(subcommand)]
+    Catalog(catalog_cmd::CatalogCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Catalog(cmd) => catalog_cmd::run(cmd),
+    }
+}

@@ -1,0 +1,6 @@
+//! Whole-binary integration tests: the real `winsink` binary, real files, real DNS.
+//!
+//! One test binary (this file) with one module per area; shared helpers in `support`.
+//! Each helper owns its module line below.
+
+mod support;

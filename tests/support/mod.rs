@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The repository root (where `config/` and `policies/` live).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -13,23 +13,23 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A `Command` for the real `winsink` binary, run from the repository root.
-pub fn winsink() -> Command {
+pub(crate) fn winsink() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_winsink"));
     cmd.current_dir(repo_root());
     cmd
 }
 
 /// Runs `winsink ARGS...` to completion.
-pub fn run_winsink(args: &[&str]) -> Output {
+pub(crate) fn run_winsink(args: &[&str]) -> Output {
     winsink().args(args).output().expect("spawn winsink")
 }
 
 /// stdout as text.
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// stderr as text.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Reloads under load: winsink answers a steady dnsperf stream while its config file is
+# edited RELOADS times (microsoft-store flipped between log and block, each edit saved
+# the way editors save: write a temporary file, rename it over the config). The run is
+# bounded to SECS seconds of load. Pass: every reload is logged and dnsperf reports zero
+# lost queries and no SERVFAIL.
+#
+#   bash bench/reload-under-load.sh                      # 100 reloads, 2000 qps, 60 s
+#   RELOADS=20 RATE=5000 SECS=20 bash bench/reload-under-load.sh
+#
+# Upstream: Unbound on loopback with a local zone (nothing leaves the machine).
+# winsink runs with its query log on (JSON lines to a file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RELOADS=${RELOADS:-100}
+RATE=${RATE:-2000}
+SECS=${SECS:-60}
+
+for tool in dnsperf unbound dig python3; do
+    command -v "$tool" >/dev/null || { echo "bench/reload-under-load.sh needs $tool" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/winsink-reload-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() { # until something answers DNS on 127.0.0.1:$1 (bounded)
+    for _ in $(seq 1 200); do
+        if dig +tries=1 +time=1 -p "$1" @127.0.0.1 www.lab.test A >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing answers on 127.0.0.1:$1" >&2
+    exit 1
+}
+
+echo "# building winsink (release)" >&2
+cargo build -q --release -p winsink-cli
+WINSINK=$(realpath "${CARGO_TARGET_DIR:-target}/release/winsink")
+
+UPORT=$(free_port)
+cat >"$WORK/unbound.conf" <<EOF
+server:
+    interface: 127.0.0.1
+    port: $UPORT
+    do-ip6: no
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$WORK"
+    pidfile: ""
+    use-syslog: no
+    logfile: "$WORK/unbound.log"
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    local-zone: "." refuse
+    local-zone: "lab.test." static
+    local-data: "lab.test. 300 IN SOA ns.lab.test. admin.lab.test. 1 3600 600 86400 300"
+    local-data: "www.lab.test. 300 IN A 192.0.2.10"
+    local-zone: "windows.com." static
+    local-data: "x.wns.windows.com. 300 IN A 192.0.2.53"
+    local-data: "x.wns.windows.com. 300 IN AAAA 2001:db8::53"
+EOF
+unbound -d -c "$WORK/unbound.conf" 2>>"$WORK/unbound.log" &
+PIDS+=($!)
+wait_port "$UPORT"
+
+PORT=$(free_port)
+CONFIG="$WORK/winsink.toml"
+write_config() { # $1: the action of microsoft-store
+    cat >"$WORK/.winsink.toml.tmp" <<EOF
+default_action = "log"
+[areas]
+diagnostic-data = "block"
+microsoft-store = "$1"
+[server]
+listen = ["127.0.0.1:$PORT"]
+upstreams = ["udp://127.0.0.1:$UPORT"]
+[log]
+queries = "all"
+format = "json"
+file = "queries.log"
+EOF
+    mv "$WORK/.winsink.toml.tmp" "$CONFIG"
+}
+write_config log
+"$WINSINK" run --config "$CONFIG" >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
+WINSINK_PID=$!
+PIDS+=("$WINSINK_PID")
+wait_port "$PORT"
+
+# Blocked, forwarded, flipped and NXDOMAIN names, A and AAAA.
+printf '%s\n' "x.wns.windows.com A" "x.wns.windows.com AAAA" "www.lab.test A" \
+    "watson.events.data.microsoft.com A" "nope.lab.test A" "X.Wns.Windows.Com A" >"$WORK/queries.txt"
+
+echo "# dnsperf: $RATE qps for $SECS s against 127.0.0.1:$PORT; $RELOADS reloads meanwhile" >&2
+dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/queries.txt" -Q "$RATE" -l "$SECS" -t 2 -q 200 \
+    >"$WORK/dnsperf.out" 2>&1 &
+PERF=$!
+PIDS+=("$PERF")
+sleep 1
+
+reloads_logged() { grep -c 'reloaded' "$WORK/winsink.err" || true; }
+started=$(date +%s.%N)
+done_reloads=0
+action=log
+for i in $(seq 1 "$RELOADS"); do
+    kill -0 "$PERF" 2>/dev/null || break
+    if [[ $action == log ]]; then action=block; else action=log; fi
+    before=$(reloads_logged)
+    write_config "$action"
+    # Wait for this reload to be logged before the next edit, so that edits are not
+    # merged by the debounce: each one is a reload of its own.
+    for _ in $(seq 1 100); do
+        [[ $(reloads_logged) -gt $before ]] && break
+        sleep 0.05
+    done
+    done_reloads=$i
+done
+elapsed=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
+wait "$PERF" || true
+
+sent=$(awk '/Queries sent:/{print $3}' "$WORK/dnsperf.out")
+completed=$(awk '/Queries completed:/{print $3}' "$WORK/dnsperf.out")
+lost=$(awk '/Queries lost:/{print $3}' "$WORK/dnsperf.out")
+codes=$(grep -E 'Response codes:' "$WORK/dnsperf.out" | sed 's/^ *Response codes: *//')
+qps=$(awk '/Queries per second:/{print $4}' "$WORK/dnsperf.out")
+avg=$(grep -E 'Average Latency' "$WORK/dnsperf.out" | sed 's/^ *//')
+logged=$(reloads_logged)
+failed=$(grep -c 'reload failed' "$WORK/winsink.err" || true)
+servfail=$(grep -Eo 'SERVFAIL [0-9]+' <<<"$codes" | awk '{print $2}')
+
+echo "reloads: $done_reloads edits in ${elapsed}s, $logged reloads logged, $failed failed"
+echo "dnsperf: sent $sent, completed $completed, lost $lost, ${qps} qps"
+echo "response codes: $codes"
+echo "$avg"
+if ! kill -0 "$WINSINK_PID" 2>/dev/null; then
+    echo "FAIL: winsink exited"; exit 1
+fi
+if [[ "$lost" != 0 || -n "$servfail" || "$logged" -lt "$done_reloads" || "$done_reloads" -lt "$RELOADS" ]]; then
+    echo "FAIL"
+    exit 1
+fi
+echo "PASS: $RELOADS reloads under $RATE qps, zero lost or failed queries"

@@ -1,4 +1,118 @@
 //! Config files → an immutable compiled policy → a decision per query.
+//!
+//! `winsink-policy` turns the operator's config file (TOML, `config/winsink.toml` by
+//! default) into a [`Policy`]: every catalog endpoint, custom rule and list entry compiled
+//! into one [`winsink_matcher::Matcher`], plus the action of each area for everyone and
+//! for each client group. [`Policy::decide`] answers, for (client address, query name),
+//! a [`Verdict`] and every [`Match`] behind it, with one matcher walk and no allocation.
+//!
+//! # The config file
+//!
+//! ```toml
+//! # Catalogs: files relative to this file, or `builtin:windows11-enterprise`
+//! # (the default when the key is absent).
+//! catalogs = ["builtin:windows11-enterprise"]
+//! # Action of areas not listed in [areas]: "block", "log" or "allow". Default "log".
+//! default_action = "log"
+//!
+//! [areas]                       # area id = action
+//! diagnostic-data = "block"
+//!
+//! [[rules]]                     # custom rules: pattern, action, optional note
+//! pattern = "*.ads.example"
+//! action = "block"
+//! note = "lab ad servers"
+//!
+//! [[lists]]                     # external lists (see the `list` formats)
+//! path = "lists/hosts.txt"      # relative to this file
+//! format = "hosts"              # auto (default) | hosts | plain | adblock
+//! action = "block"
+//! label = "stevenblack"         # shown in logs; default: the file name
+//!
+//! [[groups]]                    # client groups
+//! name = "strict"
+//! clients = ["10.0.10.0/24", "fd00:10::/64"]
+//! sinkhole = { mode = "nxdomain" }   # optional override of [sinkhole]
+//! [groups.areas]
+//! microsoft-store = "block"
+//! [[groups.rules]]
+//! pattern = "login.live.com"
+//! action = "allow"
+//!
+//! [server]    # see settings::ServerSettings
+//! [sinkhole]  # see settings::SinkholeSettings
+//! [cache]     # see settings::CacheSettings
+//! [log]       # see settings::LogSettings
+//! ```
+//!
+//! Unknown keys, unknown area ids, unknown action words, invalid patterns and CIDRs are
+//! errors that name the file, the line and the key, and suggest the closest valid name.
+//! A malformed line of a list file is a warning, never an error.
+//!
+//! # Actions and precedence
+//!
+//! `block` answers with the sinkhole; `log` forwards but logs the query as "would be
+//! blocked" (the audit mode that shows what a block would break); `allow` forwards.
+//! For one query, every matching catalog endpoint, rule and list entry is considered:
+//!
+//! 1. An `allow` **rule or list** matching the name wins — the client's group rules
+//!    first, then global ones.
+//! 2. Otherwise any matching `block` (area, rule or list) → [`Verdict::Block`].
+//! 3. Otherwise any matching `log` → [`Verdict::Log`] (forward, log as would-block).
+//! 4. Otherwise, if only `allow` areas matched → [`Verdict::Allow`].
+//! 5. Otherwise → [`Verdict::Pass`] (forwarded, not in any area).
+//!
+//! A client group's area actions replace the global ones for clients in that group; its
+//! rules apply only to them. A client in several groups belongs to the one with the
+//! longest (most specific) prefix. Every matching rule is reported, whichever decided:
+//! blocking Diagnostic Data blocks `self.events.data.microsoft.com`, and the decision says
+//! that Office uses it too.
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::path::Path;
+//! use winsink_policy::{Policy, Verdict};
+//!
+//! let loaded = Policy::from_config_str(
+//!     r#"
+//!     catalogs = []
+//!     [[rules]]
+//!     pattern = "*.ads.example"
+//!     action = "block"
+//!     [[rules]]
+//!     pattern = "ok.ads.example"
+//!     action = "allow"
+//!     "#,
+//!     Path::new("."),
+//!     "example.toml",
+//! )
+//! .unwrap();
+//! let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
+//! assert_eq!(loaded.policy.decide(client, "x.ads.example").verdict, Verdict::Block);
+//! assert_eq!(loaded.policy.decide(client, "OK.ads.example.").verdict, Verdict::Allow);
+//! assert_eq!(loaded.policy.decide(client, "example.org").verdict, Verdict::Pass);
+//! ```
 #![warn(missing_docs)]
 
+mod compile;
+mod config;
+mod decision;
+mod error;
+pub mod list;
+mod policy;
 pub mod settings;
+mod summary;
+
+pub use compile::{Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
+pub use decision::{Action, AreaRef, Decision, Match, MatchSource, Verdict, MAX_REPORTED_MATCHES};
+pub use error::PolicyError;
+pub use list::{BadLine, ListFormat};
+pub use policy::Policy;
+pub use settings::{
+    CacheSettings, LogFormat, LogQueries, LogSettings, ServerSettings, SinkholeMode,
+    SinkholeSettings,
+};
+pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,551 @@
+//! Phase two: a parsed config file → the immutable [`Policy`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use winsink_catalog::Catalog;
+use winsink_matcher::MatcherBuilder;
+
+use crate::config::{self, line_col, ConfigFile, RuleConfig};
+use crate::decision::{Action, Verdict};
+use crate::error::{closest, PolicyError};
+use crate::list::{self, Item};
+use crate::policy::{
+    AreaInfo, CatalogInfo, EndpointInfo, Entry, GroupInfo, ListInfo, Policy, RuleInfo,
+};
+use crate::settings::{SinkholeMode, SinkholeSettings};
+
+/// A compiled policy with what loading it had to say.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The policy.
+    pub policy: Policy,
+    /// Things worth an operator's attention that do not stop the load: malformed list
+    /// lines, areas whose actions conflict on a shared name.
+    pub warnings: Vec<String>,
+    /// Every file read: the config file, catalog files, list files (for a reload watcher).
+    pub files: Vec<PathBuf>,
+}
+
+/// The prefix of a catalog entry that names a catalog compiled into the binary.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
+/// The catalogs loaded when the config file has no `catalogs` key.
+pub const DEFAULT_CATALOGS: &[&str] = &["builtin:windows11-enterprise"];
+
+/// The names of the built-in catalogs (`builtin:NAME`).
+pub const BUILTIN_CATALOGS: &[&str] = &["windows11-enterprise"];
+
+fn builtin(name: &str) -> Option<&'static Catalog> {
+    match name {
+        // INTERIM until the catalog crate embeds the shipped catalog.
+        "windows11-enterprise" => None,
+        _ => None,
+    }
+}
+
+impl Policy {
+    /// Reads and compiles a config file and every file it names.
+    ///
+    /// This is the one loading path of `winsink run`, `check` and `explain`. Relative
+    /// paths in the file (catalogs, lists, the log file) are relative to its folder.
+    pub fn load(config_path: &Path) -> Result<Loaded, PolicyError> {
+        let text = std::fs::read_to_string(config_path).map_err(|source| PolicyError::Io {
+            path: config_path.to_path_buf(),
+            source,
+        })?;
+        let base = match config_path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut loaded = Self::from_config_str(&text, base, &config_path.display().to_string())?;
+        loaded.files.insert(0, config_path.to_path_buf());
+        Ok(loaded)
+    }
+
+    /// Compiles config text; `base_dir` resolves relative paths, `origin` names the text
+    /// in errors and warnings. `files` of the result lists only the files named by the
+    /// text (catalogs, lists), not the text's own file.
+    pub fn from_config_str(
+        text: &str,
+        base_dir: &Path,
+        origin: &str,
+    ) -> Result<Loaded, PolicyError> {
+        let cfg = config::parse(text, origin)?;
+        Compiler {
+            text,
+            base_dir,
+            origin,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            files: Vec::new(),
+        }
+        .compile(cfg)
+    }
+}
+
+struct Compiler<'a> {
+    text: &'a str,
+    base_dir: &'a Path,
+    origin: &'a str,
+    errors: Vec<PolicyError>,
+    warnings: Vec<String>,
+    files: Vec<PathBuf>,
+}
+
+/// Everything that goes into the matcher, collected in id order.
+struct Parts {
+    builder: MatcherBuilder,
+    entries: Vec<Entry>,
+    arena: String,
+}
+
+impl Parts {
+    fn next_id(&self) -> u32 {
+        // A policy never holds 4 billion patterns: list files that large do not fit in
+        // memory as text, let alone as rules.
+        u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
+    }
+}
+
+impl Compiler<'_> {
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        line_col(self.text, span.start).0
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        self.base_dir.join(path)
+    }
+
+    fn compile(mut self, cfg: ConfigFile) -> Result<Loaded, PolicyError> {
+        let mut parts = Parts {
+            builder: MatcherBuilder::new(),
+            entries: Vec::new(),
+            arena: String::new(),
+        };
+
+        // Catalogs: every area id once, across catalogs, so that one toggle covers an
+        // area that two catalogs (two Windows releases) both describe.
+        let mut catalogs = Vec::new();
+        let mut areas: Vec<AreaInfo> = Vec::new();
+        let mut area_index: HashMap<String, u32> = HashMap::new();
+        let mut endpoints = Vec::new();
+        let catalog_names: Vec<(String, usize)> = match &cfg.catalogs {
+            Some(list) => list
+                .iter()
+                .map(|s| (s.get_ref().clone(), s.span().start))
+                .collect(),
+            None => DEFAULT_CATALOGS
+                .iter()
+                .map(|s| ((*s).to_owned(), 0))
+                .collect(),
+        };
+        for (name, _) in &catalog_names {
+            let catalog = self.catalog(name)?;
+            let c = u32::try_from(catalogs.len()).unwrap_or(u32::MAX);
+            let mut count = 0;
+            for area in &catalog.areas {
+                let a = *area_index.entry(area.id.clone()).or_insert_with(|| {
+                    areas.push(AreaInfo {
+                        id: area.id.clone(),
+                        name: area.name.clone(),
+                        endpoints: 0,
+                    });
+                    u32::try_from(areas.len() - 1).unwrap_or(u32::MAX)
+                });
+                for ep in &area.endpoints {
+                    if let Err(source) = parts.builder.add(&ep.pattern, parts.next_id()) {
+                        self.errors.push(PolicyError::CatalogPattern {
+                            catalog: name.clone(),
+                            area: area.id.clone(),
+                            source,
+                        });
+                        continue;
+                    }
+                    parts.entries.push(Entry::Endpoint(
+                        u32::try_from(endpoints.len()).unwrap_or(u32::MAX),
+                    ));
+                    endpoints.push(EndpointInfo {
+                        catalog: c,
+                        area: a,
+                        pattern: ep.pattern.clone(),
+                        impact: ep.description.clone(),
+                    });
+                    areas[a as usize].endpoints += 1;
+                    count += 1;
+                }
+            }
+            catalogs.push(CatalogInfo {
+                title: catalog.source.title.clone(),
+                origin: name.clone(),
+                areas: catalog.areas.len(),
+                endpoints: count,
+            });
+        }
+
+        // Area actions: the global set, then one per group.
+        let default_action = cfg.default_action.unwrap_or(Action::Log);
+        let mut global = vec![default_action; areas.len()];
+        for (id, action) in &cfg.areas {
+            if let Some(a) = self.area(&area_index, &areas, id, None) {
+                global[a as usize] = *action;
+            }
+        }
+
+        let mut groups: Vec<GroupInfo> = Vec::new();
+        let mut prefixes: Vec<(IpNet, u32)> = Vec::new();
+        let mut area_actions = vec![global.clone()];
+        for g in &cfg.groups {
+            let name = g.name.get_ref().clone();
+            let gi = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+            if groups.iter().any(|o| o.name == name) {
+                self.errors.push(PolicyError::DuplicateGroup {
+                    origin: self.origin.to_owned(),
+                    line: self.line(g.name.span()),
+                    name: name.clone(),
+                });
+            }
+            let mut clients = Vec::new();
+            for c in &g.clients {
+                let line = self.line(c.span());
+                match parse_net(c.get_ref()) {
+                    Ok(net) => {
+                        if let Some(&(_, other)) = prefixes.iter().find(|(n, _)| *n == net) {
+                            if other != gi {
+                                self.errors.push(PolicyError::AmbiguousGroups {
+                                    origin: self.origin.to_owned(),
+                                    line,
+                                    first: groups[other as usize].name.clone(),
+                                    second: name.clone(),
+                                    network: net.to_string(),
+                                });
+                            }
+                            continue;
+                        }
+                        prefixes.push((net, gi));
+                        clients.push(net);
+                    }
+                    Err(reason) => self.errors.push(PolicyError::Cidr {
+                        origin: self.origin.to_owned(),
+                        line,
+                        group: name.clone(),
+                        cidr: c.get_ref().clone(),
+                        reason,
+                    }),
+                }
+            }
+            if let Some(s) = &g.sinkhole {
+                self.check_sinkhole(s, &format!("group `{name}`: sinkhole"));
+            }
+            let mut actions = global.clone();
+            let mut overrides = Vec::new();
+            for (id, action) in &g.areas {
+                if let Some(a) = self.area(&area_index, &areas, id, Some(&name)) {
+                    actions[a as usize] = *action;
+                    overrides.push((a, *action));
+                }
+            }
+            overrides.sort_unstable_by_key(|&(a, _)| a);
+            area_actions.push(actions);
+            groups.push(GroupInfo {
+                name,
+                clients,
+                sinkhole: g.sinkhole.clone(),
+                areas: overrides,
+            });
+        }
+        // Longest prefix first: the first network containing a client is its group.
+        prefixes.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+
+        // Rules: group rules first, then global ones (the order explain reports them in).
+        let mut rules = Vec::new();
+        for (gi, g) in cfg.groups.iter().enumerate() {
+            for r in &g.rules {
+                self.rule(
+                    &mut parts,
+                    &mut rules,
+                    r,
+                    Some(u32::try_from(gi).unwrap_or(u32::MAX)),
+                );
+            }
+        }
+        for r in &cfg.rules {
+            self.rule(&mut parts, &mut rules, r, None);
+        }
+
+        let mut lists = Vec::new();
+        for l in &cfg.lists {
+            let path = self.resolve(l.path.get_ref());
+            let label = l.label.clone().unwrap_or_else(|| {
+                path.file_name().map_or_else(
+                    || l.path.get_ref().clone(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            });
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(source) => {
+                    self.errors.push(PolicyError::List {
+                        origin: format!("{}:{}", self.origin, self.line(l.path.span())),
+                        label,
+                        path,
+                        source,
+                    });
+                    continue;
+                }
+            };
+            self.files.push(path.clone());
+            let li = u32::try_from(lists.len()).unwrap_or(u32::MAX);
+            let mut star = String::new();
+            let stats = list::parse(&text, l.format, |shown, item| {
+                let id = parts.next_id();
+                match item {
+                    Item::Pattern(p) => parts.builder.add(p, id),
+                    Item::DomainAndBelow(name) => parts.builder.add(name, id).and_then(|()| {
+                        star.clear();
+                        star.push_str("*.");
+                        star.push_str(name);
+                        parts.builder.add(&star, id)
+                    }),
+                }
+                .map_err(|e| e.reason)?;
+                let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
+                let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
+                parts.arena.push_str(shown);
+                parts.entries.push(Entry::List {
+                    list: li,
+                    start,
+                    len,
+                });
+                Ok(())
+            });
+            if stats.bad > 0 {
+                let shown: Vec<String> = stats
+                    .bad_lines
+                    .iter()
+                    .map(|b| format!("line {}: {} ({:?})", b.line, b.reason, b.text))
+                    .collect();
+                let more = stats.bad - stats.bad_lines.len();
+                self.warnings.push(format!(
+                    "list `{label}` ({}): {} malformed line{} ignored:\n    {}{}",
+                    path.display(),
+                    stats.bad,
+                    if stats.bad == 1 { "" } else { "s" },
+                    shown.join("\n    "),
+                    if more > 0 {
+                        format!("\n    ... and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            lists.push(ListInfo {
+                label,
+                path,
+                format: l.format,
+                action: l.action,
+                loaded: stats.loaded,
+                skipped: stats.skipped,
+                bad: stats.bad,
+                bad_lines: stats.bad_lines,
+            });
+        }
+
+        self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
+        let mut log = cfg.log;
+        if let Some(f) = &log.file {
+            if f.is_relative() {
+                log.file = Some(self.resolve(&f.to_string_lossy()));
+            }
+        }
+
+        match self.errors.len() {
+            0 => {}
+            1 => return Err(self.errors.remove(0)),
+            _ => return Err(PolicyError::Several(self.errors)),
+        }
+
+        let policy = Policy {
+            server: cfg.server,
+            sinkhole: cfg.sinkhole,
+            cache: cfg.cache,
+            log,
+            default_action,
+            catalogs,
+            areas,
+            area_actions,
+            endpoints,
+            rules,
+            lists,
+            groups,
+            prefixes,
+            entries: parts.entries,
+            arena: parts.arena,
+            matcher: parts.builder.build(),
+        };
+        let mut warnings = self.warnings;
+        warnings.extend(conflicts(&policy));
+        Ok(Loaded {
+            policy,
+            warnings,
+            files: self.files,
+        })
+    }
+
+    fn catalog(&mut self, name: &str) -> Result<std::borrow::Cow<'static, Catalog>, PolicyError> {
+        if let Some(b) = name.strip_prefix(BUILTIN_PREFIX) {
+            return builtin(b).map(std::borrow::Cow::Borrowed).ok_or_else(|| {
+                PolicyError::UnknownBuiltin {
+                    origin: self.origin.to_owned(),
+                    name: b.to_owned(),
+                    suggestion: closest(b, BUILTIN_CATALOGS.iter().copied()),
+                }
+            });
+        }
+        let path = self.resolve(name);
+        let catalog = Catalog::from_path(&path).map_err(|source| PolicyError::Catalog {
+            origin: self.origin.to_owned(),
+            catalog: name.to_owned(),
+            source: Box::new(source),
+        })?;
+        self.files.push(path);
+        Ok(std::borrow::Cow::Owned(catalog))
+    }
+
+    fn area(
+        &mut self,
+        index: &HashMap<String, u32>,
+        areas: &[AreaInfo],
+        id: &toml::Spanned<String>,
+        group: Option<&str>,
+    ) -> Option<u32> {
+        if let Some(&a) = index.get(id.get_ref()) {
+            return Some(a);
+        }
+        self.errors.push(PolicyError::UnknownArea {
+            origin: self.origin.to_owned(),
+            line: self.line(id.span()),
+            id: id.get_ref().clone(),
+            group: group.map(str::to_owned),
+            suggestion: closest(id.get_ref(), areas.iter().map(|a| a.id.as_str())),
+        });
+        None
+    }
+
+    fn rule(
+        &mut self,
+        parts: &mut Parts,
+        rules: &mut Vec<RuleInfo>,
+        r: &RuleConfig,
+        group: Option<u32>,
+    ) {
+        if let Err(source) = parts.builder.add(r.pattern.get_ref(), parts.next_id()) {
+            self.errors.push(PolicyError::Pattern {
+                origin: self.origin.to_owned(),
+                line: self.line(r.pattern.span()),
+                source,
+            });
+            return;
+        }
+        parts
+            .entries
+            .push(Entry::Rule(u32::try_from(rules.len()).unwrap_or(u32::MAX)));
+        rules.push(RuleInfo {
+            pattern: r.pattern.get_ref().clone(),
+            action: r.action,
+            note: r.note.clone(),
+            group,
+        });
+    }
+
+    fn check_sinkhole(&mut self, s: &SinkholeSettings, what: &str) {
+        if s.mode == SinkholeMode::Custom && s.ipv4.is_none() && s.ipv6.is_none() {
+            self.errors.push(PolicyError::Invalid {
+                origin: self.origin.to_owned(),
+                message: format!("{what}: mode \"custom\" needs `ipv4`, `ipv6` or both"),
+            });
+        }
+    }
+}
+
+/// A CIDR (`10.0.0.0/24`, `fd00::/64`) or a single address (`10.0.0.5`).
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if s.contains('/') {
+        let net: IpNet = s
+            .parse()
+            .map_err(|e: ipnet::AddrParseError| e.to_string())?;
+        if net.trunc() != net {
+            return Err(format!(
+                "host bits are set (the network is {})",
+                net.trunc()
+            ));
+        }
+        Ok(net)
+    } else {
+        s.parse::<std::net::IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| "neither an IP address nor a CIDR like 10.0.0.0/24".to_owned())
+    }
+}
+
+/// Names that areas disagree about: one area blocks a name another area allows or only
+/// logs. Block wins, so the other area loses that endpoint, and the operator should know.
+fn conflicts(policy: &Policy) -> Vec<String> {
+    let samples: BTreeSet<String> = policy
+        .endpoints
+        .iter()
+        .map(|e| e.pattern.as_str())
+        .chain(policy.rules.iter().map(|r| r.pattern.as_str()))
+        .map(|p| p.replace('*', "x"))
+        .collect();
+    let mut out = Vec::new();
+    let mut global = BTreeSet::new();
+    for set in 0..policy.area_actions.len() {
+        let group = set.checked_sub(1);
+        for name in &samples {
+            let d = policy.decide_in(group.map(|g| u32::try_from(g).unwrap_or(u32::MAX)), name);
+            if d.verdict != Verdict::Block {
+                continue;
+            }
+            let blockers: Vec<String> = d
+                .matches()
+                .filter(|m| m.action == Action::Block)
+                .map(|m| describe(&m))
+                .collect();
+            let others: Vec<String> = d
+                .matches()
+                .filter(|m| m.area.is_some() && m.action != Action::Block)
+                .map(|m| format!("{} ({})", describe(&m), m.action))
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            let line = format!(
+                "{name} is blocked by {} but also used by {}: block wins",
+                blockers.join(", "),
+                others.join(", ")
+            );
+            match group {
+                None => {
+                    global.insert(line.clone());
+                    out.push(line);
+                }
+                Some(g) if !global.contains(&line) => {
+                    out.push(format!("group `{}`: {line}", policy.groups[g].name));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+fn describe(m: &crate::Match<'_>) -> String {
+    match (m.area, m.source) {
+        (Some(a), _) => format!("area {} ({})", a.name, a.id),
+        (None, crate::MatchSource::Rule(_)) => format!("rule {}", m.pattern),
+        (None, src) => format!("{src}"),
+    }
+}

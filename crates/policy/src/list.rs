@@ -1,0 +1,393 @@
+//! External name lists: hosts files, plain lists and adblock-style lists.
+//!
+//! # Formats
+//!
+//! - **hosts**: `ADDRESS NAME [NAME...]`, e.g. `0.0.0.0 ads.example`,
+//!   `127.0.0.1 a.example b.example`, `:: ads.example`. Any address is accepted (the list's
+//!   action applies, not the address). Each name matches exactly that name. The entries
+//!   every hosts file carries for the machine itself (`localhost`, `broadcasthost`,
+//!   `ip6-localhost`, `0.0.0.0`, ...) are skipped, not counted as malformed.
+//! - **plain**: one pattern per line, `ads.example` (exactly that name) or `*.ads.example`
+//!   (every name below it), with the matcher's syntax.
+//! - **adblock**: `||ads.example^` matches `ads.example` *and every name below it* (as
+//!   AdGuard Home and uBlock read it); `||*.ads.example^` only the names below it.
+//!   Rules with options (`$third-party`), exception rules (`@@||...`) and cosmetic rules
+//!   (`##`) are counted as malformed: they have no meaning for DNS that could be honoured
+//!   here. `[Adblock Plus 2.0]` headers are ignored.
+//! - **auto** (the default): each line is read by its look: `||`/`@@`/`[` → adblock, a
+//!   first word that is an IP address → hosts, anything else → plain.
+//!
+//! In every format blank lines and comments are ignored: `#` starts a comment anywhere
+//! (after whitespace), `!` starts a comment line in adblock lists. A malformed line is
+//! counted and reported with its line number; it never stops the load.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The syntax of a list file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListFormat {
+    /// Decide per line by its look. The default.
+    #[default]
+    Auto,
+    /// `/etc/hosts` syntax: `0.0.0.0 name [name...]`.
+    Hosts,
+    /// One name or pattern per line.
+    Plain,
+    /// `||name^` rules.
+    Adblock,
+}
+
+impl ListFormat {
+    /// `"auto"`, `"hosts"`, `"plain"` or `"adblock"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Hosts => "hosts",
+            Self::Plain => "plain",
+            Self::Adblock => "adblock",
+        }
+    }
+}
+
+/// A malformed line of a list file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line as written (trimmed, at most 200 characters).
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// How many malformed lines of one list are kept with their text; the rest are counted.
+pub const MAX_BAD_LINES_KEPT: usize = 10;
+
+/// What one list entry adds to the matcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Item<'a> {
+    /// A pattern in matcher syntax, as written.
+    Pattern(&'a str),
+    /// An adblock `||name^`: `name` and `*.name`.
+    DomainAndBelow(&'a str),
+}
+
+/// Counts of one list's load.
+#[derive(Debug, Default)]
+pub(crate) struct ListStats {
+    pub(crate) loaded: usize,
+    pub(crate) skipped: usize,
+    pub(crate) bad: usize,
+    pub(crate) bad_lines: Vec<BadLine>,
+}
+
+impl ListStats {
+    fn bad(&mut self, line: usize, text: &str, reason: impl Into<String>) {
+        self.bad += 1;
+        if self.bad_lines.len() < MAX_BAD_LINES_KEPT {
+            self.bad_lines.push(BadLine {
+                line,
+                text: text.chars().take(200).collect(),
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+/// Names that hosts files map for the machine itself, not for blocking.
+const HOSTS_SELF_NAMES: &[&str] = &[
+    "localhost",
+    "localhost.localdomain",
+    "local",
+    "broadcasthost",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ip6-localnet",
+    "ip6-mcastprefix",
+    "ip6-allnodes",
+    "ip6-allrouters",
+    "ip6-allhosts",
+    "0.0.0.0",
+];
+
+/// Parses a list, calling `add(text, item)` for every entry; `text` is the entry as
+/// written (what explain shows), `add` returns the matcher's complaint for a bad pattern.
+pub(crate) fn parse(
+    text: &str,
+    format: ListFormat,
+    mut add: impl FnMut(&str, Item<'_>) -> Result<(), String>,
+) -> ListStats {
+    let mut stats = ListStats::default();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let format = match format {
+            ListFormat::Auto => detect(line),
+            f => f,
+        };
+        let result = match format {
+            ListFormat::Adblock => adblock_line(line, &mut stats, &mut add),
+            ListFormat::Hosts => hosts_line(line, &mut stats, &mut add),
+            ListFormat::Plain | ListFormat::Auto => plain_line(line, &mut stats, &mut add),
+        };
+        if let Err(reason) = result {
+            stats.bad(line_no, line, reason);
+        }
+    }
+    stats
+}
+
+fn detect(line: &str) -> ListFormat {
+    let b = line.as_bytes();
+    if b.starts_with(b"||") || b.starts_with(b"@@") || b[0] == b'!' || b[0] == b'[' {
+        return ListFormat::Adblock;
+    }
+    let first = line.split_ascii_whitespace().next().unwrap_or("");
+    if is_address(first) {
+        ListFormat::Hosts
+    } else {
+        ListFormat::Plain
+    }
+}
+
+fn is_address(word: &str) -> bool {
+    // The common cases first: parsing an address costs more than comparing a string.
+    matches!(word, "0.0.0.0" | "127.0.0.1" | "::" | "::1")
+        || (word.len() >= 2
+            && word
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() || c == b'.' || c == b':')
+            && word.parse::<IpAddr>().is_ok())
+}
+
+fn strip_comment(line: &str) -> &str {
+    match line.find('#') {
+        Some(0) => "",
+        // A `#` glued to a word (`name#x`) is part of it, and the matcher rejects it.
+        Some(i) if line.as_bytes()[i - 1].is_ascii_whitespace() => line[..i].trim_end(),
+        _ => line,
+    }
+}
+
+type Add<'f> = dyn FnMut(&str, Item<'_>) -> Result<(), String> + 'f;
+
+fn hosts_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<(), String> {
+    let line = strip_comment(line);
+    let mut words = line.split_ascii_whitespace();
+    let Some(address) = words.next() else {
+        return Ok(());
+    };
+    if !is_address(address) {
+        return Err(format!(
+            "`{address}` is not an IP address (hosts format: ADDRESS NAME...)"
+        ));
+    }
+    let mut any = false;
+    for name in words {
+        any = true;
+        if HOSTS_SELF_NAMES.contains(&name) || name.parse::<IpAddr>().is_ok() {
+            stats.skipped += 1;
+            continue;
+        }
+        if name.contains('*') {
+            return Err(format!(
+                "`{name}`: wildcards are not hosts syntax (use a plain list)"
+            ));
+        }
+        add(name, Item::Pattern(name))?;
+        stats.loaded += 1;
+    }
+    if any {
+        Ok(())
+    } else {
+        Err("an address without a name".to_owned())
+    }
+}
+
+fn plain_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<(), String> {
+    let line = strip_comment(line);
+    if line.is_empty() {
+        return Ok(());
+    }
+    if line.contains(char::is_whitespace) {
+        return Err("more than one word (plain format: one name per line)".to_owned());
+    }
+    add(line, Item::Pattern(line))?;
+    stats.loaded += 1;
+    Ok(())
+}
+
+fn adblock_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<(), String> {
+    if line.starts_with('!') || line.starts_with('#') && !line.starts_with("##") {
+        return Ok(());
+    }
+    if line.starts_with('[') && line.ends_with(']') {
+        return Ok(());
+    }
+    if line.starts_with("@@") {
+        return Err(
+            "exception rules (`@@`) are not supported; put the name in an allow list".to_owned(),
+        );
+    }
+    if line.contains("##") || line.contains("#@#") || line.contains("#?#") {
+        return Err("cosmetic (element hiding) rules have no meaning for DNS".to_owned());
+    }
+    let Some(rest) = line.strip_prefix("||") else {
+        return Err("not an adblock `||name^` rule".to_owned());
+    };
+    let Some(name) = rest.strip_suffix('^').or_else(|| rest.strip_suffix("^|")) else {
+        return Err(if rest.contains('$') {
+            "rule options (`$...`) are not supported".to_owned()
+        } else {
+            "an adblock rule must end with `^`".to_owned()
+        });
+    };
+    if name.contains(['^', '/', '|', '$']) {
+        return Err("only `||name^` and `||*.name^` rules are supported".to_owned());
+    }
+    if name.starts_with("*.") {
+        add(line, Item::Pattern(name))?;
+    } else {
+        add(line, Item::DomainAndBelow(name))?;
+    }
+    stats.loaded += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, format: ListFormat) -> (Vec<(String, String)>, ListStats) {
+        let mut got = Vec::new();
+        let stats = parse(text, format, |shown, item| {
+            let p = match item {
+                Item::Pattern(p) => p.to_owned(),
+                Item::DomainAndBelow(n) => format!("{n} +below"),
+            };
+            if p.contains('!') {
+                return Err("bad char".to_owned());
+            }
+            got.push((shown.to_owned(), p));
+            Ok(())
+        });
+        (got, stats)
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn hosts_lines_with_several_names_comments_and_self_entries() {
+        let text = "# a hosts file\n\
+                    127.0.0.1 localhost\n\
+                    ::1 localhost ip6-localhost ip6-loopback\n\
+                    0.0.0.0 0.0.0.0\n\
+                    0.0.0.0 ads.example   # trailing comment\n\
+                    127.0.0.1\ta.example b.example\n\
+                    :: v6.example\n\
+                    \n\
+                    255.255.255.255 broadcasthost\n";
+        let (got, stats) = run(text, ListFormat::Hosts);
+        assert_eq!(
+            got,
+            pairs(&[
+                ("ads.example", "ads.example"),
+                ("a.example", "a.example"),
+                ("b.example", "b.example"),
+                ("v6.example", "v6.example"),
+            ])
+        );
+        assert_eq!((stats.loaded, stats.skipped, stats.bad), (4, 6, 0));
+    }
+
+    #[test]
+    fn malformed_hosts_lines_are_counted_with_line_numbers() {
+        let text = "0.0.0.0 good.example\nnot-an-ip bad.example\n0.0.0.0\n0.0.0.0 *.wild.example\n";
+        let (got, stats) = run(text, ListFormat::Hosts);
+        assert_eq!(got, pairs(&[("good.example", "good.example")]));
+        assert_eq!(stats.bad, 3);
+        let lines: Vec<_> = stats.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert!(
+            stats.bad_lines[0].reason.contains("not an IP address"),
+            "{:?}",
+            stats.bad_lines
+        );
+    }
+
+    #[test]
+    fn plain_lines() {
+        let text = "ads.example\n# comment\n*.track.example # why\ntwo words\n";
+        let (got, stats) = run(text, ListFormat::Plain);
+        assert_eq!(
+            got,
+            pairs(&[
+                ("ads.example", "ads.example"),
+                ("*.track.example", "*.track.example")
+            ])
+        );
+        assert_eq!(stats.bad, 1);
+        assert_eq!(stats.bad_lines[0].line, 4);
+    }
+
+    #[test]
+    fn adblock_lines() {
+        let text = "[Adblock Plus 2.0]\n! Title: x\n||ads.example^\n||*.cdn.example^\n\
+                    @@||ok.example^\n||opt.example^$third-party\nexample.com##.banner\n\
+                    plain.example\n||x.example^|\n";
+        let (got, stats) = run(text, ListFormat::Adblock);
+        assert_eq!(
+            got,
+            pairs(&[
+                ("||ads.example^", "ads.example +below"),
+                ("||*.cdn.example^", "*.cdn.example"),
+                ("||x.example^|", "x.example +below"),
+            ])
+        );
+        assert_eq!(stats.bad, 4);
+        let lines: Vec<_> = stats.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn auto_reads_each_line_by_its_look() {
+        let text = "0.0.0.0 h.example\n||a.example^\np.example\n! comment\n";
+        let (got, stats) = run(text, ListFormat::Auto);
+        assert_eq!(
+            got,
+            pairs(&[
+                ("h.example", "h.example"),
+                ("||a.example^", "a.example +below"),
+                ("p.example", "p.example")
+            ])
+        );
+        assert_eq!(stats.bad, 0);
+    }
+
+    #[test]
+    fn a_rejected_pattern_is_a_bad_line_not_a_failure() {
+        let (got, stats) = run("bad!.example\nok.example\n", ListFormat::Plain);
+        assert_eq!(got.len(), 1);
+        assert_eq!(stats.bad_lines[0].line, 1);
+        assert_eq!(stats.bad_lines[0].reason, "bad char");
+    }
+
+    #[test]
+    fn only_the_first_bad_lines_are_kept() {
+        let text = "x y z\n".repeat(25);
+        let (_, stats) = run(&text, ListFormat::Plain);
+        assert_eq!(stats.bad, 25);
+        assert_eq!(stats.bad_lines.len(), MAX_BAD_LINES_KEPT);
+    }
+}

@@ -1,0 +1,309 @@
+//! The compiled policy and the per-query decision.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use winsink_matcher::Matcher;
+
+use crate::decision::{Action, AreaRef, Decision, Match, MatchSource, Rank, MAX_REPORTED_MATCHES};
+use crate::list::{BadLine, ListFormat};
+use crate::settings::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
+
+/// An immutable, compiled policy: every catalog endpoint, rule and list entry in one
+/// matcher, plus the area actions of the global config and of each client group.
+///
+/// Build it with [`Policy::load`] (or [`Policy::from_config_str`]); ask it with
+/// [`Policy::decide`]. It is `Send + Sync` and meant to be shared behind an `Arc` and
+/// swapped whole on reload.
+pub struct Policy {
+    pub(crate) server: ServerSettings,
+    pub(crate) sinkhole: SinkholeSettings,
+    pub(crate) cache: CacheSettings,
+    pub(crate) log: LogSettings,
+    pub(crate) default_action: Action,
+    pub(crate) catalogs: Vec<CatalogInfo>,
+    pub(crate) areas: Vec<AreaInfo>,
+    /// `area_actions[set][area]`: set 0 is the global config, set `g + 1` group `g`.
+    pub(crate) area_actions: Vec<Vec<Action>>,
+    pub(crate) endpoints: Vec<EndpointInfo>,
+    pub(crate) rules: Vec<RuleInfo>,
+    pub(crate) lists: Vec<ListInfo>,
+    pub(crate) groups: Vec<GroupInfo>,
+    /// Every group network, longest prefix first, so the first hit is the most specific.
+    pub(crate) prefixes: Vec<(IpNet, u32)>,
+    /// Matcher id → what it stands for.
+    pub(crate) entries: Vec<Entry>,
+    /// The text of every list entry, back to back (one allocation for a million names).
+    pub(crate) arena: String,
+    pub(crate) matcher: Matcher,
+}
+
+/// What a matcher id stands for. Kept small: there is one per list entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Index into `Policy::endpoints`.
+    Endpoint(u32),
+    /// Index into `Policy::rules`.
+    Rule(u32),
+    /// An entry of list `list`, whose text is `arena[start..start + len]`.
+    List { list: u32, start: u32, len: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CatalogInfo {
+    /// The catalog's title.
+    pub(crate) title: String,
+    /// As written in `catalogs` (a path or `builtin:NAME`).
+    pub(crate) origin: String,
+    pub(crate) areas: usize,
+    pub(crate) endpoints: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AreaInfo {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) endpoints: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EndpointInfo {
+    pub(crate) catalog: u32,
+    pub(crate) area: u32,
+    pub(crate) pattern: String,
+    pub(crate) impact: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RuleInfo {
+    pub(crate) pattern: String,
+    pub(crate) action: Action,
+    pub(crate) note: Option<String>,
+    /// The group whose `[[groups.rules]]` holds it; `None` for `[[rules]]`.
+    pub(crate) group: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ListInfo {
+    pub(crate) label: String,
+    pub(crate) path: PathBuf,
+    pub(crate) format: ListFormat,
+    pub(crate) action: Action,
+    /// Names added to the matcher.
+    pub(crate) loaded: usize,
+    /// Well-formed lines that name nothing to block (`127.0.0.1 localhost`).
+    pub(crate) skipped: usize,
+    /// Malformed lines, counted.
+    pub(crate) bad: usize,
+    /// The first malformed lines, with line numbers and reasons.
+    pub(crate) bad_lines: Vec<BadLine>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupInfo {
+    pub(crate) name: String,
+    pub(crate) clients: Vec<IpNet>,
+    pub(crate) sinkhole: Option<SinkholeSettings>,
+    /// Area overrides as written, in area order.
+    pub(crate) areas: Vec<(u32, Action)>,
+}
+
+impl Policy {
+    /// The `[server]` settings.
+    pub fn server(&self) -> &ServerSettings {
+        &self.server
+    }
+
+    /// The global `[sinkhole]` settings (a group may override them; see
+    /// [`Decision::sinkhole`]).
+    pub fn sinkhole(&self) -> &SinkholeSettings {
+        &self.sinkhole
+    }
+
+    /// The `[cache]` settings.
+    pub fn cache(&self) -> &CacheSettings {
+        &self.cache
+    }
+
+    /// The `[log]` settings (`file` already resolved against the config file's folder).
+    pub fn log(&self) -> &LogSettings {
+        &self.log
+    }
+
+    /// The client group a client belongs to: the group with the longest prefix containing
+    /// it. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) count as IPv4.
+    pub fn group_of(&self, client: IpAddr) -> Option<&str> {
+        self.group_index(client)
+            .map(|g| self.groups[g as usize].name.as_str())
+    }
+
+    fn group_index(&self, client: IpAddr) -> Option<u32> {
+        let client = client.to_canonical();
+        self.prefixes
+            .iter()
+            .find(|(net, _)| net.contains(&client))
+            .map(|&(_, g)| g)
+    }
+
+    /// Decides what to do with a query for `qname` from `client`.
+    ///
+    /// One matcher walk over the name plus a scan of the group networks; no allocation.
+    /// The precedence (see the crate docs): an `allow` rule or list wins (group rules
+    /// first, then global ones); otherwise any `block` blocks; otherwise any `log` logs;
+    /// otherwise a name in an `allow` area is allowed; otherwise it passes.
+    pub fn decide(&self, client: IpAddr, qname: &str) -> Decision<'_> {
+        self.decide_in(self.group_index(client), qname)
+    }
+
+    /// [`decide`](Self::decide) for a client of `group` (`None`: no group).
+    pub(crate) fn decide_in(&self, group: Option<u32>, qname: &str) -> Decision<'_> {
+        let set = group.map_or(0, |g| g as usize + 1);
+        let actions = &self.area_actions[set];
+        let mut ids = [0u32; MAX_REPORTED_MATCHES];
+        let mut len = 0usize;
+        let mut truncated = false;
+        let mut best: Option<(Rank, u32)> = None;
+        self.matcher.for_each_match(qname, |id| {
+            let Some(&entry) = self.entries.get(id as usize) else {
+                return;
+            };
+            let (action, in_group) = match entry {
+                Entry::Endpoint(e) => (actions[self.endpoints[e as usize].area as usize], false),
+                Entry::Rule(r) => {
+                    let rule = &self.rules[r as usize];
+                    match rule.group {
+                        Some(g) if Some(g) != group => return,
+                        g => (rule.action, g.is_some()),
+                    }
+                }
+                Entry::List { list, .. } => (self.lists[list as usize].action, false),
+            };
+            let stored = &ids[..len];
+            if stored.contains(&id) || self.repeats_list_entry(entry, stored) {
+                return;
+            }
+            let rank = Rank::of(action, entry, in_group);
+            if best.is_none_or(|(r, b)| rank > r || (rank == r && id < b)) {
+                best = Some((rank, id));
+            }
+            if len < MAX_REPORTED_MATCHES {
+                ids[len] = id;
+                len += 1;
+            } else {
+                truncated = true;
+            }
+        });
+        ids[..len].sort_unstable();
+        let sinkhole = group
+            .and_then(|g| self.groups[g as usize].sinkhole.as_ref())
+            .unwrap_or(&self.sinkhole);
+        Decision {
+            verdict: best.map_or(crate::Verdict::Pass, |(rank, _)| rank.verdict()),
+            group: group.map(|g| self.groups[g as usize].name.as_str()),
+            sinkhole,
+            policy: self,
+            set,
+            ids,
+            len: len as u8,
+            truncated,
+            decided_by: best.map(|(_, id)| id),
+        }
+    }
+
+    /// A list that holds the same name twice reports it once.
+    fn repeats_list_entry(&self, entry: Entry, stored: &[u32]) -> bool {
+        let Entry::List { list, .. } = entry else {
+            return false;
+        };
+        let text = self.list_text(entry);
+        stored
+            .iter()
+            .any(|&other| match self.entries[other as usize] {
+                e @ Entry::List { list: l, .. } => l == list && self.list_text(e) == text,
+                _ => false,
+            })
+    }
+
+    fn list_text(&self, entry: Entry) -> &str {
+        match entry {
+            Entry::List { start, len, .. } => {
+                let start = start as usize;
+                &self.arena[start..start + usize::from(len)]
+            }
+            _ => "",
+        }
+    }
+
+    /// Resolves a matcher id into a [`Match`] under area-action set `set`.
+    pub(crate) fn resolve(&self, id: u32, set: usize) -> Match<'_> {
+        match self.entries[id as usize] {
+            Entry::Endpoint(e) => {
+                let ep = &self.endpoints[e as usize];
+                Match {
+                    source: MatchSource::Catalog(&self.catalogs[ep.catalog as usize].title),
+                    area: Some(self.area_ref(ep.area)),
+                    pattern: &ep.pattern,
+                    action: self.area_actions[set][ep.area as usize],
+                    impact: (!ep.impact.is_empty()).then_some(ep.impact.as_str()),
+                }
+            }
+            Entry::Rule(r) => {
+                let rule = &self.rules[r as usize];
+                Match {
+                    source: MatchSource::Rule(rule.note.as_deref()),
+                    area: None,
+                    pattern: &rule.pattern,
+                    action: rule.action,
+                    impact: None,
+                }
+            }
+            entry @ Entry::List { list, .. } => Match {
+                source: MatchSource::List(&self.lists[list as usize].label),
+                area: None,
+                pattern: self.list_text(entry),
+                action: self.lists[list as usize].action,
+                impact: None,
+            },
+        }
+    }
+
+    pub(crate) fn area_of(&self, id: u32) -> Option<u32> {
+        match self.entries[id as usize] {
+            Entry::Endpoint(e) => Some(self.endpoints[e as usize].area),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn area_ref(&self, area: u32) -> AreaRef<'_> {
+        let a = &self.areas[area as usize];
+        AreaRef {
+            id: &a.id,
+            name: &a.name,
+        }
+    }
+
+    /// The number of patterns in the matcher (catalog endpoints, rules and list entries).
+    pub fn rule_count(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("catalogs", &self.catalogs.len())
+            .field("areas", &self.areas.len())
+            .field("rules", &self.rules.len())
+            .field("lists", &self.lists.len())
+            .field("groups", &self.groups.len())
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Policy>();
+}

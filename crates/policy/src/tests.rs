@@ -1,0 +1,560 @@
+//! Unit tests of loading and deciding, on a small catalog written for them.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Action, Loaded, MatchSource, Policy, PolicyError, Summary, Verdict};
+
+const CATALOG: &str = r#"
+[source]
+title = "Test Catalog"
+url = "https://example.invalid/page"
+date = "01/01/2025"
+
+[[area]]
+id = "diagnostic-data"
+name = "Diagnostic Data"
+[[area.endpoint]]
+pattern = "self.events.data.microsoft.com"
+original = "self.events.data.microsoft.com"
+description = "Diagnostic data stops flowing."
+[[area.endpoint]]
+pattern = "watson.*.microsoft.com"
+original = "watson.*.microsoft.com"
+description = "Error reports are not sent."
+
+[[area]]
+id = "office"
+name = "Office"
+[[area.endpoint]]
+pattern = "self.events.data.microsoft.com"
+original = "self.events.data.microsoft.com"
+description = "Office telemetry stops."
+
+[[area]]
+id = "windows-update"
+name = "Windows Update"
+[[area.endpoint]]
+pattern = "*.update.microsoft.com"
+original = "*.update.microsoft.com"
+description = "No updates."
+
+[[area]]
+id = "cortana-and-live-tiles"
+name = "Cortana and Live Tiles"
+[[area.endpoint]]
+pattern = "www.bing.com"
+original = "www.bing.com*"
+description = "No Live Tiles."
+"#;
+
+/// A fresh folder holding `catalog.toml` and the given extra files.
+fn dir_with(files: &[(&str, &str)]) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "winsink-policy-unit-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("catalog.toml"), CATALOG).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+fn load_with(config: &str, files: &[(&str, &str)]) -> Result<Loaded, PolicyError> {
+    let dir = dir_with(files);
+    let text = format!("catalogs = [\"catalog.toml\"]\n{config}");
+    Policy::from_config_str(&text, &dir, "test.toml")
+}
+
+fn load(config: &str) -> Policy {
+    load_with(config, &[]).unwrap().policy
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+const ANY: &str = "127.0.0.1";
+
+fn verdict(p: &Policy, name: &str) -> Verdict {
+    p.decide(ip(ANY), name).verdict
+}
+
+fn summary_of(p: &Policy, client: &str, name: &str) -> Vec<String> {
+    p.decide(ip(client), name)
+        .matches()
+        .map(|m| {
+            format!(
+                "{} | {} | {} | {}",
+                m.source,
+                m.area.map_or("-", |a| a.id),
+                m.pattern,
+                m.action
+            )
+        })
+        .collect()
+}
+
+// --- precedence, line by line ---
+
+#[test]
+fn precedence_1_allow_rule_beats_a_blocked_area() {
+    let p = load(
+        "[areas]\ndiagnostic-data = \"block\"\n\
+         [[rules]]\npattern = \"watson.telemetry.microsoft.com\"\naction = \"allow\"\nnote = \"needed\"\n",
+    );
+    let d = p.decide(ip(ANY), "watson.telemetry.microsoft.com");
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert_eq!(
+        d.decided_by().unwrap().source,
+        MatchSource::Rule(Some("needed"))
+    );
+    // The block it overrode is still reported.
+    assert_eq!(d.matches().count(), 2);
+    assert_eq!(verdict(&p, "watson.other.microsoft.com"), Verdict::Block);
+}
+
+#[test]
+fn precedence_1_allow_list_beats_a_block_rule() {
+    let p = load_with(
+        "[[rules]]\npattern = \"*.example\"\naction = \"block\"\n\
+         [[lists]]\npath = \"ok.txt\"\naction = \"allow\"\nlabel = \"ok\"\n",
+        &[("ok.txt", "good.example\n")],
+    )
+    .unwrap()
+    .policy;
+    let d = p.decide(ip(ANY), "good.example");
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert_eq!(d.decided_by().unwrap().source, MatchSource::List("ok"));
+    assert_eq!(verdict(&p, "bad.example"), Verdict::Block);
+}
+
+#[test]
+fn precedence_1_group_allow_rules_come_before_global_ones() {
+    let p = load(
+        "[[rules]]\npattern = \"x.example\"\naction = \"allow\"\nnote = \"global\"\n\
+         [[rules]]\npattern = \"x.example\"\naction = \"block\"\n\
+         [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\"]\n\
+         [[groups.rules]]\npattern = \"x.example\"\naction = \"allow\"\nnote = \"group\"\n",
+    );
+    let member = p.decide(ip("10.1.2.3"), "x.example");
+    assert_eq!(member.verdict, Verdict::Allow);
+    assert_eq!(
+        member.decided_by().unwrap().source,
+        MatchSource::Rule(Some("group"))
+    );
+    let other = p.decide(ip("192.168.1.1"), "x.example");
+    assert_eq!(other.verdict, Verdict::Allow);
+    assert_eq!(
+        other.decided_by().unwrap().source,
+        MatchSource::Rule(Some("global"))
+    );
+    // The group's rule is not even reported for a client outside the group.
+    assert_eq!(other.matches().count(), 2);
+    assert_eq!(member.matches().count(), 3);
+}
+
+#[test]
+fn precedence_1_does_not_apply_to_allow_areas() {
+    // An `allow` area does not override another area's block: only rules and lists do.
+    let p = load("[areas]\ndiagnostic-data = \"block\"\noffice = \"allow\"\n");
+    let d = p.decide(ip(ANY), "self.events.data.microsoft.com");
+    assert_eq!(d.verdict, Verdict::Block);
+    assert_eq!(d.decided_by().unwrap().area.unwrap().id, "diagnostic-data");
+}
+
+#[test]
+fn precedence_2_any_block_blocks() {
+    let p = load_with(
+        "default_action = \"log\"\n\
+         [[rules]]\npattern = \"www.bing.com\"\naction = \"block\"\n\
+         [[lists]]\npath = \"b.txt\"\naction = \"block\"\n",
+        &[("b.txt", "0.0.0.0 listed.example\n")],
+    )
+    .unwrap()
+    .policy;
+    // Rule block beats the area's log.
+    assert_eq!(verdict(&p, "www.bing.com"), Verdict::Block);
+    // A list block alone.
+    assert_eq!(verdict(&p, "listed.example"), Verdict::Block);
+    // An area block beats another area's log.
+    let p = load("[areas]\noffice = \"block\"\ndiagnostic-data = \"log\"\n");
+    assert_eq!(
+        verdict(&p, "self.events.data.microsoft.com"),
+        Verdict::Block
+    );
+}
+
+#[test]
+fn precedence_3_any_log_logs() {
+    let p = load("default_action = \"allow\"\n[areas]\noffice = \"log\"\n");
+    assert_eq!(verdict(&p, "self.events.data.microsoft.com"), Verdict::Log);
+    let p = load(
+        "default_action = \"allow\"\n[[rules]]\npattern = \"www.bing.com\"\naction = \"log\"\n",
+    );
+    assert_eq!(verdict(&p, "www.bing.com"), Verdict::Log);
+}
+
+#[test]
+fn precedence_4_only_allow_areas_allow_and_nothing_passes() {
+    let p = load("default_action = \"allow\"\n");
+    assert_eq!(verdict(&p, "www.bing.com"), Verdict::Allow);
+    assert_eq!(verdict(&p, "example.org"), Verdict::Pass);
+    let d = p.decide(ip(ANY), "example.org");
+    assert!(!d.is_matched());
+    assert!(d.decided_by().is_none());
+}
+
+// --- matches ---
+
+#[test]
+fn every_match_is_reported_with_area_and_impact() {
+    let p = load("[areas]\ndiagnostic-data = \"block\"\n");
+    let d = p.decide(ip(ANY), "self.events.data.microsoft.com");
+    assert_eq!(d.verdict, Verdict::Block);
+    let m: Vec<_> = d.matches().collect();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0].area.unwrap().name, "Diagnostic Data");
+    assert_eq!(m[0].action, Action::Block);
+    assert_eq!(m[0].impact, Some("Diagnostic data stops flowing."));
+    assert_eq!(m[0].source, MatchSource::Catalog("Test Catalog"));
+    assert_eq!(m[1].area.unwrap().name, "Office");
+    assert_eq!(m[1].action, Action::Log);
+    assert_eq!(m[1].impact, Some("Office telemetry stops."));
+    let areas: Vec<_> = d.areas().map(|a| a.id).collect();
+    assert_eq!(areas, ["diagnostic-data", "office"]);
+}
+
+#[test]
+fn names_match_case_insensitively_with_a_trailing_dot() {
+    let p = load("");
+    let d = p.decide(ip(ANY), "WWW.Bing.COM.");
+    assert_eq!(d.verdict, Verdict::Log);
+    assert_eq!(
+        d.decided_by().unwrap().area.unwrap().name,
+        "Cortana and Live Tiles"
+    );
+}
+
+#[test]
+fn a_name_listed_twice_in_one_list_is_reported_once() {
+    let p = load_with(
+        "[[lists]]\npath = \"l.txt\"\naction = \"block\"\n",
+        &[("l.txt", "0.0.0.0 dup.example\n0.0.0.0 dup.example\n")],
+    )
+    .unwrap()
+    .policy;
+    assert_eq!(
+        summary_of(&p, ANY, "dup.example"),
+        ["list: l.txt | - | dup.example | block"]
+    );
+}
+
+#[test]
+fn past_the_report_cap_the_verdict_still_counts_every_match() {
+    let mut config = String::new();
+    for i in 0..crate::MAX_REPORTED_MATCHES + 4 {
+        config.push_str(&format!(
+            "[[rules]]\npattern = \"*.example\"\naction = \"log\"\nnote = \"{i}\"\n"
+        ));
+    }
+    // The allow is the last rule added, past the cap.
+    config.push_str("[[rules]]\npattern = \"x.example\"\naction = \"allow\"\n");
+    let p = load(&config);
+    let d = p.decide(ip(ANY), "x.example");
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert!(d.is_truncated());
+    assert_eq!(d.matches().count(), crate::MAX_REPORTED_MATCHES);
+    assert_eq!(d.decided_by().unwrap().pattern, "x.example");
+}
+
+// --- groups ---
+
+const GROUPS: &str = "[areas]\ndiagnostic-data = \"block\"\n\
+    [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\", \"fd00::/8\"]\n\
+    [groups.areas]\ndiagnostic-data = \"allow\"\nwindows-update = \"block\"\n\
+    [[groups]]\nname = \"strict\"\nclients = [\"10.0.10.0/24\", \"10.9.9.9\"]\n\
+    sinkhole = { mode = \"nxdomain\", ttl = 60 }\n\
+    [groups.areas]\ncortana-and-live-tiles = \"block\"\n";
+
+#[test]
+fn group_area_actions_override_the_global_ones() {
+    let p = load(GROUPS);
+    assert_eq!(
+        p.decide(ip("10.1.1.1"), "watson.x.microsoft.com").verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        p.decide(ip("10.1.1.1"), "a.update.microsoft.com").verdict,
+        Verdict::Block
+    );
+    assert_eq!(
+        p.decide(ip("192.168.0.1"), "watson.x.microsoft.com")
+            .verdict,
+        Verdict::Block
+    );
+    assert_eq!(
+        p.decide(ip("192.168.0.1"), "a.update.microsoft.com")
+            .verdict,
+        Verdict::Log
+    );
+    let d = p.decide(ip("10.1.1.1"), "a.update.microsoft.com");
+    assert_eq!(d.group, Some("lab"));
+    assert_eq!(d.matches().next().unwrap().action, Action::Block);
+}
+
+#[test]
+fn the_most_specific_prefix_picks_the_group() {
+    let p = load(GROUPS);
+    assert_eq!(p.group_of(ip("10.0.10.7")), Some("strict"));
+    assert_eq!(p.group_of(ip("10.9.9.9")), Some("strict"));
+    assert_eq!(p.group_of(ip("10.0.11.7")), Some("lab"));
+    assert_eq!(p.group_of(ip("fd00::1")), Some("lab"));
+    assert_eq!(p.group_of(ip("::ffff:10.0.10.7")), Some("strict"));
+    assert_eq!(p.group_of(ip("172.16.0.1")), None);
+    // strict overrides only Cortana; its other areas follow the global config, not lab's.
+    let d = p.decide(ip("10.0.10.7"), "www.bing.com");
+    assert_eq!((d.verdict, d.group), (Verdict::Block, Some("strict")));
+    assert_eq!(
+        p.decide(ip("10.0.10.7"), "watson.x.microsoft.com").verdict,
+        Verdict::Block
+    );
+}
+
+#[test]
+fn a_group_sinkhole_overrides_the_global_one() {
+    let p = load(GROUPS);
+    let strict = p.decide(ip("10.0.10.7"), "www.bing.com");
+    assert_eq!(strict.sinkhole.mode, crate::SinkholeMode::Nxdomain);
+    assert_eq!(strict.sinkhole.ttl, 60);
+    let lab = p.decide(ip("10.1.1.1"), "www.bing.com");
+    assert_eq!(lab.sinkhole, p.sinkhole());
+}
+
+// --- errors ---
+
+fn error(config: &str) -> String {
+    let e = load_with(config, &[]).unwrap_err();
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
+}
+
+#[test]
+fn unknown_area_id_names_line_and_suggests() {
+    assert_eq!(
+        error("[areas]\ndiagnostics-data = \"block\"\n"),
+        "test.toml:3: unknown area id `diagnostics-data` (did you mean `diagnostic-data`?)"
+    );
+    assert_eq!(
+        error("[[groups]]\nname = \"g\"\nclients = []\n[groups.areas]\nofice = \"log\"\n"),
+        "test.toml:6: unknown area id `ofice` in group `g` (did you mean `office`?)"
+    );
+}
+
+#[test]
+fn invalid_patterns_say_which_and_why() {
+    let e = error("[[rules]]\npattern = \"bad..example\"\naction = \"block\"\n");
+    assert!(
+        e.starts_with("test.toml:3: invalid domain pattern \"bad..example\": "),
+        "{e}"
+    );
+}
+
+#[test]
+fn invalid_cidrs_say_which_and_why() {
+    let e = error("[[groups]]\nname = \"g\"\nclients = [\"10.0.0.0/33\"]\n");
+    assert!(
+        e.starts_with("test.toml:4: group `g`: invalid client network \"10.0.0.0/33\": "),
+        "{e}"
+    );
+    let e = error("[[groups]]\nname = \"g\"\nclients = [\"10.0.0.1/24\"]\n");
+    assert!(
+        e.contains("host bits are set (the network is 10.0.0.0/24)"),
+        "{e}"
+    );
+    let e = error("[[groups]]\nname = \"g\"\nclients = [\"lab-pcs\"]\n");
+    assert!(e.contains("neither an IP address nor a CIDR"), "{e}");
+}
+
+#[test]
+fn two_groups_claiming_one_network_is_an_error() {
+    let e = error(
+        "[[groups]]\nname = \"a\"\nclients = [\"10.0.0.0/24\"]\n\
+         [[groups]]\nname = \"b\"\nclients = [\"10.0.0.0/24\"]\n",
+    );
+    assert!(
+        e.contains("groups `a` and `b` both claim 10.0.0.0/24"),
+        "{e}"
+    );
+    let e =
+        error("[[groups]]\nname = \"a\"\nclients = []\n[[groups]]\nname = \"a\"\nclients = []\n");
+    assert_eq!(e, "test.toml:6: group `a` is defined twice");
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let e = error(
+        "[areas]\nofice = \"block\"\n[[rules]]\npattern = \"a b\"\naction = \"log\"\n\
+         [[lists]]\npath = \"missing.txt\"\naction = \"block\"\n",
+    );
+    assert!(e.starts_with("3 errors:\n"), "{e}");
+    assert!(e.contains("unknown area id `ofice`"), "{e}");
+    assert!(e.contains("invalid domain pattern \"a b\""), "{e}");
+    assert!(e.contains("list `missing.txt`: cannot read"), "{e}");
+}
+
+#[test]
+fn custom_sinkhole_needs_an_address() {
+    let e = error("[sinkhole]\nmode = \"custom\"\n");
+    assert_eq!(
+        e,
+        "test.toml: [sinkhole]: mode \"custom\" needs `ipv4`, `ipv6` or both"
+    );
+}
+
+#[test]
+fn unknown_builtin_catalog() {
+    let e = Policy::from_config_str(
+        "catalogs = [\"builtin:windows11-enterprize\"]",
+        &dir_with(&[]),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "t: unknown built-in catalog `windows11-enterprize` (did you mean `windows11-enterprise`?)"
+    );
+}
+
+#[test]
+fn a_catalog_that_does_not_load_names_it() {
+    let e = Policy::from_config_str("catalogs = [\"nope.toml\"]", &dir_with(&[]), "t").unwrap_err();
+    assert!(e.to_string().starts_with("t: catalog nope.toml"), "{e}");
+}
+
+// --- lists, files, warnings ---
+
+#[test]
+fn lists_load_and_report_malformed_lines_as_warnings() {
+    let dir = dir_with(&[(
+        "hosts.txt",
+        "# header\n127.0.0.1 localhost\n0.0.0.0 a.example b.example\nbogus line here\n||c.example^\n",
+    )]);
+    let text = "catalogs = [\"catalog.toml\"]\n[[lists]]\npath = \"hosts.txt\"\naction = \"block\"\nlabel = \"ads\"\n";
+    let loaded = Policy::from_config_str(text, &dir, "test.toml").unwrap();
+    let s = loaded.policy.summary();
+    assert_eq!(s.lists.len(), 1);
+    let l = &s.lists[0];
+    assert_eq!((l.loaded, l.skipped, l.bad), (3, 1, 1));
+    assert_eq!(l.bad_lines[0].line, 4);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with("list `ads` ("),
+        "{}",
+        loaded.warnings[0]
+    );
+    assert!(
+        loaded.warnings[0].contains("1 malformed line ignored:\n    line 4: "),
+        "{}",
+        loaded.warnings[0]
+    );
+    assert_eq!(
+        loaded.files,
+        [dir.join("catalog.toml"), dir.join("hosts.txt")]
+    );
+    // Adblock `||name^` covers the name and everything below it.
+    assert_eq!(verdict(&loaded.policy, "c.example"), Verdict::Block);
+    assert_eq!(verdict(&loaded.policy, "x.c.example"), Verdict::Block);
+    assert_eq!(verdict(&loaded.policy, "x.a.example"), Verdict::Pass);
+}
+
+#[test]
+fn load_reads_the_config_file_and_resolves_paths_against_its_folder() {
+    let dir = dir_with(&[(
+        "winsink.toml",
+        "catalogs = [\"catalog.toml\"]\n[log]\nfile = \"queries.log\"\n",
+    )]);
+    let loaded = Policy::load(&dir.join("winsink.toml")).unwrap();
+    assert_eq!(
+        loaded.files,
+        [dir.join("winsink.toml"), dir.join("catalog.toml")]
+    );
+    assert_eq!(
+        loaded.policy.log().file.as_deref(),
+        Some(dir.join("queries.log").as_path())
+    );
+    let e = Policy::load(&dir.join("absent.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("cannot read "), "{e}");
+}
+
+#[test]
+fn conflicting_areas_are_warned_about_with_their_names() {
+    let loaded = load_with(
+        "[areas]\ndiagnostic-data = \"block\"\noffice = \"allow\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "self.events.data.microsoft.com is blocked by area Diagnostic Data (diagnostic-data) \
+          but also used by area Office (office) (allow): block wins"
+        ]
+    );
+    let quiet = load_with(
+        "[areas]\ndiagnostic-data = \"block\"\noffice = \"block\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+}
+
+// --- summary ---
+
+#[test]
+fn summary_counts_and_diff_names_every_change() {
+    let old = load(GROUPS).summary();
+    assert_eq!(old.areas.len(), 4);
+    let dd = &old.areas[0];
+    assert_eq!(
+        (dd.id.as_str(), dd.action, dd.endpoints),
+        ("diagnostic-data", Action::Block, 2)
+    );
+    assert_eq!(old.groups[1].clients, ["10.0.10.0/24", "10.9.9.9/32"]);
+    let new = load(
+        "[areas]\noffice = \"block\"\n[[rules]]\npattern = \"x.example\"\naction = \"block\"\n\
+         [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\", \"fd00::/8\"]\n\
+         [groups.areas]\ndiagnostic-data = \"log\"\n",
+    )
+    .summary();
+    assert_eq!(
+        Summary::diff(&old, &new),
+        [
+            "area Diagnostic Data (diagnostic-data): block → log",
+            "area Office (office): log → block",
+            "rule added: block x.example",
+            "group lab: area diagnostic-data: allow → log",
+            "group lab: area windows-update no longer overridden",
+            "group removed: strict",
+        ]
+    );
+    assert!(Summary::diff(&new, &new).is_empty());
+    let text = new.to_string();
+    assert!(
+        text.contains("  block  office                  Office (1 endpoint)"),
+        "{text}"
+    );
+}

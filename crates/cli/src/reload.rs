@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+use winsink_policy::{Policy, PolicyError, Summary};
 
 /// Time without a relevant event after which a burst of writes counts as finished.
 pub(crate) const QUIET: Duration = Duration::from_millis(250);
@@ -68,6 +69,10 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn load(&self) -> anyhow::Result<Loaded<Self::Snapshot>>;
     /// What differs between the snapshot in force and a new one.
     fn changes(&self, old: &Self::Snapshot, new: &Self::Snapshot) -> Changes;
+    /// Files a failed load could not read: watched too, so that creating them reloads.
+    fn missing_files(&self, _err: &anyhow::Error) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
 /// What one reload attempt did; sent to an optional observer (tests) after it is logged.
@@ -213,6 +218,11 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) {
             error!("reload failed; still serving the previous policy: {message}");
             // Remember the broken content so that it is reported once, not on every event.
             state.fingerprint = before;
+            for file in state.source.missing_files(&err) {
+                if !state.files.contains(&file) {
+                    state.files.push(file);
+                }
+            }
             Outcome::Failed(message)
         }
     };
@@ -442,6 +452,89 @@ fn watch_targets(files: &[PathBuf]) -> (BTreeSet<PathBuf>, HashSet<OsString>) {
         }
     }
     (dirs, names)
+}
+
+/// Keeps `current` in step with `config` until `shutdown`: watches `files` (what the
+/// policy in force was loaded from) and reloads on SIGHUP. This is what `winsink run` calls.
+pub(crate) fn start(
+    config: PathBuf,
+    current: Arc<ArcSwap<Policy>>,
+    files: Vec<PathBuf>,
+    shutdown: CancellationToken,
+) -> io::Result<JoinHandle<()>> {
+    let source = Arc::new(PolicySource::new(config));
+    let reloader = spawn(source, current, files, shutdown.clone(), None);
+    crate::signals::on_hangup(reloader.force, shutdown)?;
+    Ok(reloader.task)
+}
+
+/// The policy in force, reloaded from its config file.
+pub(crate) struct PolicySource {
+    config: PathBuf,
+}
+
+impl PolicySource {
+    /// Reloads from `config`, the file `winsink run` was started with.
+    pub(crate) fn new(config: PathBuf) -> Self {
+        Self { config }
+    }
+}
+
+impl Source for PolicySource {
+    type Snapshot = Policy;
+
+    fn load(&self) -> anyhow::Result<Loaded<Policy>> {
+        let loaded = Policy::load(&self.config)?;
+        Ok(Loaded {
+            value: loaded.policy,
+            files: loaded.files,
+            warnings: loaded.warnings,
+        })
+    }
+
+    fn changes(&self, old: &Policy, new: &Policy) -> Changes {
+        let mut changes = Changes {
+            applied: Summary::diff(&old.summary(), &new.summary()),
+            need_restart: Vec::new(),
+        };
+        let (o, n) = (old.server(), new.server());
+        let mut restart = |what: &str, before: String, after: String| {
+            if before != after {
+                changes
+                    .need_restart
+                    .push(format!("{what} changed from {before} to {after}"));
+            }
+        };
+        restart("[server] listen", list(&o.listen), list(&n.listen));
+        restart(
+            "[server] udp_sockets",
+            o.udp_sockets.to_string(),
+            n.udp_sockets.to_string(),
+        );
+        changes
+    }
+
+    fn missing_files(&self, err: &anyhow::Error) -> Vec<PathBuf> {
+        fn collect(err: &PolicyError, out: &mut Vec<PathBuf>) {
+            match err {
+                PolicyError::Io { path, .. } | PolicyError::List { path, .. } => {
+                    out.push(path.clone());
+                }
+                PolicyError::Several(errors) => errors.iter().for_each(|e| collect(e, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(err) = err.downcast_ref::<PolicyError>() {
+            collect(err, &mut out);
+        }
+        out
+    }
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    format!("[{}]", items.join(", "))
 }
 
 #[cfg(test)]
@@ -690,6 +783,55 @@ mod tests {
         // The toy snapshot is the config's text only, so the policy itself is unchanged.
         assert_eq!(outcome, Some(Outcome::Swapped(Changes::default())));
         shutdown.cancel();
+    }
+
+    #[test]
+    fn policy_changes_list_rules_and_settings_that_need_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        let write = |rule: &str, port: u16| {
+            let text = format!(
+                "catalogs = []\n[[rules]]\npattern = \"{rule}\"\naction = \"block\"\n\
+                 [server]\nlisten = [\"127.0.0.1:{port}\"]\n"
+            );
+            fs::write(&config, text).unwrap();
+        };
+        let source = PolicySource::new(config.clone());
+        write("a.example", 5353);
+        let old = source.load().unwrap();
+        assert_eq!(old.files, vec![config.clone()]);
+        write("b.example", 5454);
+        let new = source.load().unwrap();
+        let changes = source.changes(&old.value, &new.value);
+        assert_eq!(
+            changes.applied,
+            [
+                "rule added: block b.example",
+                "rule removed: block a.example"
+            ]
+        );
+        assert_eq!(
+            changes.need_restart,
+            ["[server] listen changed from [127.0.0.1:5353] to [127.0.0.1:5454]"]
+        );
+    }
+
+    #[test]
+    fn a_list_file_that_cannot_be_read_is_watched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        fs::write(
+            &config,
+            "catalogs = []\n[[lists]]\npath = \"lists/block.txt\"\naction = \"block\"\n",
+        )
+        .unwrap();
+        let source = PolicySource::new(config);
+        let Err(err) = source.load() else {
+            panic!("a missing list must fail the load")
+        };
+        let missing = source.missing_files(&err);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].ends_with("lists/block.txt"), "{missing:?}");
     }
 
     #[test]

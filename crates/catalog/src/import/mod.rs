@@ -1,0 +1,924 @@
+//! The importer: Microsoft's "Manage connection endpoints" pages (Markdown) → [`Catalog`].
+//!
+//! # The page format family
+//!
+//! Microsoft publishes one page per Windows release and edition group, in a few layouts.
+//! The importer reads all of them:
+//!
+//! - **Area tables** (Windows 11 Enterprise, Windows 10 1809 and later): a table whose header
+//!   has an `Area` and a `Destination` column, usually `Area | Description | Protocol |
+//!   Destination`. A row with text in the Area cell starts an area; its Destination cell may
+//!   hold the "Learn how to turn off traffic" link, which becomes the area's
+//!   [`turn_off`](crate::Area::turn_off). A Description cell applies to its own row and to
+//!   the rows below it, until the next description or area; continuation rows leave the Area
+//!   and Description cells empty.
+//! - **Edition sections**: several `## <edition>` headings, each holding an area table
+//!   (`## Windows 11 Family`, `## Windows 11 Pro`). Header cells may be bold
+//!   (`| **Area** |`), and an area name may repeat, within a section or across sections: an
+//!   area is one area for the whole page (keyed by its [`slug`]), and every endpoint records
+//!   the sections that list it.
+//! - **Heading per area** (older Windows 10 pages): each area is a heading followed by prose
+//!   (the description) and a `Source process | Protocol | Destination` table. The area is the
+//!   nearest heading above the table; the section is the heading above that one, or the page
+//!   title when there is none.
+//!
+//! The section of an area table is the nearest `##`-or-deeper heading above it, or the page
+//! title. Tables without a Destination column are not endpoint tables and are passed over.
+//! Alignment rows (`|---|:---:|`), bold header cells, missing outer pipes, stray spaces and
+//! trailing whitespace are all accepted; fenced code blocks are not read.
+//!
+//! # What becomes an endpoint
+//!
+//! Each `<br>`-separated piece of a Destination cell is normalised as described at
+//! [`text::destination`]: markup and spaces go, URL parts go (`host/path`, `host/?q=`,
+//! `www.bing.com*` → `www.bing.com`, the page's text kept as `original`), DNS wildcards stay.
+//! A destination listed twice in one area is one endpoint: its protocols and sections are
+//! merged, and a second, different description is appended as a new paragraph. The same
+//! destination in two areas belongs to both. Protocols are canonicalised by
+//! [`text::protocols`], descriptions turned into plain text by [`text::clean_description`].
+//!
+//! The page text is first repaired of mojibake (UTF-8 once read as Windows-1252:
+//! `wonâ€™t` → `won’t`): each run of characters that Windows-1252 maps back to the bytes
+//! of one UTF-8 sequence becomes that character.
+//!
+//! # Nothing is dropped silently
+//!
+//! Every table row that does not become an endpoint, an area or a description, and every
+//! piece of a Destination cell that is not a destination, is reported in
+//! [`Imported::skipped`] with its line number and reason. A page without any endpoint table,
+//! or whose endpoint tables yield no endpoint, is an [`ImportError`].
+//!
+//! ```
+//! use winsink_catalog::import::{import, ImportOptions};
+//!
+//! let page = "\
+//! ## Windows 11 Pro
+//!
+//! | **Area** | **Description** | **Protocol** | **Destination** |
+//! |---|---|---|---|
+//! | Maps | Offline maps won't update. | TLS v1.2/HTTPS | maps.windows.com<br>ecn.dev.virtualearth.net/* |
+//! ";
+//! let imported = import(page, &ImportOptions::for_page_file("manage-windows-11-endpoints.md"))?;
+//! let maps = imported.catalog.area("maps").unwrap();
+//! assert_eq!(maps.endpoints[1].pattern, "ecn.dev.virtualearth.net");
+//! assert_eq!(maps.endpoints[1].protocols, ["TLSv1.2", "HTTPS"]);
+//! assert_eq!(maps.endpoints[1].sections, ["Windows 11 Pro"]);
+//! # Ok::<(), winsink_catalog::import::ImportError>(())
+//! ```
+
+mod mojibake;
+pub mod text;
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub use text::slug;
+
+use crate::model::{Area, Catalog, Endpoint, Source};
+
+/// The licence Microsoft publishes these pages under; the generated TOML names it.
+pub const SOURCE_LICENCE: &str = "CC BY 4.0";
+
+/// Where Microsoft publishes this family of pages; a page file `NAME.md` is served at
+/// `PAGE_DIRECTORY` + `NAME`.
+pub const PAGE_DIRECTORY: &str = "https://learn.microsoft.com/en-us/windows/privacy/";
+
+/// How to import a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The page's public URL: recorded as the source and used to make links absolute.
+    pub url: String,
+}
+
+impl ImportOptions {
+    /// Options for a page file published under [`PAGE_DIRECTORY`]: the URL is the
+    /// directory plus the file name without `.md` (and without any folders before it).
+    pub fn for_page_file(file_name: &str) -> Self {
+        let name = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+        let name = name.strip_suffix(".md").unwrap_or(name);
+        Self {
+            url: format!("{PAGE_DIRECTORY}{name}"),
+        }
+    }
+
+    /// Options for a page published at `url`.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self { url: url.into() }
+    }
+}
+
+/// The result of an import: the catalog and what was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Rows and destinations that were not used, in page order.
+    pub skipped: Vec<Skipped>,
+    /// How many destinations repeated one already in the same area (and were merged).
+    pub merged: usize,
+    /// How many mojibake characters were repaired.
+    pub repaired: usize,
+    /// How many body rows the endpoint tables have.
+    pub rows: usize,
+}
+
+impl Imported {
+    /// The counts the importer reports.
+    pub fn summary(&self) -> Summary {
+        let mut patterns: Vec<&str> = self
+            .catalog
+            .areas
+            .iter()
+            .flat_map(|a| a.endpoints.iter().map(|e| e.pattern.as_str()))
+            .collect();
+        let endpoints = patterns.len();
+        patterns.sort_unstable();
+        patterns.dedup();
+        Summary {
+            areas: self.catalog.areas.len(),
+            empty_areas: self
+                .catalog
+                .areas
+                .iter()
+                .filter(|a| a.endpoints.is_empty())
+                .count(),
+            endpoints,
+            patterns: patterns.len(),
+            sections: self.catalog.source.sections.len(),
+            rows: self.rows,
+            merged: self.merged,
+            repaired: self.repaired,
+            skipped: self.skipped.len(),
+        }
+    }
+}
+
+/// The counts of an import, printed as one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Areas in the catalog.
+    pub areas: usize,
+    /// Areas the page names but gives no usable destination for.
+    pub empty_areas: usize,
+    /// (area, pattern) pairs.
+    pub endpoints: usize,
+    /// Distinct patterns over all areas.
+    pub patterns: usize,
+    /// Sections (editions) that contributed endpoints.
+    pub sections: usize,
+    /// Body rows of the endpoint tables.
+    pub rows: usize,
+    /// Repeated destinations merged into one endpoint.
+    pub merged: usize,
+    /// Mojibake characters repaired.
+    pub repaired: usize,
+    /// Rows or destinations skipped.
+    pub skipped: usize,
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, {} ({}) in {} from {}",
+            plural(self.areas, "area", "areas"),
+            plural(self.endpoints, "endpoint", "endpoints"),
+            plural(self.patterns, "distinct pattern", "distinct patterns"),
+            plural(self.sections, "section", "sections"),
+            plural(self.rows, "table row", "table rows"),
+        )?;
+        if self.empty_areas > 0 {
+            write!(
+                f,
+                " ({} without endpoints)",
+                plural(self.empty_areas, "area", "areas")
+            )?;
+        }
+        write!(
+            f,
+            "; {} merged, {} repaired, {} skipped",
+            plural(self.merged, "repeated destination", "repeated destinations"),
+            plural(self.repaired, "mojibake character", "mojibake characters"),
+            plural(self.skipped, "row", "rows"),
+        )
+    }
+}
+
+/// A row, or a piece of one, that did not go into the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line number in the page file.
+    pub line: usize,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: skipped: {}", self.line, self.reason)
+    }
+}
+
+/// Why a row or destination was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// All cells are empty.
+    EmptyRow,
+    /// The row has cells but an empty Destination cell, and no area or description.
+    NoDestination,
+    /// An area table row before any row naming an area (in its section).
+    BeforeArea,
+    /// A heading-per-area table with no heading above it.
+    NoAreaHeading,
+    /// The Area cell has no letter or digit, so no id can be made from it.
+    UnnamedArea {
+        /// The cell's text.
+        name: String,
+    },
+    /// A piece of a Destination cell that is not a destination.
+    NotADestination {
+        /// The piece as written.
+        text: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A description that no destination follows before the next description or area.
+    UnusedDescription,
+    /// The row has more cells than the header.
+    ExtraCells {
+        /// Cells in the row.
+        found: usize,
+        /// Cells in the header.
+        expected: usize,
+    },
+    /// A second, different "turn off" link for an area that already has one.
+    OtherTurnOffLink {
+        /// The link kept (the first one).
+        kept: String,
+        /// The link ignored.
+        ignored: String,
+    },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyRow => f.write_str("empty row"),
+            Self::NoDestination => f.write_str("no destination in the Destination cell"),
+            Self::BeforeArea => f.write_str("row before any area (no Area cell above it)"),
+            Self::NoAreaHeading => f.write_str("table without an area heading above it"),
+            Self::UnnamedArea { name } => write!(f, "area name {name:?} has no letter or digit"),
+            Self::NotADestination { text, why } => write!(f, "destination {text:?}: {why}"),
+            Self::UnusedDescription => {
+                f.write_str("description with no destination below it (before the next one)")
+            }
+            Self::ExtraCells { found, expected } => {
+                write!(f, "row has {found} cells, the header has {expected}")
+            }
+            Self::OtherTurnOffLink { kept, ignored } => {
+                write!(
+                    f,
+                    "turn-off link {ignored} ignored: the area already has {kept}"
+                )
+            }
+        }
+    }
+}
+
+/// A page that cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The text has no table with a Destination column.
+    #[error(
+        "not a Microsoft endpoint page: no table with a Destination column \
+         ({tables} other tables in {lines} lines)"
+    )]
+    NoEndpointTable {
+        /// Tables found (none of them an endpoint table).
+        tables: usize,
+        /// Lines in the text.
+        lines: usize,
+    },
+    /// The endpoint tables hold no usable destination.
+    #[error("no endpoints: the endpoint tables hold no usable destination ({} skipped)", plural(skipped.len(), "row", "rows"))]
+    NoEndpoints {
+        /// Everything that was skipped, with the reasons.
+        skipped: Vec<Skipped>,
+    },
+    /// The page URL given in the options is not an `http(s)` URL.
+    #[error("page URL {url:?} is not an http:// or https:// URL")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+    },
+}
+
+/// Imports a page. See the [module documentation](self) for the format.
+pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
+    let url = options.url.trim();
+    let lower = url.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    if host.is_empty() || url.contains(char::is_whitespace) {
+        return Err(ImportError::InvalidUrl {
+            url: options.url.clone(),
+        });
+    }
+
+    let (text, repaired) = mojibake::repair(page);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let (front, body) = front_matter(&lines);
+    let mut parser = Parser {
+        url: url.to_owned(),
+        title: front.title.unwrap_or_default(),
+        headings: Vec::new(),
+        prose: Vec::new(),
+        pending_turn_off: None,
+        heading_area: None,
+        tables: 0,
+        endpoint_tables: 0,
+        rows: 0,
+        current_area: None,
+        description: None,
+        skipped: Vec::new(),
+        builder: Builder::default(),
+    };
+    parser.run(&lines, body);
+
+    if parser.endpoint_tables == 0 {
+        return Err(ImportError::NoEndpointTable {
+            tables: parser.tables,
+            lines: lines.len(),
+        });
+    }
+    let mut skipped = parser.skipped;
+    skipped.sort_by_key(|s| s.line);
+    let builder = parser.builder;
+    if builder.areas.iter().all(|a| a.endpoints.is_empty()) {
+        return Err(ImportError::NoEndpoints { skipped });
+    }
+    let title = if parser.title.is_empty() {
+        url.rsplit('/').next().unwrap_or(url).to_owned()
+    } else {
+        parser.title
+    };
+    Ok(Imported {
+        catalog: Catalog {
+            source: Source {
+                title,
+                url: url.to_owned(),
+                date: front.date.unwrap_or_default(),
+                sections: builder.sections,
+            },
+            areas: builder.areas,
+        },
+        skipped,
+        merged: builder.merged,
+        repaired,
+        rows: parser.rows,
+    })
+}
+
+#[derive(Debug, Default)]
+struct FrontMatter {
+    title: Option<String>,
+    date: Option<String>,
+}
+
+/// Reads the `---`-delimited YAML front matter (only `title` and `ms.date` are used);
+/// returns it and the index of the first line after it.
+fn front_matter(lines: &[&str]) -> (FrontMatter, usize) {
+    let mut fm = FrontMatter::default();
+    if lines.first().map(|l| l.trim_end()) != Some("---") {
+        return (fm, 0);
+    }
+    let Some(end) = lines
+        .iter()
+        .skip(1)
+        .position(|l| matches!(l.trim_end(), "---" | "..."))
+        .map(|p| p + 1)
+    else {
+        return (fm, 0);
+    };
+    for line in &lines[1..end] {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value)
+            .to_owned();
+        match key.trim() {
+            "title" if !value.is_empty() => fm.title = Some(value),
+            "ms.date" if !value.is_empty() => fm.date = Some(value),
+            _ => {}
+        }
+    }
+    (fm, end + 1)
+}
+
+#[derive(Debug)]
+struct Heading {
+    level: usize,
+    text: String,
+}
+
+/// `## Text ##` → (2, "Text").
+fn heading(line: &str) -> Option<(usize, String)> {
+    let t = line.trim_start();
+    if line.len() - t.len() > 3 {
+        return None;
+    }
+    let level = t.bytes().take_while(|&b| b == b'#').count();
+    if !(1..=6).contains(&level) {
+        return None;
+    }
+    let rest = &t[level..];
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim();
+    let rest = rest.trim_end_matches('#').trim_end();
+    Some((level, text::clean_inline(rest)))
+}
+
+/// Whether the line can be a table row: it has an unescaped `|`.
+fn is_table_line(line: &str) -> bool {
+    let b = line.as_bytes();
+    (0..b.len()).any(|i| b[i] == b'|' && (i == 0 || b[i - 1] != b'\\'))
+}
+
+/// The cells of a table row, outer pipes removed.
+fn split_cells(line: &str) -> Vec<&str> {
+    let t = line.trim();
+    let t = t.strip_prefix('|').unwrap_or(t);
+    let t = match t.strip_suffix('|') {
+        Some(inner) if !inner.ends_with('\\') => inner,
+        _ => t,
+    };
+    let b = t.as_bytes();
+    let mut cells = Vec::new();
+    let mut start = 0;
+    for i in 0..b.len() {
+        if b[i] == b'|' && (i == 0 || b[i - 1] != b'\\') {
+            cells.push(&t[start..i]);
+            start = i + 1;
+        }
+    }
+    cells.push(&t[start..]);
+    cells
+}
+
+/// `|---|:---:| --- |`
+fn is_alignment_row(line: &str) -> bool {
+    if !is_table_line(line) {
+        return false;
+    }
+    split_cells(line).iter().all(|c| {
+        let c = c.trim();
+        let c = c.strip_prefix(':').unwrap_or(c);
+        let c = c.strip_suffix(':').unwrap_or(c);
+        !c.is_empty() && c.bytes().all(|b| b == b'-')
+    })
+}
+
+/// Which column holds what.
+#[derive(Debug, Default)]
+struct Columns {
+    area: Option<usize>,
+    description: Option<usize>,
+    protocol: Option<usize>,
+    destination: Option<usize>,
+    count: usize,
+}
+
+impl Columns {
+    fn from_header(cells: &[&str]) -> Self {
+        let mut cols = Self {
+            count: cells.len(),
+            ..Self::default()
+        };
+        for (i, cell) in cells.iter().enumerate() {
+            let name = text::clean_inline(cell).to_lowercase();
+            let slot = match name.as_str() {
+                "area" | "areas" => &mut cols.area,
+                n if n.starts_with("description") || n.starts_with("impact") => {
+                    &mut cols.description
+                }
+                n if n.starts_with("protocol") => &mut cols.protocol,
+                n if n.starts_with("destination") => &mut cols.destination,
+                _ => continue,
+            };
+            slot.get_or_insert(i);
+        }
+        cols
+    }
+}
+
+/// A description and whether a destination has used it.
+#[derive(Debug)]
+struct Description {
+    text: String,
+    line: usize,
+    used: bool,
+}
+
+struct Parser {
+    url: String,
+    title: String,
+    headings: Vec<Heading>,
+    /// Paragraphs since the last heading or table: (first line, text).
+    prose: Vec<(usize, String)>,
+    /// A "turn off" link in the prose under the current heading, for its area.
+    pending_turn_off: Option<(usize, String)>,
+    /// The area the current heading names (heading-per-area layout), once a table made it.
+    heading_area: Option<usize>,
+    tables: usize,
+    endpoint_tables: usize,
+    rows: usize,
+    current_area: Option<usize>,
+    description: Option<Description>,
+    skipped: Vec<Skipped>,
+    builder: Builder,
+}
+
+impl Parser {
+    fn run(&mut self, lines: &[&str], start: usize) {
+        let mut i = start;
+        let mut fence: Option<&str> = None;
+        let mut paragraph: Option<(usize, String)> = None;
+        while i < lines.len() {
+            let line = lines[i];
+            let trimmed = line.trim();
+            if let Some(marker) = fence {
+                if trimmed.starts_with(marker) {
+                    fence = None;
+                }
+                i += 1;
+                continue;
+            }
+            if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+                self.end_paragraph(&mut paragraph);
+                fence = Some(&trimmed[..3]);
+                i += 1;
+                continue;
+            }
+            if let Some((level, text)) = heading(line) {
+                self.end_paragraph(&mut paragraph);
+                if level == 1 && self.title.is_empty() {
+                    self.title.clone_from(&text);
+                }
+                while self.headings.last().is_some_and(|h| h.level >= level) {
+                    self.headings.pop();
+                }
+                self.headings.push(Heading { level, text });
+                self.prose.clear();
+                self.pending_turn_off = None;
+                self.heading_area = None;
+                i += 1;
+                continue;
+            }
+            if is_table_line(line) && lines.get(i + 1).is_some_and(|l| is_alignment_row(l)) {
+                self.end_paragraph(&mut paragraph);
+                let mut end = i + 2;
+                while end < lines.len()
+                    && !lines[end].trim().is_empty()
+                    && is_table_line(lines[end])
+                {
+                    end += 1;
+                }
+                self.table(lines, i, end);
+                self.prose.clear();
+                i = end;
+                continue;
+            }
+            if trimmed.is_empty() {
+                self.end_paragraph(&mut paragraph);
+            } else {
+                let text = trimmed.trim_start_matches('>').trim();
+                let is_admonition = text.starts_with("[!") && text.ends_with(']');
+                if !text.is_empty() && !is_admonition {
+                    match &mut paragraph {
+                        Some((_, p)) => {
+                            p.push(' ');
+                            p.push_str(text);
+                        }
+                        None => paragraph = Some((i + 1, text.to_owned())),
+                    }
+                }
+            }
+            i += 1;
+        }
+        self.end_paragraph(&mut paragraph);
+        self.close_description();
+    }
+
+    /// Files a finished prose paragraph: a "turn off" link goes to the heading's area,
+    /// the rest is description text for a heading-per-area table.
+    fn end_paragraph(&mut self, paragraph: &mut Option<(usize, String)>) {
+        let Some((line, text)) = paragraph.take() else {
+            return;
+        };
+        let links = text::links(&text);
+        let mut rest = text.clone();
+        if let Some(link) = links.iter().find(|l| text::is_turn_off_link(l)) {
+            let url = text::resolve_link(link.target, &self.url);
+            match self.heading_area {
+                Some(area) => self.set_turn_off(area, url, line),
+                None => self.pending_turn_off = Some((line, url)),
+            }
+            rest = format!("{}{}", &text[..link.range.0], &text[link.range.1..]);
+        }
+        if rest.chars().any(char::is_alphanumeric) {
+            self.prose
+                .push((line, text::clean_description(&rest, &self.url)));
+        }
+    }
+
+    /// The nearest heading of level 2 or deeper, with its index in the stack.
+    fn section_heading(&self, below: usize) -> Option<&Heading> {
+        self.headings[..below].iter().rev().find(|h| h.level >= 2)
+    }
+
+    /// Reads the table whose header is `lines[header]` and whose rows end before `end`.
+    fn table(&mut self, lines: &[&str], header: usize, end: usize) {
+        self.tables += 1;
+        let cols = Columns::from_header(&split_cells(lines[header]));
+        let Some(dest_col) = cols.destination else {
+            return;
+        };
+        self.endpoint_tables += 1;
+        self.close_description();
+        self.current_area = None;
+
+        let section;
+        if cols.area.is_none() {
+            // Heading per area: the heading above is the area, the one above it the section.
+            let area_heading = self
+                .headings
+                .iter()
+                .rposition(|h| h.level >= 2)
+                .map(|i| (i, &self.headings[i]));
+            let Some((index, heading)) = area_heading else {
+                for line in header + 2..end {
+                    self.rows += 1;
+                    self.skip(line + 1, SkipReason::NoAreaHeading);
+                }
+                return;
+            };
+            let name = heading.text.clone();
+            section = self
+                .section_heading(index)
+                .map_or_else(|| self.title.clone(), |h| h.text.clone());
+            let id = slug(&name);
+            if id.is_empty() {
+                for line in header + 2..end {
+                    self.rows += 1;
+                    self.skip(line + 1, SkipReason::UnnamedArea { name: name.clone() });
+                }
+                return;
+            }
+            let area = self.builder.area(&id, &name);
+            self.current_area = Some(area);
+            self.heading_area = Some(area);
+            if let Some((line, url)) = self.pending_turn_off.take() {
+                self.set_turn_off(area, url, line);
+            }
+            if !self.prose.is_empty() {
+                let line = self.prose[0].0;
+                let text = self
+                    .prose
+                    .iter()
+                    .map(|(_, p)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+                self.description = Some(Description {
+                    text,
+                    line,
+                    used: false,
+                });
+            }
+        } else {
+            section = self
+                .section_heading(self.headings.len())
+                .map_or_else(|| self.title.clone(), |h| h.text.clone());
+        }
+
+        for (index, row) in lines.iter().enumerate().take(end).skip(header + 2) {
+            self.rows += 1;
+            self.row(index + 1, row, &cols, dest_col, &section);
+        }
+        self.close_description();
+    }
+
+    fn row(&mut self, line: usize, row: &str, cols: &Columns, dest_col: usize, section: &str) {
+        let cells = split_cells(row);
+        if cells.len() > cols.count && cells[cols.count..].iter().any(|c| !c.trim().is_empty()) {
+            self.skip(
+                line,
+                SkipReason::ExtraCells {
+                    found: cells.len(),
+                    expected: cols.count,
+                },
+            );
+            return;
+        }
+        let cell = |col: Option<usize>| col.and_then(|c| cells.get(c)).copied().unwrap_or("");
+        let mut has_content = false;
+
+        if cols.area.is_some() {
+            let name = text::clean_inline(cell(cols.area));
+            if !name.is_empty() {
+                has_content = true;
+                self.close_description();
+                let id = slug(&name);
+                if id.is_empty() {
+                    self.current_area = None;
+                    self.skip(line, SkipReason::UnnamedArea { name });
+                    return;
+                }
+                self.current_area = Some(self.builder.area(&id, &name));
+            }
+            let description = text::clean_description(cell(cols.description), &self.url);
+            if !description.is_empty() {
+                has_content = true;
+                self.close_description();
+                self.description = Some(Description {
+                    text: description,
+                    line,
+                    used: false,
+                });
+            }
+        }
+
+        let dest = cell(Some(dest_col));
+        let protocols = text::protocols(cell(cols.protocol));
+        let Some(area) = self.current_area else {
+            if cells.iter().any(|c| !c.trim().is_empty()) {
+                self.skip(line, SkipReason::BeforeArea);
+            } else {
+                self.skip(line, SkipReason::EmptyRow);
+            }
+            return;
+        };
+
+        let mut rest = dest.to_owned();
+        if let Some(link) = text::links(dest).into_iter().find(text::is_turn_off_link) {
+            has_content = true;
+            let url = text::resolve_link(link.target, &self.url);
+            self.set_turn_off(area, url, line);
+            rest = format!("{}{}", &dest[..link.range.0], &dest[link.range.1..]);
+        }
+        let pieces: Vec<&str> = text::split_br(&rest)
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        if pieces.is_empty() {
+            if !has_content {
+                let reason = if cells.iter().all(|c| c.trim().is_empty()) {
+                    SkipReason::EmptyRow
+                } else {
+                    SkipReason::NoDestination
+                };
+                self.skip(line, reason);
+            }
+            return;
+        }
+        for piece in pieces {
+            match text::destination(piece) {
+                Ok(d) => {
+                    let description = match &mut self.description {
+                        Some(desc) => {
+                            desc.used = true;
+                            desc.text.clone()
+                        }
+                        None => String::new(),
+                    };
+                    self.builder.add(
+                        area,
+                        Endpoint {
+                            pattern: d.pattern,
+                            original: d.original,
+                            protocols: protocols.clone(),
+                            description,
+                            sections: Vec::new(),
+                        },
+                        section,
+                    );
+                }
+                Err(why) => self.skip(
+                    line,
+                    SkipReason::NotADestination {
+                        text: piece.trim().to_owned(),
+                        why: why.to_string(),
+                    },
+                ),
+            }
+        }
+    }
+
+    /// Ends the current description, reporting it if nothing used it.
+    fn close_description(&mut self) {
+        if let Some(desc) = self.description.take() {
+            if !desc.used {
+                self.skip(desc.line, SkipReason::UnusedDescription);
+            }
+        }
+    }
+
+    fn set_turn_off(&mut self, area: usize, url: String, line: usize) {
+        let slot = &mut self.builder.areas[area].turn_off;
+        match slot {
+            None => *slot = Some(url),
+            Some(kept) if *kept == url => {}
+            Some(kept) => {
+                let kept = kept.clone();
+                self.skip(line, SkipReason::OtherTurnOffLink { kept, ignored: url });
+            }
+        }
+    }
+
+    fn skip(&mut self, line: usize, reason: SkipReason) {
+        self.skipped.push(Skipped { line, reason });
+    }
+}
+
+/// Collects areas and endpoints, merging repeats.
+#[derive(Debug, Default)]
+struct Builder {
+    areas: Vec<Area>,
+    by_id: HashMap<String, usize>,
+    /// Per area: pattern → endpoint index.
+    by_pattern: Vec<HashMap<String, usize>>,
+    sections: Vec<String>,
+    merged: usize,
+}
+
+impl Builder {
+    /// The area with this id, created (named `name`) on first sight.
+    fn area(&mut self, id: &str, name: &str) -> usize {
+        if let Some(&i) = self.by_id.get(id) {
+            return i;
+        }
+        self.areas.push(Area {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            turn_off: None,
+            endpoints: Vec::new(),
+        });
+        self.by_pattern.push(HashMap::new());
+        self.by_id.insert(id.to_owned(), self.areas.len() - 1);
+        self.areas.len() - 1
+    }
+
+    fn add(&mut self, area: usize, mut endpoint: Endpoint, section: &str) {
+        if !self.sections.iter().any(|s| s == section) {
+            self.sections.push(section.to_owned());
+        }
+        let order = |s: &String, sections: &[String]| sections.iter().position(|x| x == s);
+        let endpoints = &mut self.areas[area].endpoints;
+        match self.by_pattern[area].get(&endpoint.pattern) {
+            Some(&i) => {
+                self.merged += 1;
+                let existing = &mut endpoints[i];
+                for p in endpoint.protocols {
+                    if !existing.protocols.contains(&p) {
+                        existing.protocols.push(p);
+                    }
+                }
+                text::sort_protocols(&mut existing.protocols);
+                if !existing.sections.iter().any(|s| s == section) {
+                    existing.sections.push(section.to_owned());
+                    existing.sections.sort_by_key(|s| order(s, &self.sections));
+                }
+                if existing.description.is_empty() {
+                    existing.description = endpoint.description;
+                } else if !endpoint.description.is_empty()
+                    && !existing.description.contains(&endpoint.description)
+                {
+                    existing.description.push_str("\n\n");
+                    existing.description.push_str(&endpoint.description);
+                }
+            }
+            None => {
+                endpoint.sections = vec![section.to_owned()];
+                self.by_pattern[area].insert(endpoint.pattern.clone(), endpoints.len());
+                endpoints.push(endpoint);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

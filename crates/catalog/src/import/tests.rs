@@ -1,0 +1,489 @@
+//! Importer tests: one small fixture page per quirk, then the published page itself.
+
+use super::*;
+
+const FAMILY_PRO: &str = include_str!("../../tests/fixtures/family-pro.md");
+const OLDER_LAYOUT: &str = include_str!("../../tests/fixtures/older-layout.md");
+const STRAY_SPACES: &str = include_str!("../../tests/fixtures/stray-spaces.md");
+const NOT_A_PAGE: &str = include_str!("../../tests/fixtures/not-a-page.md");
+
+const TURN_OFF_BASE: &str = "https://learn.microsoft.com/en-us/windows/privacy/manage-connections-from-windows-operating-system-components-to-microsoft-services";
+
+fn run(page: &str, file: &str) -> Imported {
+    import(page, &ImportOptions::for_page_file(file)).expect("page imports")
+}
+
+fn patterns(area: &Area) -> Vec<&str> {
+    area.endpoints.iter().map(|e| e.pattern.as_str()).collect()
+}
+
+fn endpoint<'a>(catalog: &'a Catalog, area: &str, pattern: &str) -> &'a Endpoint {
+    catalog
+        .area(area)
+        .unwrap_or_else(|| panic!("no area {area}"))
+        .endpoints
+        .iter()
+        .find(|e| e.pattern == pattern)
+        .unwrap_or_else(|| panic!("no {pattern} in {area}"))
+}
+
+fn reasons(imported: &Imported) -> Vec<String> {
+    imported.skipped.iter().map(ToString::to_string).collect()
+}
+
+fn round_trips(catalog: &Catalog) {
+    let toml = catalog.to_toml_string().expect("serialises");
+    let back = Catalog::from_toml_str(&toml, "<round trip>").expect("loads");
+    assert_eq!(&back, catalog);
+    assert_eq!(
+        back.to_toml_string().unwrap(),
+        toml,
+        "serialising is deterministic"
+    );
+}
+
+#[test]
+fn sections_one_per_edition_with_bold_headers_and_repeated_areas() {
+    let imported = run(
+        FAMILY_PRO,
+        "windows-11-endpoints-non-enterprise-editions.md",
+    );
+    let c = &imported.catalog;
+    assert_eq!(
+        c.source.title,
+        "Windows 11 connection endpoints for non-Enterprise editions"
+    );
+    assert_eq!(c.source.date, "01/02/2024");
+    assert_eq!(
+        c.source.url,
+        "https://learn.microsoft.com/en-us/windows/privacy/windows-11-endpoints-non-enterprise-editions"
+    );
+    assert_eq!(c.source.sections, ["Windows 11 Family", "Windows 11 Pro"]);
+
+    let ids: Vec<&str> = c.areas.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["apps", "microsoft-store", "maps"]);
+    // The repeated name with other capitalisation is the same area, named as first seen.
+    assert_eq!(c.area("microsoft-store").unwrap().name, "Microsoft Store");
+    assert_eq!(
+        patterns(c.area("apps").unwrap()),
+        [
+            "*.aria.microsoft.com",
+            "arc.msn.com",
+            "ris.api.iris.microsoft.com",
+            "go.microsoft.com",
+            "evoke-windowsservices-tas.msedge.net",
+        ]
+    );
+    assert_eq!(
+        patterns(c.area("microsoft-store").unwrap()),
+        [
+            "*displaycatalog.mp.microsoft.com",
+            "storeedgefd.dsx.mp.microsoft.com"
+        ]
+    );
+
+    // Listed in both editions: one endpoint, both sections, protocols merged.
+    let arc = endpoint(c, "apps", "arc.msn.com");
+    assert_eq!(arc.sections, ["Windows 11 Family", "Windows 11 Pro"]);
+    assert_eq!(arc.protocols, ["HTTPS", "HTTP"]);
+    assert_eq!(arc.description, "The following endpoints are used by apps.");
+    assert_eq!(imported.merged, 1);
+
+    // A repeated area row brings its own description.
+    let photos = endpoint(c, "apps", "evoke-windowsservices-tas.msedge.net");
+    assert_eq!(photos.description, "Photos uses this endpoint.");
+    assert_eq!(photos.sections, ["Windows 11 Family"]);
+    let go = endpoint(c, "apps", "go.microsoft.com");
+    assert_eq!(go.original, "go.microsoft.com/fwlink/?LinkId=1");
+    assert_eq!(
+        endpoint(c, "apps", "*.aria.microsoft.com").original,
+        r"\*.aria.microsoft.com"
+    );
+
+    // The Maps row names the area but its destination is prose: reported, area kept empty.
+    assert!(c.area("maps").unwrap().endpoints.is_empty());
+    assert_eq!(
+        reasons(&imported),
+        ["line 19: skipped: destination \"See the Maps section of the Enterprise page\": prose, not a host name"]
+    );
+    let summary = imported.summary();
+    assert_eq!(
+        (summary.areas, summary.empty_areas, summary.endpoints),
+        (3, 1, 7)
+    );
+    round_trips(c);
+}
+
+#[test]
+fn older_layout_heading_per_area_with_source_process_tables() {
+    let imported = run(OLDER_LAYOUT, "manage-windows-endpoints-version-1709.md");
+    let c = &imported.catalog;
+    let title = "Manage connection endpoints for Windows 10, version 1709";
+    assert_eq!(c.source.sections, [title]);
+    let ids: Vec<&str> = c.areas.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["apps", "cortana-and-search"]);
+
+    let apps = c.area("apps").unwrap();
+    assert_eq!(
+        apps.turn_off.as_deref(),
+        Some(&*format!("{TURN_OFF_BASE}#bkmk-windowsstore"))
+    );
+    assert_eq!(
+        patterns(apps),
+        ["tile-service.weather.microsoft.com", "cdn.onenote.net"]
+    );
+    let weather = endpoint(c, "apps", "tile-service.weather.microsoft.com");
+    assert_eq!(
+        weather.description,
+        "The following endpoint is used for the Weather app. To turn off traffic for this \
+         endpoint, uninstall the Weather app."
+    );
+    assert_eq!(weather.protocols, ["HTTPS"]);
+    assert_eq!(weather.sections, [title]);
+    assert_eq!(
+        endpoint(c, "apps", "cdn.onenote.net").description,
+        "The following endpoint is used for OneNote Live Tile."
+    );
+
+    let cortana = c.area("cortana-and-search").unwrap();
+    assert_eq!(cortana.turn_off, None);
+    assert_eq!(patterns(cortana), ["www.bing.com"]);
+    let bing = &cortana.endpoints[0];
+    assert_eq!(bing.original, "www.bing.com/client/config*");
+    assert_eq!(bing.protocols, ["TLSv1.2", "HTTPS"]);
+    assert_eq!(
+        bing.description,
+        "The following endpoints are used by Cortana.\n\nBlocking them stops Cortana."
+    );
+    assert_eq!(imported.merged, 1);
+    assert_eq!(
+        reasons(&imported),
+        ["line 35: skipped: no destination in the Destination cell"]
+    );
+    round_trips(c);
+}
+
+#[test]
+fn stray_spaces_tls_spelling_mojibake_and_odd_rows() {
+    let imported = run(STRAY_SPACES, "manage-windows-11-endpoints.md");
+    let c = &imported.catalog;
+    // No front matter: the title is the first heading, the date unknown.
+    assert_eq!(
+        c.source.title,
+        "Manage connection endpoints for Windows 11 Enterprise"
+    );
+    assert_eq!(c.source.date, "");
+    assert_eq!(
+        c.source.sections,
+        ["Windows 11 Enterprise connection endpoints"]
+    );
+
+    let diag = c.area("diagnostic-data").unwrap();
+    assert_eq!(
+        diag.turn_off.as_deref(),
+        Some(&*format!("{TURN_OFF_BASE}#bkmk-priv-feedback"))
+    );
+    assert_eq!(
+        patterns(diag),
+        [
+            "watson.*.microsoft.com",
+            "telecommand.telemetry.microsoft.com"
+        ]
+    );
+    let watson = endpoint(c, "diagnostic-data", "watson.*.microsoft.com");
+    assert_eq!(watson.protocols, ["TLSv1.2", "HTTPS", "HTTP"]);
+    assert_eq!(
+        watson.description, "",
+        "no description above it on the page"
+    );
+    let tele = endpoint(c, "diagnostic-data", "telecommand.telemetry.microsoft.com");
+    assert_eq!(tele.original, "`telecommand.telemetry.microsoft.com`");
+    assert_eq!(
+        tele.description,
+        "The following endpoints are used by Windows Error Reporting."
+    );
+
+    let edge = c.area("microsoft-edge").unwrap();
+    assert_eq!(edge.name, "Microsoft Edge");
+    assert_eq!(
+        edge.endpoints[0].description,
+        "Microsoft Edge won’t be able to check for updates."
+    );
+    assert_eq!(edge.endpoints[0].protocols, ["TLSv1.2", "HTTPS"]);
+    assert_eq!(imported.repaired, 1);
+
+    let teams = c.area("teams").unwrap();
+    assert_eq!(patterns(teams), ["logincdn.msauth.net"]);
+    assert_eq!(teams.endpoints[0].original, "logincdn.msauth.net");
+    assert_eq!(
+        reasons(&imported),
+        [
+            "line 12: skipped: empty row",
+            "line 13: skipped: description with no destination below it (before the next one)",
+            "line 15: skipped: row has 5 cells, the header has 4",
+        ]
+    );
+    round_trips(c);
+}
+
+#[test]
+fn a_page_without_an_endpoint_table_is_an_error() {
+    let options = ImportOptions::for_page_file("README.md");
+    assert_eq!(
+        import(NOT_A_PAGE, &options),
+        Err(ImportError::NoEndpointTable {
+            tables: 1,
+            lines: 7
+        })
+    );
+    assert_eq!(
+        import("", &options).unwrap_err().to_string(),
+        "not a Microsoft endpoint page: no table with a Destination column (0 other tables in 0 lines)"
+    );
+    assert!(import("\u{0}\u{1}binary\u{fffd}|", &options).is_err());
+}
+
+#[test]
+fn endpoint_tables_without_any_destination_are_an_error() {
+    let page = "|Area|Protocol|Destination|\n|-|-|-|\n|Apps|HTTPS|not a host|\n";
+    let err = import(page, &ImportOptions::for_page_file("x.md")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no endpoints: the endpoint tables hold no usable destination (1 row skipped)"
+    );
+}
+
+#[test]
+fn a_row_before_any_area_is_reported() {
+    let page = "|Area|Destination|\n|-|-|\n||early.example.com|\n|Apps|a.example.com|\n";
+    let imported = run(page, "x.md");
+    assert_eq!(
+        reasons(&imported),
+        ["line 3: skipped: row before any area (no Area cell above it)"]
+    );
+    assert_eq!(imported.catalog.endpoint_count(), 1);
+}
+
+#[test]
+fn fenced_code_is_not_read() {
+    let page = "```\n|Area|Destination|\n|-|-|\n|Apps|a.example.com|\n```\n";
+    assert!(matches!(
+        import(page, &ImportOptions::for_page_file("x.md")),
+        Err(ImportError::NoEndpointTable { tables: 0, .. })
+    ));
+}
+
+#[test]
+fn a_bad_page_url_is_refused() {
+    assert_eq!(
+        import("", &ImportOptions::with_url("file:///tmp/x")),
+        Err(ImportError::InvalidUrl {
+            url: "file:///tmp/x".to_owned()
+        })
+    );
+}
+
+#[test]
+fn summary_line_reads_naturally() {
+    let imported = run(OLDER_LAYOUT, "p.md");
+    assert_eq!(
+        imported.summary().to_string(),
+        "2 areas, 3 endpoints (3 distinct patterns) in 1 section from 5 table rows; \
+         1 repeated destination merged, 0 mojibake characters repaired, 1 row skipped"
+    );
+}
+
+/// Microsoft's Windows 11 Enterprise page, as published (shared with the repository).
+fn shared_page() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/catalogs/manage-windows-11-endpoints.md"
+    );
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn shared_import() -> Imported {
+    run(&shared_page(), "manage-windows-11-endpoints.md")
+}
+
+#[test]
+fn windows_11_enterprise_page_has_24_areas_104_endpoints_102_patterns() {
+    let imported = shared_import();
+    let c = &imported.catalog;
+    assert_eq!(c.areas.len(), 24);
+    assert_eq!(c.endpoint_count(), 104);
+    assert_eq!(c.patterns().len(), 102);
+    assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+    assert_eq!(
+        c.source.title,
+        "Connection endpoints for Windows 11 Enterprise"
+    );
+    assert_eq!(
+        c.source.url,
+        "https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints"
+    );
+    assert_eq!(c.source.date, "10/06/2023");
+    assert_eq!(
+        c.source.sections,
+        ["Windows 11 Enterprise connection endpoints"]
+    );
+}
+
+#[test]
+fn windows_11_enterprise_page_quirks() {
+    let c = shared_import().catalog;
+    endpoint(&c, "diagnostic-data", "watson.*.microsoft.com");
+    let bing = endpoint(&c, "cortana-and-live-tiles", "www.bing.com");
+    assert_eq!(bing.original, "www.bing.com*");
+    assert_eq!(
+        c.area("cortana-and-live-tiles").unwrap().name,
+        "Cortana and Live Tiles"
+    );
+    endpoint(&c, "microsoft-store", "*displaycatalog.mp.microsoft.com");
+    assert_eq!(
+        endpoint(&c, "device-authentication", "login.live.com").original,
+        "login.live.com*"
+    );
+    endpoint(&c, "microsoft-account", "login.live.com");
+    endpoint(&c, "diagnostic-data", "self.events.data.microsoft.com");
+    endpoint(&c, "office", "self.events.data.microsoft.com");
+    assert_eq!(
+        endpoint(&c, "cortana-and-live-tiles", "i-ring.msedge.net").original,
+        "I-ring.msedge.net"
+    );
+
+    let edge = endpoint(&c, "microsoft-edge", "msedge.api.cdp.microsoft.com");
+    assert!(
+        edge.description.contains("Microsoft Edge won’t be able"),
+        "{}",
+        edge.description
+    );
+    for area in &c.areas {
+        for e in &area.endpoints {
+            for bad in ["â€", "Ã", "<br", "](", "**"] {
+                assert!(
+                    !e.description.contains(bad),
+                    "{bad:?} in {}: {}",
+                    e.pattern,
+                    e.description
+                );
+            }
+        }
+    }
+
+    // Repeated in Microsoft Store: one endpoint, protocols of both rows.
+    let devcenter = endpoint(&c, "microsoft-store", "manage.devcenter.microsoft.com");
+    assert_eq!(devcenter.protocols, ["TLSv1.2", "HTTPS", "HTTP"]);
+    assert_eq!(
+        devcenter.description,
+        "The following endpoint is used to get Microsoft Store analytics."
+    );
+
+    let certs = endpoint(&c, "certificates", "ctldl.windowsupdate.com");
+    assert!(certs
+        .description
+        .contains("Update mechanism.\n\nIf automatic updates are turned off"));
+    let office = endpoint(&c, "office", "www.office.com");
+    assert!(office.description.contains(
+        "see Office 365 URLs and IP address ranges (https://learn.microsoft.com/en-us/microsoft-365/enterprise/urls-and-ip-address-ranges)."
+    ));
+    // Rows below a description carry it; rows above the first one have none.
+    assert_eq!(
+        endpoint(&c, "diagnostic-data", "v10.events.data.microsoft.com").description,
+        endpoint(&c, "diagnostic-data", "self.events.data.microsoft.com").description
+    );
+    assert_eq!(
+        endpoint(&c, "diagnostic-data", "www.microsoft.com").description,
+        ""
+    );
+}
+
+#[test]
+fn windows_11_enterprise_every_area_has_its_turn_off_link() {
+    let c = shared_import().catalog;
+    for area in &c.areas {
+        let link = area
+            .turn_off
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no link", area.id));
+        assert!(
+            link.starts_with(&format!("{TURN_OFF_BASE}#")),
+            "{}: {link}",
+            area.id
+        );
+    }
+    // The Teams link has a space inside the parentheses on the page.
+    assert_eq!(
+        c.area("teams").unwrap().turn_off.as_deref(),
+        Some(&*format!("{TURN_OFF_BASE}#26-microsoft-store"))
+    );
+    assert_eq!(
+        c.area("cortana-and-live-tiles")
+            .unwrap()
+            .turn_off
+            .as_deref(),
+        Some(&*format!("{TURN_OFF_BASE}#bkmk-cortana"))
+    );
+}
+
+#[test]
+fn windows_11_enterprise_area_ids_follow_the_slug_rule() {
+    let c = shared_import().catalog;
+    for area in &c.areas {
+        assert_eq!(area.id, slug(&area.name));
+    }
+    assert!(c.area("network-connection-status-indicator-ncsi").is_some());
+    assert!(c.area("microsoft-to-do").is_some());
+}
+
+#[test]
+fn every_imported_pattern_is_a_valid_matcher_pattern() {
+    let pages = [
+        (shared_page(), "manage-windows-11-endpoints.md"),
+        (FAMILY_PRO.to_owned(), "f.md"),
+        (OLDER_LAYOUT.to_owned(), "o.md"),
+        (STRAY_SPACES.to_owned(), "s.md"),
+    ];
+    for (page, file) in &pages {
+        for area in run(page, file).catalog.areas {
+            for e in area.endpoints {
+                let normal = winsink_matcher::normalize_pattern(&e.pattern)
+                    .unwrap_or_else(|err| panic!("{file}: {err}"));
+                assert_eq!(normal, e.pattern, "{file}: pattern is already normal");
+            }
+        }
+    }
+}
+
+#[test]
+fn windows_11_enterprise_round_trips_through_toml() {
+    let imported = shared_import();
+    round_trips(&imported.catalog);
+    let toml = imported.catalog.to_toml_string().unwrap();
+    assert!(toml.starts_with(
+        "# Windows endpoint catalog: Connection endpoints for Windows 11 Enterprise\n\
+         # Source: https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints (ms.date 10/06/2023)\n\
+         # Licence: the source page is (c) Microsoft, licensed CC BY 4.0\n"
+    ));
+}
+
+#[test]
+fn the_shipped_catalog_is_the_import_of_the_shared_page() {
+    let imported = shared_import().catalog;
+    // Compared as booleans: on failure the catalogs are too long to print usefully.
+    assert!(
+        crate::WINDOWS11_ENTERPRISE_TOML == imported.to_toml_string().unwrap(),
+        "policies/windows11-enterprise.toml is stale: regenerate it with `winsink catalog import`"
+    );
+    assert!(crate::windows11_enterprise() == &imported);
+}
+
+#[test]
+fn the_shipped_catalog_rejects_an_unknown_key() {
+    let with_typo = crate::WINDOWS11_ENTERPRISE_TOML.replacen("turn_off =", "turnoff =", 1);
+    let err = Catalog::from_toml_str(&with_typo, "policies/windows11-enterprise.toml").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("policies/windows11-enterprise.toml"), "{msg}");
+    assert!(msg.contains("unknown field `turnoff`"), "{msg}");
+    assert!(msg.contains("line "), "{msg}");
+}

@@ -239,7 +239,7 @@ fn log_swap(changes: &Changes, warnings: &[String]) {
         info!("reloaded: {}", changes.applied.join("; "));
     }
     for line in &changes.need_restart {
-        warn!("{line}: restart winsink to apply it");
+        warn!("{line}: not applied, restart winsink to apply it");
     }
     for line in warnings {
         warn!("{line}");
@@ -497,20 +497,29 @@ impl Source for PolicySource {
             applied: Summary::diff(&old.summary(), &new.summary()),
             need_restart: Vec::new(),
         };
-        let (o, n) = (old.server(), new.server());
-        let mut restart = |what: &str, before: String, after: String| {
-            if before != after {
-                changes
-                    .need_restart
-                    .push(format!("{what} changed from {before} to {after}"));
+        let sections = [
+            ("server", json(old.server()), json(new.server())),
+            ("sinkhole", json(old.sinkhole()), json(new.sinkhole())),
+            ("cache", json(old.cache()), json(new.cache())),
+            ("log", json(old.log()), json(new.log())),
+        ];
+        for (section, before, after) in sections {
+            let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            for key in keys {
+                let (b, a) = (before.get(key), after.get(key));
+                if b == a {
+                    continue;
+                }
+                let show =
+                    |v: Option<&serde_json::Value>| v.map_or("(none)".into(), ToString::to_string);
+                let line = format!("[{section}] {key}: {} → {}", show(b), show(a));
+                if RESTART_ONLY.contains(&(section, key.as_str())) {
+                    changes.need_restart.push(line);
+                } else {
+                    changes.applied.push(line);
+                }
             }
-        };
-        restart("[server] listen", list(&o.listen), list(&n.listen));
-        restart(
-            "[server] udp_sockets",
-            o.udp_sockets.to_string(),
-            n.udp_sockets.to_string(),
-        );
+        }
         changes
     }
 
@@ -532,9 +541,29 @@ impl Source for PolicySource {
     }
 }
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
-    format!("[{}]", items.join(", "))
+/// Settings the server reads once at start (sockets, upstreams, cache size, log sink);
+/// every other setting is read from the policy in force, query by query.
+const RESTART_ONLY: &[(&str, &str)] = &[
+    ("server", "listen"),
+    ("server", "upstreams"),
+    ("server", "upstream_timeout_ms"),
+    ("server", "udp_sockets"),
+    ("server", "udp_payload"),
+    ("server", "tcp_idle_timeout_secs"),
+    ("server", "tcp_max_connections"),
+    ("cache", "enabled"),
+    ("cache", "size"),
+    ("log", "format"),
+    ("log", "file"),
+    ("log", "queue"),
+];
+
+/// A settings table as JSON, to compare key by key.
+fn json<T: serde::Serialize>(settings: &T) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(settings) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 #[cfg(test)]
@@ -789,30 +818,31 @@ mod tests {
     fn policy_changes_list_rules_and_settings_that_need_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("winsink.toml");
-        let write = |rule: &str, port: u16| {
+        let write = |rule: &str, port: u16, mode: &str| {
             let text = format!(
                 "catalogs = []\n[[rules]]\npattern = \"{rule}\"\naction = \"block\"\n\
-                 [server]\nlisten = [\"127.0.0.1:{port}\"]\n"
+                 [server]\nlisten = [\"127.0.0.1:{port}\"]\n[sinkhole]\nmode = \"{mode}\"\n"
             );
             fs::write(&config, text).unwrap();
         };
         let source = PolicySource::new(config.clone());
-        write("a.example", 5353);
+        write("a.example", 5353, "null-ip");
         let old = source.load().unwrap();
         assert_eq!(old.files, vec![config.clone()]);
-        write("b.example", 5454);
+        write("b.example", 5454, "nxdomain");
         let new = source.load().unwrap();
         let changes = source.changes(&old.value, &new.value);
         assert_eq!(
             changes.applied,
             [
                 "rule added: block b.example",
-                "rule removed: block a.example"
+                "rule removed: block a.example",
+                r#"[sinkhole] mode: "null-ip" → "nxdomain""#,
             ]
         );
         assert_eq!(
             changes.need_restart,
-            ["[server] listen changed from [127.0.0.1:5353] to [127.0.0.1:5454]"]
+            [r#"[server] listen: ["127.0.0.1:5353"] → ["127.0.0.1:5454"]"#]
         );
     }
 

@@ -3,4 +3,5 @@
 //! One test binary (this file) with one module per area; shared helpers in `support`.
 //! Each helper owns its module line below.
 
+mod catalog;
 mod support;

@@ -1,0 +1,463 @@
+//! Live reload against the real binary: a temp copy of the shipped config is edited while
+//! `winsink run` answers real DNS queries from an in-process upstream on loopback.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::support::repo_root;
+
+/// What the in-process upstream answers for every A question.
+const UPSTREAM_A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+/// A Microsoft Store endpoint (`*.wns.windows.com`); the shipped config logs the area.
+const STORE_NAME: &str = "x.wns.windows.com";
+/// A Diagnostic Data endpoint; the shipped config blocks the area.
+const DIAG_NAME: &str = "watson.events.data.microsoft.com";
+/// How long a test waits for something that takes well under a second. Only a bound
+/// against hanging; how long it really took is printed.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A UDP DNS server on 127.0.0.1:0 that answers every A question with [`UPSTREAM_A`]
+/// (TTL 1) and every other question with NOERROR and no answer.
+struct Upstream {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Upstream {
+    fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("upstream addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(reply) = dns::answer(&buf[..len], UPSTREAM_A) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `winsink run` on a temp copy of `config/winsink.toml` (and the catalog it names),
+/// listening on 127.0.0.1:0, forwarding to an [`Upstream`]. Killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+    dir: tempfile::TempDir,
+    _upstream: Upstream,
+}
+
+impl Daemon {
+    fn start() -> Self {
+        let upstream = Upstream::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The shipped layout, so the config's relative catalog path works unchanged.
+        fs::create_dir(dir.path().join("config")).unwrap();
+        fs::create_dir(dir.path().join("policies")).unwrap();
+        fs::copy(
+            repo_root().join("config/winsink.toml"),
+            dir.path().join("config/winsink.toml"),
+        )
+        .unwrap();
+        fs::copy(
+            repo_root().join("policies/windows11-enterprise.toml"),
+            dir.path().join("policies/windows11-enterprise.toml"),
+        )
+        .unwrap();
+        let config = dir.path().join("config/winsink.toml");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_winsink"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--upstream")
+            .arg(format!("udp://{}", upstream.addr))
+            .args(["--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn winsink run");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let pipe = child.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let mut daemon = Self {
+            child,
+            port: 0,
+            stderr,
+            dir,
+            _upstream: upstream,
+        };
+        daemon.port = daemon.wait_for_port();
+        daemon
+    }
+
+    /// The port winsink reports for its UDP listener on 127.0.0.1.
+    fn wait_for_port(&mut self) -> u16 {
+        let started = Instant::now();
+        loop {
+            if let Some(port) = listening_port(&self.log()) {
+                return port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("winsink exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "winsink did not report its port:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config/winsink.toml")
+    }
+
+    /// Replaces one line of the config the way editors save: a temporary file renamed
+    /// over the original.
+    fn edit(&self, from: &str, to: &str) {
+        let text = fs::read_to_string(self.config()).unwrap();
+        assert!(text.contains(from), "the config has no `{from}`");
+        save(&self.config(), &text.replacen(from, to, 1));
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn ask(&self, name: &str) -> dns::Reply {
+        dns::query(self.port, name).unwrap_or_else(|e| {
+            panic!("no answer for {name} from winsink: {e}\n{}", self.log())
+        })
+    }
+
+    /// Asks until `want` holds; returns how long it took.
+    fn ask_until(&self, name: &str, want: impl Fn(&dns::Reply) -> bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            let reply = self.ask(name);
+            if want(&reply) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{name} still answered {reply:?}\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the daemon's log contains `needle`.
+    fn log_until(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the log never said `{needle}`:\n{log}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn still_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn save(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp");
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+/// The port in the first "127.0.0.1:PORT" of the log that is not port 0.
+fn listening_port(log: &str) -> Option<u16> {
+    log.match_indices("127.0.0.1:").find_map(|(at, m)| {
+        let digits: String = log[at + m.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok().filter(|&port| port != 0)
+    })
+}
+
+fn forwarded(reply: &dns::Reply) -> bool {
+    reply.rcode == 0 && reply.a == vec![UPSTREAM_A]
+}
+
+fn sinkholed(reply: &dns::Reply) -> bool {
+    reply.rcode == 0 && reply.a == vec![Ipv4Addr::UNSPECIFIED]
+}
+
+#[test]
+fn setting_microsoft_store_to_block_sinkholes_it_without_restart_and_reverting_forwards_again() {
+    let mut daemon = Daemon::start();
+    assert!(forwarded(&daemon.ask(STORE_NAME)), "before the edit");
+    assert!(sinkholed(&daemon.ask(DIAG_NAME)));
+
+    daemon.edit(r#"microsoft-store = "log""#, r#"microsoft-store = "block""#);
+    let took = daemon.ask_until(STORE_NAME, sinkholed);
+    eprintln!("block took effect after {took:?}");
+    let log = daemon.log_until("microsoft-store");
+    assert!(
+        log.contains("Microsoft Store (microsoft-store): log → block"),
+        "the log says what changed:\n{log}"
+    );
+
+    daemon.edit(r#"microsoft-store = "block""#, r#"microsoft-store = "log""#);
+    let took = daemon.ask_until(STORE_NAME, forwarded);
+    eprintln!("revert took effect after {took:?}");
+    daemon.log_until("Microsoft Store (microsoft-store): block → log");
+    assert!(sinkholed(&daemon.ask(DIAG_NAME)), "the rest of the policy stays");
+    assert!(daemon.still_running(), "no restart");
+}
+
+#[test]
+fn an_invalid_edit_keeps_the_running_policy_and_logs_why_until_fixed() {
+    let mut daemon = Daemon::start();
+    let line = fs::read_to_string(daemon.config())
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("microsoft-store"))
+        .expect("microsoft-store line")
+        + 1;
+
+    daemon.edit(r#"microsoft-store = "log""#, r#"microsoft-store = "blok""#);
+    let log = daemon.log_until("reload failed");
+    assert!(
+        log.contains(&format!("winsink.toml:{line}: `microsoft-store` = \"blok\"")),
+        "the error names the file, line and key:\n{log}"
+    );
+    assert!(log.contains("did you mean `block`?"), "{log}");
+    assert!(forwarded(&daemon.ask(STORE_NAME)), "the old policy still answers");
+    assert!(sinkholed(&daemon.ask(DIAG_NAME)));
+    assert!(daemon.still_running());
+
+    daemon.edit(r#"microsoft-store = "blok""#, r#"microsoft-store = "block""#);
+    daemon.ask_until(STORE_NAME, sinkholed);
+    assert_eq!(
+        daemon.log().matches("reload failed").count(),
+        1,
+        "the error is logged once:\n{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn sighup_reloads_a_change_made_where_the_watcher_cannot_see_it() {
+    let daemon = Daemon::start();
+    assert!(forwarded(&daemon.ask(STORE_NAME)));
+    // A forced reload must load even when the watcher saw nothing: SIGHUP after the edit
+    // has been reloaded once proves nothing, so send it and look for its log line, then
+    // check that the policy in force is the file's.
+    daemon.edit(r#"microsoft-store = "log""#, r#"microsoft-store = "block""#);
+    daemon.ask_until(STORE_NAME, sinkholed);
+    let status = Command::new("kill")
+        .args(["-HUP", &daemon.child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    daemon.log_until("SIGHUP");
+    daemon.log_until("reloaded: no change to the policy");
+    assert!(sinkholed(&daemon.ask(STORE_NAME)));
+}
+
+#[test]
+fn sigterm_stops_gracefully_with_exit_code_zero() {
+    let mut daemon = Daemon::start();
+    assert!(forwarded(&daemon.ask(STORE_NAME)));
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(started.elapsed() < PATIENCE, "winsink did not stop on SIGTERM");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+}
+
+/// Just enough DNS for these tests: A questions and answers over UDP.
+mod dns {
+    use std::io;
+    use std::net::{Ipv4Addr, UdpSocket};
+    use std::time::Duration;
+
+    const TYPE_A: u16 = 1;
+    const CLASS_IN: u16 = 1;
+
+    /// What a reply said.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(super) struct Reply {
+        pub(super) rcode: u8,
+        pub(super) a: Vec<Ipv4Addr>,
+    }
+
+    fn encode_name(out: &mut Vec<u8>, name: &str) {
+        for label in name.trim_end_matches('.').split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+    }
+
+    /// The offset just past the (uncompressed) name at `at`.
+    fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            let len = *msg.get(at)? as usize;
+            if len == 0 {
+                return Some(at + 1);
+            }
+            if len & 0xC0 == 0xC0 {
+                return Some(at + 2);
+            }
+            at += 1 + len;
+        }
+    }
+
+    fn u16_at(msg: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]))
+    }
+
+    /// Asks 127.0.0.1:`port` for `name` A, three tries of one second each.
+    pub(super) fn query(port: u16, name: &str) -> io::Result<Reply> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let id: u16 = rand_id();
+        let mut msg = Vec::with_capacity(64);
+        msg.extend_from_slice(&id.to_be_bytes());
+        msg.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
+        encode_name(&mut msg, name);
+        msg.extend_from_slice(&TYPE_A.to_be_bytes());
+        msg.extend_from_slice(&CLASS_IN.to_be_bytes());
+        let mut buf = [0u8; 1500];
+        let mut last = io::Error::new(io::ErrorKind::TimedOut, "no reply");
+        for _ in 0..3 {
+            socket.send_to(&msg, ("127.0.0.1", port))?;
+            match socket.recv(&mut buf) {
+                Ok(len) if len >= 12 && buf[..2] == id.to_be_bytes() => {
+                    return parse(&buf[..len]).ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "malformed reply")
+                    });
+                }
+                Ok(_) => continue,
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn parse(msg: &[u8]) -> Option<Reply> {
+        let rcode = msg[3] & 0x0F;
+        let qdcount = u16_at(msg, 4)?;
+        let ancount = u16_at(msg, 6)?;
+        let mut at = 12;
+        for _ in 0..qdcount {
+            at = skip_name(msg, at)? + 4;
+        }
+        let mut a = Vec::new();
+        for _ in 0..ancount {
+            at = skip_name(msg, at)?;
+            let rtype = u16_at(msg, at)?;
+            let rdlen = u16_at(msg, at + 8)? as usize;
+            let rdata = msg.get(at + 10..at + 10 + rdlen)?;
+            if rtype == TYPE_A && rdlen == 4 {
+                a.push(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]));
+            }
+            at += 10 + rdlen;
+        }
+        Some(Reply { rcode, a })
+    }
+
+    /// The reply of the test upstream to `query`: `addr` for A, nothing for other types.
+    pub(super) fn answer(query: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
+        if query.len() < 12 || u16_at(query, 4)? != 1 {
+            return None;
+        }
+        let end = skip_name(query, 12)? + 4;
+        let question = query.get(12..end)?;
+        let qtype = u16_at(query, end - 4)?;
+        let is_a = qtype == TYPE_A;
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(&query[..2]);
+        // QR, opcode 0, AA, RD copied, RA; NOERROR.
+        out.push(0x84 | (query[2] & 0x01));
+        out.push(0x80);
+        out.extend_from_slice(&[0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
+        out.extend_from_slice(question);
+        if is_a {
+            out.extend_from_slice(&[0xC0, 0x0C]); // the question's name
+            out.extend_from_slice(&TYPE_A.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(&4u16.to_be_bytes());
+            out.extend_from_slice(&addr.octets());
+        }
+        Some(out)
+    }
+
+    /// A query id that differs between calls and processes.
+    fn rand_id() -> u16 {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(std::time::SystemTime::now()) as u16
+    }
+}

@@ -487,3 +487,92 @@ fn the_shipped_catalog_rejects_an_unknown_key() {
     assert!(msg.contains("unknown field `turnoff`"), "{msg}");
     assert!(msg.contains("line "), "{msg}");
 }
+
+/// Pages made of the pieces the importer reacts to, in any order: it must never panic, and
+/// whatever it accepts must be a catalog that survives TOML and holds only valid patterns.
+mod arbitrary_pages {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn piece() -> impl Strategy<Value = String> {
+        const FIXED: &[&str] = &[
+            "|",
+            "\n",
+            "---",
+            "## ",
+            "# ",
+            "<br>",
+            "</br>",
+            "<br/>",
+            "[",
+            "](",
+            ")",
+            "*",
+            "\\",
+            "`",
+            "**",
+            "â€™",
+            "Ã",
+            "&#42;",
+            "&amp",
+            "Area",
+            "Destination",
+            "Protocol",
+            "Description",
+            "Source process",
+            "Learn how to turn off",
+            "x.md#a",
+            ":-:",
+            " ",
+            "```",
+            "/",
+            "?",
+            ":",
+            "TLS v1.2",
+            "\r\n",
+            "\u{200b}",
+            "ms.date: 1\n",
+        ];
+        prop_oneof![
+            3 => proptest::sample::select(FIXED).prop_map(str::to_owned),
+            2 => "[a-z*]{1,6}\\.[a-z]{2,3}",
+            1 => "[A-Za-z ]{1,12}",
+            1 => any::<char>().prop_map(String::from),
+        ]
+    }
+
+    /// A table row of random cells, so that many pages have endpoint tables.
+    fn row() -> impl Strategy<Value = String> {
+        let cell = proptest::collection::vec(piece(), 0..4).prop_map(|v| v.concat());
+        proptest::collection::vec(cell, 1..6).prop_map(|cells| format!("|{}|\n", cells.join("|")))
+    }
+
+    proptest! {
+        #[test]
+        fn import_never_panics_and_what_it_accepts_is_sound(
+            header in proptest::sample::select(&[
+                "",
+                "|Area|Description|Protocol|Destination|\n|-|-|-|-|\n",
+                "## A\n\n| **Source process** | Protocol | Destination |\n|:---:|---|---|\n",
+            ][..]),
+            pieces in proptest::collection::vec(prop_oneof![3 => row(), 1 => piece()], 0..60)
+        ) {
+            let page = format!("{header}{}", pieces.concat());
+            if let Ok(imported) = import(&page, &ImportOptions::for_page_file("p.md")) {
+                let toml = imported.catalog.to_toml_string().unwrap();
+                prop_assert_eq!(&Catalog::from_toml_str(&toml, "p").unwrap(), &imported.catalog);
+                for area in &imported.catalog.areas {
+                    prop_assert_eq!(&area.id, &slug(&area.name));
+                    for e in &area.endpoints {
+                        prop_assert!(winsink_matcher::normalize_pattern(&e.pattern).is_ok());
+                    }
+                }
+                let lines = page.lines().count();
+                for s in &imported.skipped {
+                    prop_assert!((1..=lines).contains(&s.line), "{s}");
+                }
+            }
+        }
+    }
+}

@@ -92,59 +92,62 @@ pub(crate) struct Link<'a> {
 /// All inline links in `s`, left to right (nested brackets in the text are allowed).
 pub(crate) fn links(s: &str) -> Vec<Link<'_>> {
     let bytes = s.as_bytes();
+    let close = bracket_pairs(bytes);
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] != b'[' || (i > 0 && bytes[i - 1] == b'\\') {
-            i += 1;
-            continue;
+        if bytes[i] == b'[' {
+            if let Some(c) = close[i] {
+                if bytes.get(c + 1) == Some(&b'(') {
+                    if let Some(end) = close[c + 1] {
+                        let start = if i > 0 && bytes[i - 1] == b'!' {
+                            i - 1
+                        } else {
+                            i
+                        };
+                        out.push(Link {
+                            text: &s[i + 1..c],
+                            target: link_target(&s[c + 2..end]),
+                            range: (start, end + 1),
+                        });
+                        i = end + 1;
+                        continue;
+                    }
+                }
+            }
         }
-        let Some(close) = matching(bytes, i, b'[', b']') else {
-            i += 1;
-            continue;
-        };
-        if bytes.get(close + 1) != Some(&b'(') {
-            i += 1;
-            continue;
-        }
-        let Some(end) = matching(bytes, close + 1, b'(', b')') else {
-            i += 1;
-            continue;
-        };
-        let start = if i > 0 && bytes[i - 1] == b'!' {
-            i - 1
-        } else {
-            i
-        };
-        out.push(Link {
-            text: &s[i + 1..close],
-            target: link_target(&s[close + 2..end]),
-            range: (start, end + 1),
-        });
-        i = end + 1;
+        i += 1;
     }
     out
 }
 
-/// The position of the bracket closing the one at `open`.
-fn matching(bytes: &[u8], open: usize, left: u8, right: u8) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = open;
+/// For each `[` and `(`, the position of the bracket that closes it, found in one pass
+/// (a stack per kind; a backslash escapes the next byte), so that a line full of
+/// unmatched brackets costs linear time.
+fn bracket_pairs(bytes: &[u8]) -> Vec<Option<usize>> {
+    let mut close = vec![None; bytes.len()];
+    let (mut squares, mut rounds) = (Vec::new(), Vec::new());
+    let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => i += 1,
-            b if b == left => depth += 1,
-            b if b == right => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
+            b'[' => squares.push(i),
+            b'(' => rounds.push(i),
+            b']' => {
+                if let Some(open) = squares.pop() {
+                    close[open] = Some(i);
+                }
+            }
+            b')' => {
+                if let Some(open) = rounds.pop() {
+                    close[open] = Some(i);
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    None
+    close
 }
 
 /// The URL of a link destination, without an optional `"title"` and `<>` brackets.
@@ -245,7 +248,9 @@ pub(crate) fn decode_entities(s: &str) -> String {
     while let Some(pos) = rest.find('&') {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        let decoded = tail.find(';').filter(|&end| end <= 10).and_then(|end| {
+        // A reference is short: look for its `;` in the next few bytes only.
+        let semicolon = tail.bytes().take(12).position(|b| b == b';');
+        let decoded = semicolon.and_then(|end| {
             let name = &tail[1..end];
             let c = match name {
                 "amp" => Some('&'),
@@ -340,16 +345,17 @@ fn strip_tags(s: &str) -> String {
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
-        match after.find('>') {
-            Some(end) if is_tag => {
-                out.push_str(&rest[..start]);
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..=start]);
-                rest = after;
-            }
+        if !is_tag {
+            out.push_str(&rest[..=start]);
+            rest = after;
+            continue;
         }
+        // No `>` after this `<` means none after any later one either: stop looking.
+        let Some(end) = after.find('>') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        rest = &after[end + 1..];
     }
     out.push_str(rest);
     out

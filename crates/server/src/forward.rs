@@ -1,0 +1,379 @@
+//! The transparent forwarder: asks the upstreams, in turn, within a total time budget.
+//!
+//! Built on hickory-net's [`DnsExchange`], which returns the upstream's message intact
+//! (hickory-resolver's `lookup` would rewrite CNAME chains). A UDP upstream's exchange
+//! sends each query from a fresh random port and skips replies whose source, id or
+//! question do not match; winsink checks id and question once more on every reply, TCP
+//! included, and discards a mismatch. A truncated UDP reply is asked again over TCP.
+//!
+//! Failover: upstreams are tried in order starting from the one that answered last; each
+//! gets an equal share of the budget that is left, the last one all of it. Only a timeout
+//! or a network error moves on; an upstream's SERVFAIL or REFUSED is its answer, passed on.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::{DnsExchange, DnsHandle};
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query as HQuery};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use tokio::time::{timeout_at, Instant};
+use tracing::debug;
+use winsink_policy::settings::CacheSettings;
+
+use crate::reply::Reply;
+use crate::wire::{Query, FLAG_TC};
+use crate::ServerError;
+
+/// How winsink talks to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// DNS over UDP, retried over TCP when truncated.
+    Udp,
+    /// DNS over TCP.
+    Tcp,
+}
+
+/// An upstream resolver: `udp://HOST:PORT`, `tcp://HOST:PORT`, or a bare `HOST[:PORT]`
+/// (UDP, port 53). HOST is an IP address; IPv6 goes in brackets when a port follows
+/// (`udp://[2001:db8::1]:53`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Upstream {
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Address and port.
+    pub addr: SocketAddr,
+}
+
+impl FromStr for Upstream {
+    type Err = ServerError;
+
+    fn from_str(s: &str) -> Result<Self, ServerError> {
+        let bad = |reason: &'static str| ServerError::Upstream {
+            input: s.to_owned(),
+            reason,
+        };
+        let (transport, rest) = if let Some(r) = s.strip_prefix("udp://") {
+            (Transport::Udp, r)
+        } else if let Some(r) = s.strip_prefix("tcp://") {
+            (Transport::Tcp, r)
+        } else if s.contains("://") {
+            return Err(bad("the scheme must be udp:// or tcp://"));
+        } else {
+            (Transport::Udp, s)
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let addr = if let Ok(a) = rest.parse::<SocketAddr>() {
+            a
+        } else if let Ok(ip) = rest
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            SocketAddr::new(ip, 53)
+        } else {
+            return Err(bad("expected an IP address with an optional port, like 192.0.2.1:53 or [2001:db8::1]:53"));
+        };
+        if addr.port() == 0 {
+            return Err(bad("port 0 is not a port to send queries to"));
+        }
+        Ok(Self { transport, addr })
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        write!(f, "{scheme}://{}", self.addr)
+    }
+}
+
+/// The nameservers of a `resolv.conf` text, minus those that are winsink itself (one of
+/// `own` on port 53, or any loopback address when winsink listens on a wildcard address).
+pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstream> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver"))
+                .then(|| words.next())
+                .flatten()
+        })
+        .filter_map(|w| w.split('%').next()?.parse::<IpAddr>().ok())
+        .filter(|ip| {
+            !own.iter().any(|l| {
+                l.port() == 53
+                    && (l.ip() == *ip
+                        || (l.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+            })
+        })
+        .map(|ip| Upstream {
+            transport: Transport::Udp,
+            addr: SocketAddr::new(ip, 53),
+        })
+        .collect()
+}
+
+/// Why no upstream answer could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ForwardError {
+    /// Every upstream timed out or failed within the budget.
+    #[error("no upstream answered within {0} ms")]
+    Exhausted(u64),
+    /// The question could not be turned into an upstream query.
+    #[error("the question cannot be forwarded")]
+    BadQuestion,
+}
+
+type Exchange = DnsExchange<TokioRuntimeProvider>;
+
+struct Target {
+    upstream: Upstream,
+    label: Arc<str>,
+    /// The UDP exchange (UDP upstreams only); it opens a fresh socket per query.
+    udp: Option<Exchange>,
+    /// A TCP connection, opened on first use and again after it fails.
+    tcp: tokio::sync::Mutex<Option<Exchange>>,
+}
+
+/// Sends queries to the upstreams.
+pub(crate) struct Forwarder {
+    targets: Vec<Target>,
+    budget: Duration,
+    /// The upstream that answered last: tried first, so that a dead first upstream does
+    /// not cost every query a timeout.
+    preferred: AtomicUsize,
+    payload: u16,
+    // Kept alive for as long as the exchanges it spawned run.
+    provider: TokioRuntimeProvider,
+}
+
+impl fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarder")
+            .field(
+                "upstreams",
+                &self.targets.iter().map(|t| &*t.label).collect::<Vec<_>>(),
+            )
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl Forwarder {
+    /// Sets up exchanges for `upstreams`. Must run inside a Tokio runtime.
+    pub(crate) fn new(upstreams: &[Upstream], budget: Duration, payload: u16) -> Self {
+        let provider = TokioRuntimeProvider::new();
+        let targets = upstreams
+            .iter()
+            .map(|&upstream| {
+                let udp = (upstream.transport == Transport::Udp).then(|| {
+                    let stream = UdpClientStream::builder(upstream.addr, provider.clone())
+                        .with_timeout(Some(budget))
+                        .build();
+                    let (exchange, background) = DnsExchange::from_stream(stream);
+                    tokio::spawn(background);
+                    exchange
+                });
+                Target {
+                    upstream,
+                    label: upstream.to_string().into(),
+                    udp,
+                    tcp: tokio::sync::Mutex::new(None),
+                }
+            })
+            .collect();
+        Self {
+            targets,
+            budget,
+            preferred: AtomicUsize::new(0),
+            payload,
+            provider,
+        }
+    }
+
+    /// The total time budget.
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// Forwards `q` and returns the first upstream answer that matches it.
+    pub(crate) async fn forward(
+        &self,
+        q: &Query<'_>,
+        cache: &CacheSettings,
+    ) -> Result<Reply, ForwardError> {
+        let budget_ms = self.budget.as_millis() as u64;
+        let exhausted = ForwardError::Exhausted(budget_ms);
+        let query = HQuery::read(&mut BinDecoder::new(q.question()))
+            .map_err(|_| ForwardError::BadQuestion)?;
+        let deadline = Instant::now() + self.budget;
+        let n = self.targets.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        for i in 0..n {
+            let idx = (first + i) % n;
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let left = deadline - now;
+            let share = if i + 1 == n {
+                left
+            } else {
+                left / (n - i) as u32
+            };
+            let target = &self.targets[idx];
+            match timeout_at(now + share, self.ask(target, q, &query, cache)).await {
+                Ok(Ok(reply)) => {
+                    self.preferred.store(idx, Ordering::Relaxed);
+                    return Ok(reply);
+                }
+                Ok(Err(e)) => debug!(upstream = %target.label, error = %e, "upstream failed"),
+                Err(_) => debug!(upstream = %target.label, "upstream timed out"),
+            }
+        }
+        Err(exhausted)
+    }
+
+    fn request(&self, q: &Query<'_>, query: &HQuery) -> (DnsRequest, u16) {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = q.flags & crate::wire::FLAG_RD != 0;
+        m.metadata.checking_disabled = q.checking_disabled();
+        m.queries.push(query.clone());
+        let mut edns = Edns::new();
+        edns.set_max_payload(self.payload)
+            .set_dnssec_ok(q.dnssec_ok());
+        m.set_edns(edns);
+        let id = m.metadata.id;
+        (DnsRequest::new(m, DnsRequestOptions::default()), id)
+    }
+
+    async fn ask(
+        &self,
+        t: &Target,
+        q: &Query<'_>,
+        query: &HQuery,
+        cache: &CacheSettings,
+    ) -> Result<Reply, String> {
+        if let Some(udp) = &t.udp {
+            let reply = self.exchange(udp, t, q, query, cache).await?;
+            if !reply.truncated() {
+                return Ok(reply);
+            }
+            debug!(upstream = %t.label, "truncated answer, asking again over TCP");
+        }
+        let mut slot = t.tcp.lock().await;
+        // A kept connection may have been closed by the upstream meanwhile: one retry on
+        // a fresh connection.
+        for attempt in 0..2 {
+            let exchange = match &*slot {
+                Some(e) => e.clone(),
+                None => {
+                    let e = TcpClientStream::exchange(
+                        t.upstream.addr,
+                        None,
+                        self.budget,
+                        None,
+                        self.provider.clone(),
+                    )
+                    .await
+                    .map_err(|e| format!("tcp connect: {e}"))?;
+                    *slot = Some(e.clone());
+                    e
+                }
+            };
+            match self.exchange(&exchange, t, q, query, cache).await {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt == 0 => {
+                    debug!(upstream = %t.label, error = %e, "tcp exchange failed, reconnecting");
+                    *slot = None;
+                }
+                Err(e) => {
+                    *slot = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err("tcp exchange failed".into())
+    }
+
+    async fn exchange(
+        &self,
+        ex: &Exchange,
+        t: &Target,
+        q: &Query<'_>,
+        query: &HQuery,
+        cache: &CacheSettings,
+    ) -> Result<Reply, String> {
+        let (request, id) = self.request(q, query);
+        let response = match ex.send(request).next().await {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("exchange closed".into()),
+        };
+        let (_, bytes) = response.into_parts();
+        if bytes.get(0..2) != Some(&id.to_be_bytes()[..]) {
+            return Err("reply id does not match the query".into());
+        }
+        let reply =
+            Reply::from_upstream(bytes, t.label.clone(), cache).map_err(|e| e.to_string())?;
+        if !reply.question().eq_ignore_ascii_case(q.question()) {
+            return Err("reply question does not match the query".into());
+        }
+        Ok(reply)
+    }
+}
+
+impl Reply {
+    fn truncated(&self) -> bool {
+        self.flags() & FLAG_TC != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstream_urls() {
+        let u: Upstream = "udp://127.0.0.1:5300".parse().unwrap();
+        assert_eq!(u.transport, Transport::Udp);
+        assert_eq!(u.addr, "127.0.0.1:5300".parse().unwrap());
+        assert_eq!(u.to_string(), "udp://127.0.0.1:5300");
+        let u: Upstream = "tcp://[::1]:53".parse().unwrap();
+        assert_eq!(u.transport, Transport::Tcp);
+        let u: Upstream = "192.0.2.1".parse().unwrap();
+        assert_eq!(u.to_string(), "udp://192.0.2.1:53");
+        let u: Upstream = "2001:db8::1".parse().unwrap();
+        assert_eq!(u.addr.port(), 53);
+        for bad in [
+            "https://1.1.1.1",
+            "udp://dns.example:53",
+            "udp://1.2.3.4:0",
+            "",
+        ] {
+            let e = bad.parse::<Upstream>().unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn resolv_conf_minus_ourselves() {
+        let text = "# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver fe80::1%eth0\nsearch lan\n";
+        let ours: Vec<SocketAddr> = vec!["127.0.0.53:53".parse().unwrap()];
+        let ups = upstreams_from_resolv_conf(text, &ours);
+        let labels: Vec<String> = ups.iter().map(ToString::to_string).collect();
+        assert_eq!(labels, ["udp://192.0.2.1:53", "udp://[fe80::1]:53"]);
+        let wildcard: Vec<SocketAddr> = vec!["0.0.0.0:53".parse().unwrap()];
+        assert_eq!(upstreams_from_resolv_conf(text, &wildcard).len(), 2);
+    }
+}

@@ -1,0 +1,294 @@
+//! Sockets: binding them, and the UDP and TCP loops that serve them.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::engine::{Engine, Now, Scratch};
+use crate::ServerError;
+
+/// Sockets bound for one listen address: several UDP sockets sharing the port with
+/// `SO_REUSEPORT` (the kernel spreads datagrams over them, so every core serves), and one
+/// TCP listener on the same port.
+#[derive(Debug)]
+pub struct BoundAddr {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub addr: SocketAddr,
+    udp: Vec<StdUdpSocket>,
+    tcp: StdTcpListener,
+}
+
+impl BoundAddr {
+    /// How many UDP sockets serve this address.
+    pub fn udp_sockets(&self) -> usize {
+        self.udp.len()
+    }
+}
+
+/// Every bound listen address; hand it to [`crate::Server::run`].
+#[derive(Debug)]
+pub struct Listeners {
+    /// One entry per listen address, in the order given.
+    pub bound: Vec<BoundAddr>,
+}
+
+impl Listeners {
+    /// The addresses actually bound.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound.iter().map(|b| b.addr).collect()
+    }
+}
+
+/// Attempts at finding a port free for both UDP and TCP when port 0 is asked for.
+const PORT_ATTEMPTS: usize = 32;
+
+/// Binds UDP and TCP on every address of `addrs`, `udp_per_addr` UDP sockets each (0: one
+/// per CPU). Port 0 picks one free port for both protocols, so that a client can retry a
+/// truncated UDP answer over TCP on the same port.
+pub fn bind(addrs: &[SocketAddr], udp_per_addr: usize) -> Result<Listeners, ServerError> {
+    let per_addr = if udp_per_addr == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        udp_per_addr
+    };
+    let mut bound = Vec::with_capacity(addrs.len());
+    for &addr in addrs {
+        bound.push(bind_one(addr, per_addr)?);
+    }
+    Ok(Listeners { bound })
+}
+
+fn bind_one(addr: SocketAddr, per_addr: usize) -> Result<BoundAddr, ServerError> {
+    let err = |proto: &'static str, at: SocketAddr| {
+        move |source: io::Error| ServerError::Bind {
+            proto,
+            addr: at,
+            source,
+        }
+    };
+    let attempts = if addr.port() == 0 { PORT_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let first = udp_socket(addr).map_err(err("udp", addr))?;
+        let actual = first.local_addr().map_err(err("udp", addr))?;
+        let mut udp = vec![first];
+        for _ in 1..per_addr {
+            udp.push(udp_socket(actual).map_err(err("udp", actual))?);
+        }
+        match tcp_listener(actual) {
+            Ok(tcp) => {
+                return Ok(BoundAddr {
+                    addr: actual,
+                    udp,
+                    tcp,
+                })
+            }
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(err("tcp", actual)(e)),
+        }
+    }
+    Err(err("tcp", addr)(last.unwrap_or_else(|| {
+        io::Error::from(io::ErrorKind::AddrInUse)
+    })))
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<StdUdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    #[cfg(unix)]
+    s.set_reuse_port(true)?;
+    // A deeper receive queue absorbs bursts; the kernel caps it at rmem_max.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<StdTcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Splits bound sockets into Tokio sockets.
+pub(crate) fn into_tokio(b: BoundAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
+    let udp = b
+        .udp
+        .into_iter()
+        .map(UdpSocket::from_std)
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((udp, TcpListener::from_std(b.tcp)?))
+}
+
+fn send_udp(sock: &UdpSocket, out: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+    match sock.try_send_to(out, peer) {
+        Ok(_) => None,
+        // The send buffer is full: wait for room, off the receive loop.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(out.to_vec()),
+        Err(e) => {
+            debug!(%peer, error = %e, "udp send failed");
+            None
+        }
+    }
+}
+
+/// Serves one UDP socket until `shutdown`.
+pub(crate) async fn udp_loop(
+    engine: Arc<Engine>,
+    sock: UdpSocket,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let sock = Arc::new(sock);
+    let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(4096);
+    let mut scratch = Scratch::default();
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    loop {
+        let (len, peer) = tokio::select! {
+            biased;
+            () = &mut cancelled => break,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+        };
+        match engine.answer_now(&buf[..len], peer, false, &mut scratch, &mut out) {
+            Now::Answer => {
+                if let Some(pending) = send_udp(&sock, &out, peer) {
+                    let sock = sock.clone();
+                    tracker.spawn(async move {
+                        let _ = sock.send_to(&pending, peer).await;
+                    });
+                }
+            }
+            Now::Drop => {}
+            Now::Forward => {
+                let packet = buf[..len].to_vec();
+                let engine = engine.clone();
+                let sock = sock.clone();
+                tracker.spawn(async move {
+                    let mut scratch = Scratch::default();
+                    let mut out = Vec::new();
+                    if engine
+                        .answer_forwarded(&packet, peer, false, &mut scratch, &mut out)
+                        .await
+                    {
+                        if let Err(e) = sock.send_to(&out, peer).await {
+                            debug!(%peer, error = %e, "udp send failed");
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Accepts TCP connections until `shutdown`, at most `limit` at once.
+pub(crate) async fn tcp_loop(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    limit: Arc<Semaphore>,
+    idle: Duration,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!(%peer, "tcp connection limit reached; closing the new connection");
+            continue;
+        };
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            if let Err(e) = tcp_connection(&engine, stream, peer, &shutdown, idle).await {
+                debug!(%peer, error = %e, "tcp connection ended");
+            }
+        });
+    }
+}
+
+/// Serves the queries of one connection, in order, until it goes idle for `idle`, the
+/// client closes it, or shutdown (a query being answered is finished first).
+async fn tcp_connection(
+    engine: &Engine,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: &CancellationToken,
+    idle: Duration,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut out = Vec::with_capacity(4096);
+    let mut frame = Vec::with_capacity(4096);
+    let mut scratch = Scratch::default();
+    loop {
+        let mut len = [0u8; 2];
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => match r {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(()),
+            },
+        }
+        buf.resize(usize::from(u16::from_be_bytes(len)), 0);
+        match tokio::time::timeout(idle, stream.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        let answered = match engine.answer_now(&buf, peer, true, &mut scratch, &mut out) {
+            Now::Answer => true,
+            Now::Drop => false,
+            Now::Forward => {
+                engine
+                    .answer_forwarded(&buf, peer, true, &mut scratch, &mut out)
+                    .await
+            }
+        };
+        if answered {
+            frame.clear();
+            frame.extend_from_slice(&(out.len() as u16).to_be_bytes());
+            frame.extend_from_slice(&out);
+            stream.write_all(&frame).await?;
+        }
+    }
+}

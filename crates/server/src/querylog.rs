@@ -1,0 +1,513 @@
+//! The query log: one line per query, JSON or pretty, written off the answering path.
+//!
+//! Answering tasks format their line into a scratch buffer and append it to a shared
+//! pending buffer (one short mutex hold, no allocation once the buffers have grown). A
+//! dedicated writer thread swaps the pending buffer out every [`FLUSH_EVERY`], or as soon
+//! as [`FLUSH_AT`] bytes are waiting, and writes it with one system call. The queue is
+//! bounded in lines ([`LogSettings::queue`](winsink_policy::settings::LogSettings)): past
+//! it, lines are dropped and counted, and the writer warns with the count every
+//! [`WARN_EVERY`], so a slow disk or a stalled pipe never slows answers down.
+//!
+//! JSON fields, in order: `ts` (RFC 3339, UTC, microseconds), `client` (IP), `proto`
+//! (`udp`/`tcp`), `qname` (lowercase, no trailing dot), `qtype`, `decision` (`block`,
+//! `log`, `allow`, `pass`, `refuse`, or `invalid` for a packet answered FORMERR, NOTIMP or
+//! BADVERS), `areas`, `patterns`, `impact` (arrays of strings), `rcode`, `answers` (the
+//! number of answer records sent), `cached`, `upstream` (the upstream asked for this
+//! query, else `null`), `duration_us`, and `cname` only when a name of the CNAME chain,
+//! not the question, decided.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
+
+use crate::wire::{rcode_name, type_name};
+use crate::ServerError;
+
+/// Longest time a line waits in the queue.
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Pending bytes that wake the writer early.
+pub(crate) const FLUSH_AT: usize = 64 * 1024;
+/// Shortest interval between two "lines dropped" warnings.
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// How query lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// One human-readable line per query.
+    Pretty,
+}
+
+/// Where query lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard output.
+    Stdout,
+    /// A file, appended to (created if missing).
+    File(PathBuf),
+}
+
+/// Why a line is written: what the policy matched, told without the policy's types.
+pub(crate) trait Explain {
+    /// Calls `f` with each distinct area name.
+    fn areas(&self, f: &mut dyn FnMut(&str));
+    /// Calls `f` with each distinct matching pattern.
+    fn patterns(&self, f: &mut dyn FnMut(&str));
+    /// Calls `f` with each distinct impact text.
+    fn impacts(&self, f: &mut dyn FnMut(&str));
+}
+
+/// Nothing matched.
+pub(crate) struct NoMatch;
+
+impl Explain for NoMatch {
+    fn areas(&self, _: &mut dyn FnMut(&str)) {}
+    fn patterns(&self, _: &mut dyn FnMut(&str)) {}
+    fn impacts(&self, _: &mut dyn FnMut(&str)) {}
+}
+
+/// The facts of one query.
+pub(crate) struct Line<'a> {
+    pub(crate) ts: SystemTime,
+    pub(crate) client: IpAddr,
+    pub(crate) tcp: bool,
+    pub(crate) qname: &'a str,
+    pub(crate) qtype: Option<u16>,
+    pub(crate) decision: &'static str,
+    pub(crate) why: &'a dyn Explain,
+    pub(crate) rcode: u16,
+    pub(crate) answers: u16,
+    pub(crate) cached: bool,
+    pub(crate) upstream: Option<&'a str>,
+    pub(crate) started: Instant,
+    pub(crate) cname: Option<&'a str>,
+}
+
+struct Pending {
+    buf: Vec<u8>,
+    lines: usize,
+    closed: bool,
+}
+
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    dropped: AtomicU64,
+    dropped_total: AtomicU64,
+    cap: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The query log's queue and writer thread.
+pub struct QueryLog {
+    queue: Arc<Queue>,
+    format: LogFormat,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for QueryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryLog")
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl QueryLog {
+    /// Opens `target` and starts the writer thread. `queue` bounds the lines waiting.
+    pub fn start(target: &LogTarget, format: LogFormat, queue: usize) -> Result<Self, ServerError> {
+        let sink: Box<dyn Write + Send> = match target {
+            LogTarget::Stdout => Box::new(io::stdout()),
+            LogTarget::File(path) => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| ServerError::LogFile {
+                        path: path.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        let queue = Arc::new(Queue {
+            pending: Mutex::new(Pending {
+                buf: Vec::with_capacity(FLUSH_AT * 2),
+                lines: 0,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
+            cap: queue.max(1),
+        });
+        let q = queue.clone();
+        let writer = std::thread::Builder::new()
+            .name("winsink-querylog".into())
+            .spawn(move || write_loop(&q, sink))
+            .map_err(ServerError::Thread)?;
+        Ok(Self {
+            queue,
+            format,
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Formats `line` with `scratch` and queues it (or counts it dropped).
+    pub(crate) fn push(&self, line: &Line<'_>, scratch: &mut String) {
+        scratch.clear();
+        match self.format {
+            LogFormat::Json => write_json(scratch, line),
+            LogFormat::Pretty => write_pretty(scratch, line),
+        }
+        scratch.push('\n');
+        let mut p = self.queue.lock();
+        if p.closed {
+            return;
+        }
+        if p.lines >= self.queue.cap {
+            drop(p);
+            self.queue.dropped.fetch_add(1, Ordering::Relaxed);
+            self.queue.dropped_total.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let before = p.buf.len();
+        p.buf.extend_from_slice(scratch.as_bytes());
+        p.lines += 1;
+        if before < FLUSH_AT && p.buf.len() >= FLUSH_AT {
+            self.queue.wake.notify_one();
+        }
+    }
+
+    /// Lines dropped since the start because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Writes out every queued line and stops the writer. Lines pushed afterwards are
+    /// discarded. Idempotent.
+    pub fn close(&self) {
+        self.queue.lock().closed = true;
+        self.queue.wake.notify_one();
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for QueryLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(q: &Queue, mut sink: Box<dyn Write + Send>) {
+    let mut spare: Vec<u8> = Vec::with_capacity(FLUSH_AT * 2);
+    let mut last_warning = Instant::now();
+    let mut broken = false;
+    loop {
+        let closed = {
+            let mut p = q.lock();
+            if !p.closed && p.buf.len() < FLUSH_AT {
+                p = q
+                    .wake
+                    .wait_timeout(p, FLUSH_EVERY)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            std::mem::swap(&mut p.buf, &mut spare);
+            p.lines = 0;
+            p.closed
+        };
+        if !spare.is_empty() && !broken {
+            if let Err(e) = sink.write_all(&spare).and_then(|()| sink.flush()) {
+                warn!(error = %e, "query log: write failed; further query lines are discarded");
+                broken = true;
+            }
+        }
+        spare.clear();
+        let dropped = q.dropped.load(Ordering::Relaxed);
+        if dropped > 0 && (closed || last_warning.elapsed() >= WARN_EVERY) {
+            q.dropped.fetch_sub(dropped, Ordering::Relaxed);
+            warn!(
+                dropped,
+                "query log: the writer could not keep up; {dropped} lines dropped"
+            );
+            last_warning = Instant::now();
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Appends `s` as a JSON string.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Calls its argument with each string of a list.
+type ForEach<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
+
+fn json_list(out: &mut String, key: &str, each: ForEach<'_>) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":[");
+    let mut first = true;
+    each(&mut |s| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_str(out, s);
+    });
+    out.push(']');
+}
+
+fn qtype_text(out: &mut String, qtype: Option<u16>) {
+    if let Some(t) = qtype {
+        match type_name(t) {
+            Some(n) => out.push_str(n),
+            None => {
+                let _ = write!(out, "TYPE{t}");
+            }
+        }
+    }
+}
+
+fn write_json(out: &mut String, l: &Line<'_>) {
+    out.push_str("{\"ts\":\"");
+    write_ts(out, l.ts);
+    out.push_str("\",\"client\":\"");
+    let _ = write!(out, "{}", l.client.to_canonical());
+    out.push_str("\",\"proto\":\"");
+    out.push_str(if l.tcp { "tcp" } else { "udp" });
+    out.push_str("\",\"qname\":");
+    json_str(out, l.qname);
+    out.push_str(",\"qtype\":\"");
+    qtype_text(out, l.qtype);
+    out.push_str("\",\"decision\":\"");
+    out.push_str(l.decision);
+    out.push('"');
+    json_list(out, "areas", &|f| l.why.areas(f));
+    json_list(out, "patterns", &|f| l.why.patterns(f));
+    json_list(out, "impact", &|f| l.why.impacts(f));
+    out.push_str(",\"rcode\":\"");
+    out.push_str(rcode_name(l.rcode));
+    let _ = write!(
+        out,
+        "\",\"answers\":{},\"cached\":{},\"upstream\":",
+        l.answers, l.cached
+    );
+    match l.upstream {
+        Some(u) => json_str(out, u),
+        None => out.push_str("null"),
+    }
+    let _ = write!(out, ",\"duration_us\":{}", l.started.elapsed().as_micros());
+    if let Some(c) = l.cname {
+        out.push_str(",\"cname\":");
+        json_str(out, c);
+    }
+    out.push('}');
+}
+
+fn write_pretty(out: &mut String, l: &Line<'_>) {
+    write_ts(out, l.ts);
+    let _ = write!(
+        out,
+        " {:<15} {} ",
+        l.client.to_canonical(),
+        if l.tcp { "tcp" } else { "udp" }
+    );
+    let at = out.len();
+    qtype_text(out, l.qtype);
+    while out.len() < at + 5 {
+        out.push(' ');
+    }
+    let _ = write!(
+        out,
+        " {} -> {} {}",
+        l.qname,
+        l.decision,
+        rcode_name(l.rcode)
+    );
+    let _ = write!(out, " answers={}", l.answers);
+    let mut areas = String::new();
+    l.why.areas(&mut |a| {
+        if !areas.is_empty() {
+            areas.push_str(", ");
+        }
+        areas.push_str(a);
+    });
+    if !areas.is_empty() {
+        let _ = write!(out, " [{areas}]");
+    } else {
+        let mut first = true;
+        l.why.patterns(&mut |p| {
+            out.push_str(if first { " rule=" } else { "," });
+            first = false;
+            out.push_str(p);
+        });
+    }
+    if let Some(c) = l.cname {
+        let _ = write!(out, " via cname {c}");
+    }
+    if l.cached {
+        out.push_str(" cached");
+    } else if let Some(u) = l.upstream {
+        let _ = write!(out, " from {u}");
+    }
+    let _ = write!(out, " {}us", l.started.elapsed().as_micros());
+}
+
+/// Appends `ts` as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+fn write_ts(out: &mut String, ts: SystemTime) {
+    let d = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_micros()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Areas;
+    impl Explain for Areas {
+        fn areas(&self, f: &mut dyn FnMut(&str)) {
+            f("Diagnostic Data");
+            f("Quote \"x\"");
+        }
+        fn patterns(&self, f: &mut dyn FnMut(&str)) {
+            f("*.events.data.microsoft.com");
+        }
+        fn impacts(&self, _: &mut dyn FnMut(&str)) {}
+    }
+
+    fn line(why: &dyn Explain) -> Line<'_> {
+        Line {
+            ts: UNIX_EPOCH + Duration::from_micros(1_764_119_454_123_456),
+            client: "::ffff:127.0.0.1".parse().unwrap(),
+            tcp: false,
+            qname: "v10.events.data.microsoft.com",
+            qtype: Some(65),
+            decision: "block",
+            why,
+            rcode: 0,
+            answers: 0,
+            cached: false,
+            upstream: None,
+            started: Instant::now(),
+            cname: Some("x.example"),
+        }
+    }
+
+    #[test]
+    fn json_line_is_json_with_every_field() {
+        let mut s = String::new();
+        write_json(&mut s, &line(&Areas));
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["ts"], "2025-11-26T01:10:54.123456Z");
+        assert_eq!(v["client"], "127.0.0.1");
+        assert_eq!(v["qtype"], "HTTPS");
+        assert_eq!(v["areas"][1], "Quote \"x\"");
+        assert_eq!(v["patterns"][0], "*.events.data.microsoft.com");
+        assert_eq!(v["impact"], serde_json::json!([]));
+        assert_eq!(v["upstream"], serde_json::Value::Null);
+        assert_eq!(v["cname"], "x.example");
+        assert_eq!(v["rcode"], "NOERROR");
+        assert!(v["duration_us"].is_u64());
+    }
+
+    #[test]
+    fn timestamps_are_civil_dates() {
+        let mut s = String::new();
+        write_ts(&mut s, UNIX_EPOCH);
+        assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+        s.clear();
+        write_ts(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // 2000-02-29
+        assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn pretty_line_reads_well() {
+        let mut s = String::new();
+        write_pretty(&mut s, &line(&Areas));
+        assert!(
+            s.starts_with("2025-11-26T01:10:54.123456Z 127.0.0.1       udp HTTPS v10.events"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "-> block NOERROR answers=0 [Diagnostic Data, Quote \"x\"] via cname x.example"
+            ),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn every_line_is_written_or_counted_as_dropped() {
+        let path = std::env::temp_dir().join(format!("winsink-qlog-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = QueryLog::start(&LogTarget::File(path.clone()), LogFormat::Json, 2).unwrap();
+        let mut scratch = String::new();
+        for _ in 0..1000 {
+            log.push(&line(&NoMatch), &mut scratch);
+        }
+        log.close();
+        let dropped = log.dropped();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let written = text.lines().count() as u64;
+        assert!(written >= 2);
+        assert_eq!(written + dropped, 1000);
+        for l in text.lines() {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+    }
+}

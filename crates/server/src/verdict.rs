@@ -1,0 +1,140 @@
+//! Everything the server asks of the policy, in one place: the decision for a name, the
+//! decision over a CNAME chain, and how a decision explains itself in the query log and
+//! in the Extended DNS Error text.
+
+use std::net::IpAddr;
+
+use winsink_policy::{Decision, Policy, Verdict};
+
+use crate::querylog::Explain;
+
+/// The decision for a query after its CNAME chain was looked at too.
+pub(crate) struct Outcome<'p> {
+    pub(crate) decision: Decision<'p>,
+    /// Index into the chain of the name that decided, when not the question.
+    pub(crate) chain_index: Option<usize>,
+}
+
+/// Decides on `qname`.
+pub(crate) fn decide<'p>(policy: &'p Policy, client: IpAddr, qname: &str) -> Decision<'p> {
+    policy.decide(client, qname)
+}
+
+/// Whether the decision sends the sinkhole answer.
+pub(crate) fn blocks(d: &Decision<'_>) -> bool {
+    d.verdict == Verdict::Block
+}
+
+/// The query-log word for a decision.
+pub(crate) fn word(d: &Decision<'_>) -> &'static str {
+    d.verdict.as_str()
+}
+
+/// Whether `log.queries = "matched"` logs it.
+pub(crate) fn is_matched(d: &Decision<'_>) -> bool {
+    d.is_matched()
+}
+
+/// Looks at every name of an upstream answer's CNAME/DNAME chain. A blocked chain name
+/// blocks the query unless an allow rule or list decided the question (allow wins over
+/// block, as for names). A logged chain name turns a plain pass into a log.
+pub(crate) fn inspect_chain<'p>(
+    policy: &'p Policy,
+    client: IpAddr,
+    first: Decision<'p>,
+    chain: &[Box<str>],
+) -> Outcome<'p> {
+    let mut out = Outcome {
+        decision: first,
+        chain_index: None,
+    };
+    if out.decision.verdict == Verdict::Allow || chain.is_empty() {
+        return out;
+    }
+    for (i, name) in chain.iter().enumerate() {
+        let d = policy.decide(client, name);
+        match d.verdict {
+            Verdict::Block => {
+                return Outcome {
+                    decision: d,
+                    chain_index: Some(i),
+                }
+            }
+            Verdict::Log if out.decision.verdict == Verdict::Pass => {
+                out = Outcome {
+                    decision: d,
+                    chain_index: Some(i),
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Areas, patterns and impacts of a decision, for the log.
+pub(crate) struct Why<'a, 'p>(pub(crate) &'a Decision<'p>);
+
+impl Explain for Why<'_, '_> {
+    fn areas(&self, f: &mut dyn FnMut(&str)) {
+        for a in self.0.areas() {
+            f(a.name);
+        }
+    }
+
+    fn patterns(&self, f: &mut dyn FnMut(&str)) {
+        let mut seen: [&str; winsink_policy::MAX_REPORTED_MATCHES] =
+            [""; winsink_policy::MAX_REPORTED_MATCHES];
+        let mut n = 0;
+        for m in self.0.matches() {
+            if !seen[..n].contains(&m.pattern) {
+                f(m.pattern);
+                if n < seen.len() {
+                    seen[n] = m.pattern;
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    fn impacts(&self, f: &mut dyn FnMut(&str)) {
+        let mut seen: [&str; winsink_policy::MAX_REPORTED_MATCHES] =
+            [""; winsink_policy::MAX_REPORTED_MATCHES];
+        let mut n = 0;
+        for imp in self.0.matches().filter_map(|m| m.impact) {
+            if !seen[..n].contains(&imp) {
+                f(imp);
+                if n < seen.len() {
+                    seen[n] = imp;
+                    n += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The EDE text of a block: the areas, else the patterns, that blocked.
+pub(crate) fn block_text(d: &Decision<'_>, cname: Option<&str>, out: &mut String) {
+    out.push_str("blocked by winsink: ");
+    let start = out.len();
+    let why = Why(d);
+    why.areas(&mut |a| {
+        if out.len() > start {
+            out.push_str(", ");
+        }
+        out.push_str(a);
+    });
+    if out.len() == start {
+        why.patterns(&mut |p| {
+            if out.len() > start {
+                out.push_str(", ");
+            }
+            out.push_str(p);
+        });
+    }
+    if let Some(c) = cname {
+        out.push_str(" (via CNAME ");
+        out.push_str(c);
+        out.push(')');
+    }
+}

@@ -4,4 +4,5 @@
 //! Each helper owns its module line below.
 
 mod catalog;
+mod policy;
 mod support;

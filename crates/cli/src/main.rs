@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod catalog_cmd;
+mod check_cmd;
+mod explain_cmd;
 
 /// Exit code for bad input: a config, policy or page that does not load.
 pub(crate) const EXIT_INPUT: u8 = 2;
@@ -23,11 +25,17 @@ enum Command {
     /// Import, show and inspect endpoint catalogs.
     #[command(subcommand)]
     Catalog(catalog_cmd::CatalogCommand),
+    /// Load the config exactly as `run` would and summarise it (exit 2 on errors).
+    Check(check_cmd::CheckArgs),
+    /// Show the decision for a name and every match behind it.
+    Explain(explain_cmd::ExplainArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
+        Command::Check(args) => check_cmd::run(&args),
+        Command::Explain(args) => explain_cmd::run(&args),
     }
 }

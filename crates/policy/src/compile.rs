@@ -39,8 +39,7 @@ pub const BUILTIN_CATALOGS: &[&str] = &["windows11-enterprise"];
 
 fn builtin(name: &str) -> Option<&'static Catalog> {
     match name {
-        // INTERIM until the catalog crate embeds the shipped catalog.
-        "windows11-enterprise" => None,
+        "windows11-enterprise" => Some(winsink_catalog::windows11_enterprise()),
         _ => None,
     }
 }
@@ -238,7 +237,10 @@ impl Compiler<'_> {
             if let Some(s) = &g.sinkhole {
                 self.check_sinkhole(s, &format!("group `{name}`: sinkhole"));
             }
-            let mut actions = global.clone();
+            let mut actions = match g.default_action {
+                Some(a) => vec![a; areas.len()],
+                None => global.clone(),
+            };
             let mut overrides = Vec::new();
             for (id, action) in &g.areas {
                 if let Some(a) = self.area(&area_index, &areas, id, Some(&name)) {
@@ -252,6 +254,7 @@ impl Compiler<'_> {
                 name,
                 clients,
                 sinkhole: g.sinkhole.clone(),
+                default_action: g.default_action,
                 areas: overrides,
             });
         }
@@ -309,7 +312,7 @@ impl Compiler<'_> {
                         parts.builder.add(&star, id)
                     }),
                 }
-                .map_err(|e| e.reason)?;
+                .map_err(|e| e.kind.to_string())?;
                 let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
                 let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
                 parts.arena.push_str(shown);

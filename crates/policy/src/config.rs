@@ -74,6 +74,10 @@ pub(crate) struct GroupConfig {
     pub(crate) clients: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) sinkhole: Option<SinkholeSettings>,
+    /// The action of the areas that this group's `[groups.areas]` does not name.
+    /// Default: none, meaning the global actions.
+    #[serde(default)]
+    pub(crate) default_action: Option<Action>,
     #[serde(default)]
     pub(crate) areas: BTreeMap<Spanned<String>, Action>,
     #[serde(default)]

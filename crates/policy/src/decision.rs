@@ -1,6 +1,7 @@
 //! What the policy says about one query, and why.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +182,58 @@ impl<'p> Decision<'p> {
                 .any(|&e| self.policy.area_of(e) == Some(area));
             (!seen).then(|| self.policy.area_ref(area))
         })
+    }
+}
+
+/// A decision as owned data, in the stable JSON shape of `winsink explain --json`:
+/// `{"name", "client", "decision", "matches": [{"source", "area", "pattern", "action",
+/// "impact"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The name as asked.
+    pub name: String,
+    /// The client address.
+    pub client: String,
+    /// `block`, `log`, `allow` or `pass`.
+    pub decision: Verdict,
+    /// Every match, in [`Decision::matches`] order.
+    pub matches: Vec<MatchRecord>,
+}
+
+/// One [`Match`] as owned data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchRecord {
+    /// `catalog: TITLE`, `rule`, `rule: NOTE` or `list: LABEL`.
+    pub source: String,
+    /// The area name; `None` (JSON `null`) for rules and lists.
+    pub area: Option<String>,
+    /// The pattern that matched.
+    pub pattern: String,
+    /// The action for this client.
+    pub action: Action,
+    /// What blocking it breaks (catalog endpoints only).
+    pub impact: Option<String>,
+}
+
+impl Decision<'_> {
+    /// This decision for `name` asked by `client`, as owned data (allocates; for
+    /// `winsink explain` and tests, not for the query path).
+    pub fn explain(&self, name: &str, client: IpAddr) -> Explanation {
+        Explanation {
+            name: name.to_owned(),
+            client: client.to_string(),
+            decision: self.verdict,
+            matches: self
+                .matches()
+                .map(|m| MatchRecord {
+                    source: m.source.to_string(),
+                    area: m.area.map(|a| a.name.to_owned()),
+                    pattern: m.pattern.to_owned(),
+                    action: m.action,
+                    impact: m.impact.map(str::to_owned),
+                })
+                .collect(),
+        }
     }
 }
 

@@ -104,7 +104,10 @@ pub mod settings;
 mod summary;
 
 pub use compile::{Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
-pub use decision::{Action, AreaRef, Decision, Match, MatchSource, Verdict, MAX_REPORTED_MATCHES};
+pub use decision::{
+    Action, AreaRef, Decision, Explanation, Match, MatchRecord, MatchSource, Verdict,
+    MAX_REPORTED_MATCHES,
+};
 pub use error::PolicyError;
 pub use list::{BadLine, ListFormat};
 pub use policy::Policy;

@@ -105,6 +105,7 @@ pub(crate) struct GroupInfo {
     pub(crate) name: String,
     pub(crate) clients: Vec<IpNet>,
     pub(crate) sinkhole: Option<SinkholeSettings>,
+    pub(crate) default_action: Option<Action>,
     /// Area overrides as written, in area order.
     pub(crate) areas: Vec<(u32, Action)>,
 }

@@ -97,6 +97,8 @@ pub struct GroupSummary {
     pub name: String,
     /// Its networks.
     pub clients: Vec<String>,
+    /// The action of areas its overrides do not name; `None`: the global actions.
+    pub default_action: Option<Action>,
     /// Its area overrides (area id, action), in area order.
     pub areas: Vec<(String, Action)>,
     /// Its rules.
@@ -162,6 +164,7 @@ impl Policy {
                 .map(|(gi, g)| GroupSummary {
                     name: g.name.clone(),
                     clients: g.clients.iter().map(ToString::to_string).collect(),
+                    default_action: g.default_action,
                     areas: g
                         .areas
                         .iter()
@@ -281,6 +284,14 @@ impl Summary {
                     for id in oa.keys().filter(|id| !na.contains_key(*id)) {
                         out.push(format!("group {name}: area {id} no longer overridden"));
                     }
+                    if o.default_action != g.default_action {
+                        let show = |a: Option<Action>| a.map_or("global", Action::as_str);
+                        out.push(format!(
+                            "group {name}: default_action {} → {}",
+                            show(o.default_action),
+                            show(g.default_action)
+                        ));
+                    }
                     if o.sinkhole != g.sinkhole {
                         out.push(format!("group {name}: sinkhole changed"));
                     }
@@ -367,6 +378,9 @@ impl fmt::Display for Summary {
             )?;
             if !areas.is_empty() {
                 write!(f, " ({})", areas.join(", "))?;
+            }
+            if let Some(a) = g.default_action {
+                write!(f, ", other areas {a}")?;
             }
             write!(
                 f,

@@ -327,6 +327,25 @@ fn the_most_specific_prefix_picks_the_group() {
 }
 
 #[test]
+fn a_group_default_action_covers_the_areas_it_does_not_name() {
+    let p = load(
+        "[areas]\ndiagnostic-data = \"block\"\n\
+         [[groups]]\nname = \"strict\"\nclients = [\"10.0.0.0/8\"]\ndefault_action = \"block\"\n\
+         [groups.areas]\nwindows-update = \"allow\"\n",
+    );
+    let member = ip("10.0.0.1");
+    assert_eq!(p.decide(member, "www.bing.com").verdict, Verdict::Block);
+    assert_eq!(
+        p.decide(member, "a.update.microsoft.com").verdict,
+        Verdict::Allow
+    );
+    assert_eq!(verdict(&p, "www.bing.com"), Verdict::Log);
+    let s = p.summary();
+    assert_eq!(s.groups[0].default_action, Some(Action::Block));
+    assert!(s.to_string().contains("  strict [10.0.0.0/8]: 1 area override (windows-update=allow), other areas block, 0 rules"), "{s}");
+}
+
+#[test]
 fn a_group_sinkhole_overrides_the_global_one() {
     let p = load(GROUPS);
     let strict = p.decide(ip("10.0.10.7"), "www.bing.com");
@@ -556,5 +575,17 @@ fn summary_counts_and_diff_names_every_change() {
     assert!(
         text.contains("  block  office                  Office (1 endpoint)"),
         "{text}"
+    );
+}
+
+#[test]
+fn explanation_json_has_the_stable_shape() {
+    let p = load("[areas]\ndiagnostic-data = \"block\"\n[[rules]]\npattern = \"self.events.data.microsoft.com\"\naction = \"log\"\n");
+    let d = p.decide(ip("10.0.0.1"), "Self.Events.Data.Microsoft.com.");
+    let json = serde_json::to_string(&d.explain("Self.Events.Data.Microsoft.com.", ip("10.0.0.1")))
+        .unwrap();
+    assert_eq!(
+        json,
+        r#"{"name":"Self.Events.Data.Microsoft.com.","client":"10.0.0.1","decision":"block","matches":[{"source":"catalog: Test Catalog","area":"Diagnostic Data","pattern":"self.events.data.microsoft.com","action":"block","impact":"Diagnostic data stops flowing."},{"source":"catalog: Test Catalog","area":"Office","pattern":"self.events.data.microsoft.com","action":"log","impact":"Office telemetry stops."},{"source":"rule","area":null,"pattern":"self.events.data.microsoft.com","action":"log","impact":null}]}"#
     );
 }

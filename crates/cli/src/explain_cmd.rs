@@ -1,0 +1,89 @@
+//! `winsink explain NAME`: the decision for one name, and every reason behind it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use winsink_policy::{Decision, Policy};
+
+use crate::check_cmd::DEFAULT_CONFIG;
+
+/// `winsink explain NAME [--client IP] [--config FILE] [--json]`.
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// The DNS name to explain (case and a trailing dot do not matter).
+    name: String,
+    /// The client asking: decides which client group's settings apply.
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    client: IpAddr,
+    /// The config file.
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Print JSON: `{"name", "client", "decision", "matches": [{"source", "area",
+    /// "pattern", "action", "impact"}]}` (a stable interface).
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
+    let loaded = match Policy::load(&args.config)
+        .with_context(|| format!("{} does not load", args.config.display()))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
+    let decision = loaded.policy.decide(args.client, &args.name);
+    if args.json {
+        match serde_json::to_string(&decision.explain(&args.name, args.client)) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: cannot write the decision as JSON: {e}");
+                return ExitCode::from(crate::EXIT_RUNTIME);
+            }
+        }
+    } else {
+        print!("{}", to_text(&args.name, args.client, &decision));
+    }
+    ExitCode::SUCCESS
+}
+
+fn to_text(name: &str, client: IpAddr, d: &Decision<'_>) -> String {
+    let mut out = format!("{name}: {}\n", d.verdict);
+    out.push_str(&format!(
+        "  client {client}{}\n",
+        d.group
+            .map_or_else(|| ", in no group".to_owned(), |g| format!(", group {g}"))
+    ));
+    match d.decided_by() {
+        Some(m) => {
+            let by = match m.area {
+                Some(a) => format!("area {} ({})", a.name, a.id),
+                None => format!("{} pattern {}", m.source, m.pattern),
+            };
+            out.push_str(&format!("  decided by {by}: {}\n", m.action));
+        }
+        None => out.push_str("  no area, rule or list matches: forwarded\n"),
+    }
+    for m in d.matches() {
+        out.push_str(&format!("  - {:<5} {}", m.action.as_str(), m.pattern));
+        if let Some(a) = m.area {
+            out.push_str(&format!("  area {} ({})", a.name, a.id));
+        }
+        out.push_str(&format!("  [{}]\n", m.source));
+        if let Some(i) = m.impact {
+            out.push_str(&format!("          impact: {i}\n"));
+        }
+    }
+    if d.is_truncated() {
+        out.push_str(&format!(
+            "  (more rules match; only the first {} are shown)\n",
+            winsink_policy::MAX_REPORTED_MATCHES
+        ));
+    }
+    out
+}

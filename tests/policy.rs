@@ -1,0 +1,470 @@
+//! `winsink check` and `winsink explain` on the shipped configs, and the shipped configs
+//! themselves.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use winsink_policy::{Action, Policy, PolicyError};
+
+use crate::support::{repo_root, run_winsink, stderr, stdout};
+
+const SHIPPED: &[&str] = &[
+    "config/winsink.toml",
+    "config/examples/strict.toml",
+    "config/examples/audit.toml",
+    "config/examples/lab-groups.toml",
+];
+
+fn explain_json(args: &[&str]) -> Value {
+    let mut all = vec!["explain", "--json"];
+    all.extend_from_slice(args);
+    let out = run_winsink(&all);
+    assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("explain --json prints JSON")
+}
+
+fn areas_of(m: &Value) -> Vec<String> {
+    m["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["area"].as_str().unwrap_or("-").to_owned())
+        .collect()
+}
+
+// --- the must-show explains, on the default config ---
+
+#[test]
+fn explain_watson_is_blocked_by_diagnostic_data() {
+    let v = explain_json(&["watson.events.data.microsoft.com"]);
+    assert_eq!(v["name"], "watson.events.data.microsoft.com");
+    assert_eq!(v["client"], "127.0.0.1");
+    assert_eq!(v["decision"], "block");
+    let m = &v["matches"][0];
+    assert_eq!(m["area"], "Diagnostic Data");
+    assert_eq!(m["pattern"], "watson.*.microsoft.com");
+    assert_eq!(m["action"], "block");
+    assert!(
+        m["source"].as_str().unwrap().starts_with("catalog: "),
+        "{m}"
+    );
+    assert!(
+        m["impact"]
+            .as_str()
+            .unwrap()
+            .contains("Windows Error Reporting"),
+        "{m}"
+    );
+    assert_eq!(areas_of(&v), ["Diagnostic Data"]);
+}
+
+#[test]
+fn explain_self_events_is_blocked_and_names_office_too() {
+    let v = explain_json(&["self.events.data.microsoft.com"]);
+    assert_eq!(v["decision"], "block");
+    assert_eq!(areas_of(&v), ["Diagnostic Data", "Office"]);
+    let office = &v["matches"][1];
+    assert_eq!(office["action"], "log");
+    assert_eq!(office["pattern"], "self.events.data.microsoft.com");
+    assert!(
+        office["impact"]
+            .as_str()
+            .unwrap()
+            .contains("save documents to the cloud"),
+        "{office}"
+    );
+
+    let text = run_winsink(&["explain", "self.events.data.microsoft.com"]);
+    let text = stdout(&text);
+    assert!(
+        text.starts_with("self.events.data.microsoft.com: block\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("decided by area Diagnostic Data (diagnostic-data): block"),
+        "{text}"
+    );
+    assert!(text.contains("area Office (office)"), "{text}");
+}
+
+#[test]
+fn explain_mixed_case_bing_with_trailing_dot_is_logged() {
+    let v = explain_json(&["WWW.Bing.COM."]);
+    assert_eq!(v["name"], "WWW.Bing.COM.");
+    assert_eq!(v["decision"], "log");
+    assert_eq!(areas_of(&v), ["Cortana and Live Tiles"]);
+    assert_eq!(v["matches"][0]["pattern"], "www.bing.com");
+}
+
+#[test]
+fn explain_example_org_passes() {
+    let v = explain_json(&["example.org"]);
+    assert_eq!(
+        v,
+        json!({"name": "example.org", "client": "127.0.0.1", "decision": "pass", "matches": []})
+    );
+    let text = stdout(&run_winsink(&["explain", "example.org"]));
+    assert!(text.contains("example.org: pass"), "{text}");
+    assert!(text.contains("no area, rule or list matches"), "{text}");
+}
+
+#[test]
+fn explain_json_has_exactly_the_documented_keys() {
+    let v = explain_json(&["self.events.data.microsoft.com"]);
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["client", "decision", "matches", "name"]);
+    for m in v["matches"].as_array().unwrap() {
+        let mut keys: Vec<_> = m.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["action", "area", "impact", "pattern", "source"]);
+    }
+}
+
+#[test]
+fn explain_uses_the_client_group() {
+    let cfg = "config/examples/lab-groups.toml";
+    let strict = explain_json(&["www.bing.com", "--client", "10.0.10.5", "--config", cfg]);
+    assert_eq!(
+        (strict["client"].as_str(), strict["decision"].as_str()),
+        (Some("10.0.10.5"), Some("block"))
+    );
+    let baseline = explain_json(&["www.bing.com", "--client", "10.0.20.5", "--config", cfg]);
+    assert_eq!(baseline["decision"], "log");
+    let v6 = explain_json(&[
+        "www.bing.com",
+        "--client",
+        "fd00:10:0:10::7",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(v6["decision"], "block");
+    // The strict group's allow rule beats the strict group's block of Microsoft Edge.
+    let edge = explain_json(&[
+        "edge.microsoft.com",
+        "--client",
+        "10.0.10.5",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(edge["decision"], "allow");
+    let sources: Vec<_> = edge["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["source"].clone())
+        .collect();
+    assert!(
+        sources.contains(&json!("rule: lab app needs Edge's service endpoint")),
+        "{edge}"
+    );
+    assert_eq!(edge["matches"][1]["area"], Value::Null);
+
+    let text = stdout(&run_winsink(&[
+        "explain",
+        "www.bing.com",
+        "--client",
+        "10.0.10.5",
+        "--config",
+        cfg,
+    ]));
+    assert!(text.contains("client 10.0.10.5, group strict"), "{text}");
+}
+
+#[test]
+fn explain_with_a_broken_config_exits_2() {
+    let out = run_winsink(&["explain", "x.example", "--config", "does/not/exist.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: does/not/exist.toml does not load: cannot read does/not/exist.toml: "
+        ),
+        "{err}"
+    );
+}
+
+// --- check ---
+
+#[test]
+fn check_the_default_config_summarises_every_area() {
+    let out = run_winsink(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("config/winsink.toml: OK\n"), "{text}");
+    assert!(text.contains("areas: 24 (default action: log)"), "{text}");
+    assert!(text.contains("  block  diagnostic-data "), "{text}");
+    assert!(text.contains("  log    cortana-and-live-tiles "), "{text}");
+    assert!(text.contains("rules: 0\nlists: 0\ngroups: 0\n"), "{text}");
+    // Diagnostic Data's block takes self.events.data.microsoft.com from Office too.
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: self.events.data.microsoft.com is blocked by area Diagnostic Data (diagnostic-data) but also used by area Office (office) (log): block wins"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_every_shipped_config() {
+    for cfg in SHIPPED {
+        let out = run_winsink(&["check", "--config", cfg]);
+        assert_eq!(out.status.code(), Some(0), "{cfg}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("areas: 24 "),
+            "{cfg}: {}",
+            stdout(&out)
+        );
+    }
+    let out = stdout(&run_winsink(&[
+        "check",
+        "--config",
+        "config/examples/lab-groups.toml",
+    ]));
+    assert!(out.contains("groups: 2\n  baseline [10.0.0.0/16, fd00:10::/48]: 1 area override (diagnostic-data=block)"), "{out}");
+    assert!(
+        out.contains("  strict [10.0.10.0/24, fd00:10:0:10::/64]: 7 area overrides"),
+        "{out}"
+    );
+    assert!(
+        out.contains("other areas block, 1 rule, sinkhole nxdomain"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_lists_with_loaded_and_bad_line_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ads.txt"),
+        "# lab blocklist\n127.0.0.1 localhost\n0.0.0.0 ads.example tracker.example\nthis is not a hosts line\n||cdn.ads.example^\n",
+    )
+    .unwrap();
+    let catalog = repo_root().join("policies/windows11-enterprise.toml");
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "catalogs = [{:?}]\n[[lists]]\npath = \"ads.txt\"\naction = \"block\"\nlabel = \"lab-ads\"\n\
+             [[rules]]\npattern = \"*.ads.example\"\naction = \"log\"\nnote = \"watch\"\n",
+            catalog.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = run_winsink(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("rules: 1\n  log *.ads.example (watch)\n"),
+        "{text}"
+    );
+    assert!(text.contains("lists: 1\n  block  lab-ads ("), "{text}");
+    assert!(
+        text.contains("ads.txt, auto): 3 loaded, 1 skipped, 1 bad line\n"),
+        "{text}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("warning: list `lab-ads` ("), "{err}");
+    assert!(
+        err.contains("1 malformed line ignored:\n    line 4: "),
+        "{err}"
+    );
+
+    let v = explain_json(&["x.cdn.ads.example", "--config", config.to_str().unwrap()]);
+    assert_eq!(v["decision"], "block");
+    assert_eq!(
+        v["matches"][0],
+        json!({"source": "rule: watch", "area": null, "pattern": "*.ads.example", "action": "log", "impact": null})
+    );
+    assert_eq!(
+        v["matches"][1],
+        json!({"source": "list: lab-ads", "area": null, "pattern": "||cdn.ads.example^", "action": "block", "impact": null})
+    );
+}
+
+#[test]
+fn check_rejects_typos_naming_file_line_key_and_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    let catalog = repo_root().join("policies/windows11-enterprise.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "catalogs = [{:?}]\n\n[areas]\ndiagnostics-data = \"block\"\n",
+            catalog.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = run_winsink(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:4: unknown area id `diagnostics-data` (did you mean `diagnostic-data`?)",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+
+    std::fs::write(
+        &config,
+        "[server]\nlisten = []\nupstream = [\"udp://127.0.0.1:53\"]\n",
+    )
+    .unwrap();
+    let err = stderr(&run_winsink(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains(":3: unknown key `upstream` in [server] (did you mean `upstreams`?)"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &config,
+        "catalogs = []\n[[groups]]\nname = \"g\"\nclients = [\"10.0.0.0/33\"]\n",
+    )
+    .unwrap();
+    let err = stderr(&run_winsink(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains(":4: group `g`: invalid client network \"10.0.0.0/33\": "),
+        "{err}"
+    );
+}
+
+// --- the shipped files themselves ---
+
+#[test]
+fn default_config_lists_every_catalog_area_with_a_comment() {
+    let text = std::fs::read_to_string(repo_root().join("config/winsink.toml")).unwrap();
+    let catalog = winsink_catalog::Catalog::from_path(
+        &repo_root().join("policies/windows11-enterprise.toml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for area in &catalog.areas {
+        let expected = if area.id == "diagnostic-data" {
+            "block"
+        } else {
+            "log"
+        };
+        let at = lines
+            .iter()
+            .position(|l| *l == format!("{} = \"{expected}\"", area.id))
+            .unwrap_or_else(|| panic!("config/winsink.toml does not set {} = {expected}", area.id));
+        assert!(
+            lines[at - 1].starts_with("# "),
+            "{} has no comment above it",
+            area.id
+        );
+    }
+    let loaded = Policy::load(&repo_root().join("config/winsink.toml")).unwrap();
+    let summary = loaded.policy.summary();
+    assert_eq!(summary.areas.len(), catalog.areas.len());
+    for a in &summary.areas {
+        let expected = if a.id == "diagnostic-data" {
+            Action::Block
+        } else {
+            Action::Log
+        };
+        assert_eq!(a.action, expected, "{}", a.id);
+    }
+}
+
+#[test]
+fn strict_blocks_all_but_the_areas_windows_needs() {
+    let loaded = Policy::load(&repo_root().join("config/examples/strict.toml")).unwrap();
+    let allowed: Vec<_> = loaded
+        .policy
+        .summary()
+        .areas
+        .iter()
+        .filter(|a| a.action != Action::Block)
+        .map(|a| (a.id.clone(), a.action))
+        .collect();
+    let want = [
+        "certificates",
+        "device-authentication",
+        "licensing",
+        "microsoft-account",
+        "microsoft-defender-antivirus",
+        "network-connection-status-indicator-ncsi",
+        "windows-update",
+    ];
+    let mut got: Vec<_> = allowed.iter().map(|(id, _)| id.as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    assert!(allowed.iter().all(|(_, a)| *a == Action::Allow));
+}
+
+#[test]
+fn audit_logs_every_area() {
+    let loaded = Policy::load(&repo_root().join("config/examples/audit.toml")).unwrap();
+    let s = loaded.policy.summary();
+    assert_eq!(s.areas.len(), 24);
+    assert!(s.areas.iter().all(|a| a.action == Action::Log));
+}
+
+/// Every shipped file loads, and an unknown key is rejected at the top level and in every
+/// table the file has (hickory's `define_test_config!` habit).
+#[test]
+fn an_unknown_key_in_any_shipped_config_is_rejected() {
+    for cfg in SHIPPED {
+        let path = repo_root().join(cfg);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let base = path.parent().unwrap();
+        Policy::from_config_str(&text, base, cfg).unwrap_or_else(|e| panic!("{cfg}: {e}"));
+
+        // (offset just after a table header, whether the table's keys are area ids)
+        let mut places = vec![(0, false)];
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            offset += line.len();
+            let header = line.trim();
+            if header.starts_with('[') {
+                places.push((offset, header == "[areas]" || header == "[groups.areas]"));
+            }
+        }
+        assert!(
+            places.len() > 1 || *cfg == "config/examples/audit.toml",
+            "{cfg}"
+        );
+        for (at, area_table) in places {
+            let broken = format!("{}bogus_key_xyz = \"log\"\n{}", &text[..at], &text[at..]);
+            let line = text[..at].lines().count() + 1;
+            match Policy::from_config_str(&broken, base, cfg) {
+                Err(PolicyError::UnknownKey { key, line: l, .. }) if !area_table => {
+                    assert_eq!(
+                        (key.as_str(), l),
+                        ("bogus_key_xyz", line),
+                        "{cfg} at line {line}"
+                    );
+                }
+                Err(PolicyError::UnknownArea { id, line: l, .. }) if area_table => {
+                    assert_eq!(
+                        (id.as_str(), l),
+                        ("bogus_key_xyz", line),
+                        "{cfg} at line {line}"
+                    );
+                }
+                other => panic!("{cfg}: unknown key at line {line} gave {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn relative_catalog_paths_follow_the_config_file_not_the_working_directory() {
+    let out = crate::support::winsink()
+        .current_dir(Path::new("/"))
+        .args(["check", "--config"])
+        .arg(repo_root().join("config/examples/strict.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -189,9 +189,12 @@ impl Catalog {
     }
 }
 
-/// A value for a `#` comment line: no line breaks.
+/// A value for a `#` comment line: TOML comments hold no line breaks or other control
+/// characters (a tab is allowed but reads as a space anyway).
 fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The JSON view: the same data as the TOML form under the plural names `areas` and

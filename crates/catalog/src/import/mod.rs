@@ -419,6 +419,7 @@ fn front_matter(lines: &[&str]) -> (FrontMatter, usize) {
             .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
             .unwrap_or(value)
             .to_owned();
+        let value = text::clean_inline(&value);
         match key.trim() {
             "title" if !value.is_empty() => fm.title = Some(value),
             "ms.date" if !value.is_empty() => fm.date = Some(value),

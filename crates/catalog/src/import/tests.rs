@@ -293,6 +293,22 @@ fn summary_line_reads_naturally() {
     );
 }
 
+/// Found by the fuzz target: a NUL in a heading went into the TOML header comment, where
+/// control characters are not allowed, so the written catalog did not load.
+#[test]
+fn control_characters_in_the_title_do_not_break_the_toml() {
+    let page = format!(
+        "# Manage\0\u{7}endpoints\n\n{}",
+        &STRAY_SPACES[STRAY_SPACES.find("##").unwrap()..]
+    );
+    let imported = run(&page, "p.md");
+    assert_eq!(imported.catalog.source.title, "Manage endpoints");
+    round_trips(&imported.catalog);
+    let mut catalog = imported.catalog;
+    catalog.source.title = "a\u{0}b\nc".to_owned();
+    round_trips(&catalog);
+}
+
 /// Microsoft's Windows 11 Enterprise page, as published (shared with the repository).
 fn shared_page() -> String {
     let path = concat!(

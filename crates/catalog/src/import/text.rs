@@ -361,8 +361,10 @@ fn strip_tags(s: &str) -> String {
     out
 }
 
+/// Runs of spaces become one; control characters (never meant as text on a page) count as
+/// spaces.
 fn collapse_spaces(s: &str) -> String {
-    s.split(is_space)
+    s.split(|c: char| is_space(c) || c.is_control())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(imported) = import(page, &ImportOptions::for_page_file("fuzz.md")) else {
         return;
     };
-    let toml = imported.catalog.to_toml_string().expect("a catalog serialises");
+    let toml = imported
+        .catalog
+        .to_toml_string()
+        .expect("a catalog serialises");
     let back = Catalog::from_toml_str(&toml, "fuzz").expect("the TOML form loads");
     assert_eq!(back, imported.catalog);
     for area in &imported.catalog.areas {
@@ -25,5 +28,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let lines = page.lines().count();
-    assert!(imported.skipped.iter().all(|s| (1..=lines).contains(&s.line)));
+    assert!(imported
+        .skipped
+        .iter()
+        .all(|s| (1..=lines).contains(&s.line)));
 });

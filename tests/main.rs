@@ -5,4 +5,5 @@
 
 mod catalog;
 mod policy;
+mod server;
 mod support;

@@ -33,3 +33,6 @@ pub(crate) fn stdout(out: &Output) -> String {
 pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// DNS helpers: a test upstream, a running `winsink run`, a client.
+pub(crate) mod dns;

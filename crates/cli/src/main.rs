@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod catalog_cmd;
 mod check_cmd;
 mod explain_cmd;
+mod run_cmd;
 
 /// Exit code for bad input: a config, policy or page that does not load.
 pub(crate) const EXIT_INPUT: u8 = 2;
@@ -29,6 +30,8 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Show the decision for a name and every match behind it.
     Explain(explain_cmd::ExplainArgs),
+    /// Serve DNS: sinkhole blocked names, forward the rest, log every query.
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +40,6 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Check(args) => check_cmd::run(&args),
         Command::Explain(args) => explain_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(args),
     }
 }

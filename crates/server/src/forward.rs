@@ -265,7 +265,7 @@ impl Forwarder {
         cache: &CacheSettings,
     ) -> Result<Reply, String> {
         if let Some(udp) = &t.udp {
-            let reply = self.exchange(udp, t, q, query, cache).await?;
+            let reply = self.exchange(udp, true, t, q, query, cache).await?;
             if !reply.truncated() {
                 return Ok(reply);
             }
@@ -291,7 +291,7 @@ impl Forwarder {
                     e
                 }
             };
-            match self.exchange(&exchange, t, q, query, cache).await {
+            match self.exchange(&exchange, false, t, q, query, cache).await {
                 Ok(r) => return Ok(r),
                 Err(e) if attempt == 0 => {
                     debug!(upstream = %t.label, error = %e, "tcp exchange failed, reconnecting");
@@ -309,6 +309,7 @@ impl Forwarder {
     async fn exchange(
         &self,
         ex: &Exchange,
+        udp: bool,
         t: &Target,
         q: &Query<'_>,
         query: &HQuery,
@@ -321,7 +322,9 @@ impl Forwarder {
             None => return Err("exchange closed".into()),
         };
         let (_, bytes) = response.into_parts();
-        if bytes.get(0..2) != Some(&id.to_be_bytes()[..]) {
+        // Over TCP the multiplexer gives each query an id of its own and matches replies
+        // by it; over UDP the id is ours.
+        if udp && bytes.get(0..2) != Some(&id.to_be_bytes()[..]) {
             return Err("reply id does not match the query".into());
         }
         let reply =

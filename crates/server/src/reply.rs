@@ -270,12 +270,14 @@ fn cache_lifetime(
             }
             let m = soa.rdata.1 - 4;
             let minimum = u32::from_be_bytes([bytes[m], bytes[m + 1], bytes[m + 2], bytes[m + 3]]);
-            let neg = soa
-                .ttl
-                .min(minimum)
-                .clamp(s.min_ttl.min(s.negative_max_ttl), s.negative_max_ttl);
-            for (_, rec) in records {
-                set_ttl(bytes, rec.ttl_at, rec.ttl.min(neg));
+            let upstream_neg = soa.ttl.min(minimum);
+            let neg = upstream_neg.clamp(s.min_ttl.min(s.negative_max_ttl), s.negative_max_ttl);
+            // The upstream's bytes stay as sent unless the configured bounds shorten the
+            // negative TTL; then no record may outlive the entry.
+            if neg < upstream_neg {
+                for (_, rec) in records {
+                    set_ttl(bytes, rec.ttl_at, rec.ttl.min(neg));
+                }
             }
             neg
         }

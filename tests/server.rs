@@ -1,0 +1,640 @@
+//! `winsink run` against an in-process upstream, over real UDP and TCP on loopback.
+//!
+//! Every case checks the answer a client gets and the query-log line winsink writes.
+
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, Record, RecordType};
+use serde_json::{json, Value};
+
+use crate::support::dns::{
+    ask_tcp, ask_udp, assert_answers, ede, loopback, query, udp_exchange_raw, zone, Daemon,
+    TestUpstream,
+};
+
+/// A name of the built-in catalog's "Diagnostic Data" area.
+const TELEMETRY: &str = "v10.events.data.microsoft.com";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+[areas]
+diagnostic-data = "block"
+
+[[rules]]
+pattern = "*.blocked.test"
+action = "block"
+note = "test rule"
+
+{extra}
+"#
+    )
+}
+
+fn start(upstreams: &[&TestUpstream], extra: &str) -> Daemon {
+    let mut args = Vec::new();
+    for u in upstreams {
+        args.push("--upstream".to_owned());
+        args.push(u.url());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Daemon::start(&config(extra), &args)
+}
+
+fn rtype_name(t: RecordType) -> String {
+    t.to_string()
+}
+
+/// Checks the fields every line has, and those given in `expect`.
+fn check_line(line: &Value, qname: &str, rtype: RecordType, proto: &str, expect: Value) {
+    assert_eq!(line["client"], loopback().to_string(), "{line}");
+    assert_eq!(line["proto"], proto, "{line}");
+    assert_eq!(line["qname"], qname, "{line}");
+    assert_eq!(line["qtype"], rtype_name(rtype), "{line}");
+    assert!(
+        line["ts"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 27),
+        "{line}"
+    );
+    assert!(line["duration_us"].is_u64(), "{line}");
+    for key in ["areas", "patterns", "impact"] {
+        assert!(line[key].is_array(), "{key}: {line}");
+    }
+    for (k, v) in expect.as_object().expect("object") {
+        assert_eq!(&line[k], v, "field {k} of {line}");
+    }
+}
+
+fn rcode_word(r: ResponseCode) -> &'static str {
+    match r {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::ServFail => "SERVFAIL",
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn rdata_of(m: &Message) -> Vec<RData> {
+    m.answers.iter().map(|r| r.data.clone()).collect()
+}
+
+fn soa_minimum(r: &Record) -> u32 {
+    match &r.data {
+        RData::SOA(soa) => soa.minimum,
+        other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+#[test]
+fn blocked_names_get_the_sinkhole_answer_of_every_mode() {
+    let upstream = TestUpstream::start();
+    let modes = [
+        ("null-ip", ""),
+        ("nxdomain", ""),
+        ("nodata", ""),
+        ("refused", ""),
+        ("custom", "ipv4 = \"192.0.2.99\"\nipv6 = \"2001:db8::99\""),
+    ];
+    for (mode, extra) in modes {
+        let daemon = start(
+            &[&upstream],
+            &format!("[sinkhole]\nmode = \"{mode}\"\nttl = 42\n{extra}"),
+        );
+        for (i, rtype) in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::HTTPS,
+            RecordType::MX,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // Alternate transports: the sinkhole does not depend on them.
+            let tcp = i % 2 == 1;
+            let q = query(TELEMETRY, rtype, true);
+            let a = if tcp {
+                ask_tcp(daemon.addr, &q)
+            } else {
+                ask_udp(daemon.addr, &q)
+            };
+            assert_answers(&q, &a);
+            let expected_rcode = match mode {
+                "nxdomain" => ResponseCode::NXDomain,
+                "refused" => ResponseCode::Refused,
+                _ => ResponseCode::NoError,
+            };
+            assert_eq!(a.metadata.response_code, expected_rcode, "{mode} {rtype}");
+            let expected: Vec<RData> = match (mode, rtype) {
+                ("null-ip", RecordType::A) => vec![RData::A(Ipv4Addr::UNSPECIFIED.into())],
+                ("null-ip", RecordType::AAAA) => vec![RData::AAAA(Ipv6Addr::UNSPECIFIED.into())],
+                ("custom", RecordType::A) => vec![RData::A(Ipv4Addr::new(192, 0, 2, 99).into())],
+                ("custom", RecordType::AAAA) => vec![RData::AAAA(
+                    "2001:db8::99".parse::<Ipv6Addr>().unwrap().into(),
+                )],
+                _ => vec![],
+            };
+            assert_eq!(rdata_of(&a), expected, "{mode} {rtype}");
+            assert!(
+                a.answers.iter().all(|r| r.ttl == 42),
+                "{mode} {rtype}: {:?}",
+                a.answers
+            );
+            if expected.is_empty() && mode != "refused" {
+                // A negative answer carries an SOA so that the client caches it for the TTL.
+                assert_eq!(a.authorities.len(), 1, "{mode} {rtype}");
+                assert_eq!(soa_minimum(&a.authorities[0]), 42);
+                assert_eq!(a.authorities[0].ttl, 42);
+            }
+            let e = ede(&a);
+            assert_eq!(e.len(), 1, "{mode} {rtype}: {e:?}");
+            assert_eq!(e[0].0, 15, "EDE Blocked");
+            assert!(e[0].1.contains("Diagnostic Data"), "{e:?}");
+
+            let line = daemon.log_line();
+            check_line(
+                &line,
+                TELEMETRY,
+                rtype,
+                if tcp { "tcp" } else { "udp" },
+                json!({
+                    "decision": "block",
+                    "areas": ["Diagnostic Data"],
+                    "rcode": rcode_word(expected_rcode),
+                    "answers": expected.len(),
+                    "cached": false,
+                    "upstream": null,
+                }),
+            );
+            assert!(!line["patterns"].as_array().unwrap().is_empty(), "{line}");
+            assert!(!line["impact"].as_array().unwrap().is_empty(), "{line}");
+            assert!(line.get("cname").is_none(), "{line}");
+        }
+    }
+    assert_eq!(upstream.total(), 0, "blocked names are never forwarded");
+}
+
+#[test]
+fn forwarded_answers_are_the_upstreams_answers() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let cases = [
+        (zone::WWW, RecordType::A, ResponseCode::NoError, 1),
+        (zone::WWW, RecordType::AAAA, ResponseCode::NoError, 1),
+        (zone::ALIAS, RecordType::A, ResponseCode::NoError, 3),
+        (zone::MISSING, RecordType::A, ResponseCode::NXDomain, 0),
+        (zone::WWW, RecordType::MX, ResponseCode::NoError, 0),
+    ];
+    for (name, rtype, rcode, answers) in cases {
+        let q = query(name, rtype, true);
+        let direct = ask_udp(upstream.addr, &q);
+        let a = ask_udp(daemon.addr, &q);
+        assert_answers(&q, &a);
+        assert_eq!(a.metadata.response_code, rcode, "{name} {rtype}");
+        assert_eq!(a.metadata.response_code, direct.metadata.response_code);
+        assert_eq!(
+            a.metadata.authoritative, direct.metadata.authoritative,
+            "AA passed on"
+        );
+        assert_eq!(a.metadata.authentic_data, direct.metadata.authentic_data);
+        assert!(!a.metadata.truncation);
+        assert_eq!(a.answers, direct.answers, "{name} {rtype}: answer section");
+        assert_eq!(
+            a.authorities, direct.authorities,
+            "{name} {rtype}: authority section"
+        );
+        assert_eq!(a.additionals, direct.additionals);
+        assert_eq!(a.answers.len(), answers);
+        assert_eq!(a.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+        let line = daemon.log_line();
+        check_line(
+            &line,
+            name,
+            rtype,
+            "udp",
+            json!({
+                "decision": "pass",
+                "areas": [],
+                "patterns": [],
+                "rcode": rcode_word(rcode),
+                "answers": answers,
+                "cached": false,
+                "upstream": upstream.url(),
+            }),
+        );
+    }
+
+    // The question comes back in the client's letter case.
+    let q = query("WwW.ExAmPlE.TeSt", RecordType::A, false);
+    let a = ask_udp(daemon.addr, &q);
+    assert!(
+        a.queries[0].name().eq_case(q.queries[0].name()),
+        "{:?}",
+        a.queries
+    );
+    assert!(a.edns.is_none(), "no OPT for a client that sent none");
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::A,
+        "udp",
+        json!({"decision": "pass"}),
+    );
+}
+
+#[test]
+fn a_large_answer_is_truncated_on_udp_and_whole_on_tcp() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let q = query(zone::BIG, RecordType::TXT, true);
+
+    let a = ask_udp(daemon.addr, &q);
+    assert_answers(&q, &a);
+    assert!(a.metadata.truncation, "TC set: {:?}", a.metadata);
+    assert!(a.answers.is_empty());
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::BIG,
+        RecordType::TXT,
+        "udp",
+        json!({"rcode": "NOERROR", "answers": 0}),
+    );
+    // The upstream truncated too; winsink asked again over TCP and cached the whole answer.
+    assert_eq!(upstream.count(zone::BIG, RecordType::TXT), 2);
+
+    let a = ask_tcp(daemon.addr, &q);
+    let direct = ask_tcp(upstream.addr, &q);
+    assert!(!a.metadata.truncation);
+    assert_eq!(a.answers.len(), 40);
+    assert_eq!(a.answers, direct.answers);
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::BIG,
+        RecordType::TXT,
+        "tcp",
+        json!({"rcode": "NOERROR", "answers": 40, "cached": true, "upstream": null}),
+    );
+}
+
+#[test]
+fn a_silent_upstream_gets_the_client_servfail_within_the_budget() {
+    let silent = TestUpstream::silent();
+    let daemon = start(&[&silent], "[server]\nupstream_timeout_ms = 500");
+    let q = query(zone::WWW, RecordType::A, true);
+    // The client waits up to ten seconds; winsink must answer before its own budget ends.
+    let a = ask_udp(daemon.addr, &q);
+    assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
+    let e = ede(&a);
+    assert_eq!(e.first().map(|e| e.0), Some(22), "{e:?}");
+    assert!(silent.count(zone::WWW, RecordType::A) >= 1);
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::A,
+        "udp",
+        json!({"decision": "pass", "rcode": "SERVFAIL", "answers": 0, "upstream": null, "cached": false}),
+    );
+    assert!(
+        line["duration_us"].as_u64().unwrap() >= 400_000,
+        "it waited for the upstream: {line}"
+    );
+}
+
+#[test]
+fn a_silent_first_upstream_fails_over_to_the_second() {
+    let silent = TestUpstream::silent();
+    let good = TestUpstream::start();
+    let daemon = start(&[&silent, &good], "");
+    let q = query(zone::WWW, RecordType::AAAA, true);
+    let a = ask_udp(daemon.addr, &q);
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::AAAA(
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap().into()
+        )]
+    );
+    assert!(
+        silent.count(zone::WWW, RecordType::AAAA) >= 1,
+        "the first upstream was asked"
+    );
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::AAAA,
+        "udp",
+        json!({"upstream": good.url(), "rcode": "NOERROR"}),
+    );
+}
+
+#[test]
+fn a_repeated_question_is_answered_from_the_cache() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let q = query(zone::ALIAS, RecordType::A, true);
+    let first = ask_udp(daemon.addr, &q);
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::ALIAS,
+        RecordType::A,
+        "udp",
+        json!({"cached": false, "upstream": upstream.url()}),
+    );
+    // Another case and another transport hit the same entry.
+    let again = ask_tcp(
+        daemon.addr,
+        &query("ALIAS.example.test", RecordType::A, true),
+    );
+    assert_eq!(rdata_of(&again), rdata_of(&first));
+    assert!(again
+        .answers
+        .iter()
+        .zip(&first.answers)
+        .all(|(a, f)| a.ttl <= f.ttl));
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::ALIAS,
+        RecordType::A,
+        "tcp",
+        json!({"cached": true, "upstream": null, "answers": 3}),
+    );
+    assert_eq!(
+        upstream.count(zone::ALIAS, RecordType::A),
+        1,
+        "the upstream saw one query"
+    );
+
+    // Negative answers are cached too (RFC 2308).
+    let nx = query(zone::MISSING, RecordType::A, false);
+    ask_udp(daemon.addr, &nx);
+    let a = ask_udp(daemon.addr, &nx);
+    assert_eq!(a.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(a.authorities.len(), 1);
+    daemon.log_line();
+    check_line(
+        &daemon.log_line(),
+        zone::MISSING,
+        RecordType::A,
+        "udp",
+        json!({"cached": true, "rcode": "NXDOMAIN"}),
+    );
+    assert_eq!(upstream.count(zone::MISSING, RecordType::A), 1);
+}
+
+#[test]
+fn identical_concurrent_misses_go_upstream_once() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    // The upstream takes a while to answer this name, so the queries overlap.
+    let clients: Vec<UdpSocket> = (0..8)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut ids = Vec::new();
+    for c in &clients {
+        let q = query(zone::SLOW, RecordType::A, false);
+        ids.push(q.metadata.id);
+        c.send_to(&q.to_vec().unwrap(), daemon.addr).unwrap();
+    }
+    for (c, id) in clients.iter().zip(ids) {
+        c.set_read_timeout(Some(crate::support::dns::WAIT)).unwrap();
+        let mut buf = [0u8; 512];
+        let (len, _) = c.recv_from(&mut buf).expect("answer");
+        let a = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(a.metadata.id, id);
+        assert_eq!(
+            rdata_of(&a),
+            vec![RData::A(Ipv4Addr::new(192, 0, 2, 7).into())]
+        );
+    }
+    for _ in 0..8 {
+        check_line(
+            &daemon.log_line(),
+            zone::SLOW,
+            RecordType::A,
+            "udp",
+            json!({"rcode": "NOERROR", "answers": 1}),
+        );
+    }
+    assert_eq!(upstream.count(zone::SLOW, RecordType::A), 1);
+}
+
+#[test]
+fn a_cname_to_a_blocked_name_is_sinkholed() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let q = query(zone::CDN, RecordType::A, true);
+    for cached in [false, true] {
+        let a = ask_udp(daemon.addr, &q);
+        assert_answers(&q, &a);
+        assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(
+            rdata_of(&a),
+            vec![RData::A(Ipv4Addr::UNSPECIFIED.into())],
+            "null-ip for the question name"
+        );
+        assert_eq!(a.answers[0].name, *q.queries[0].name());
+        let e = ede(&a);
+        assert!(e[0].1.contains(zone::CDN_TARGET), "{e:?}");
+        let line = daemon.log_line();
+        check_line(
+            &line,
+            zone::CDN,
+            RecordType::A,
+            "udp",
+            json!({
+                "decision": "block",
+                "cname": zone::CDN_TARGET,
+                "patterns": ["*.blocked.test"],
+                "areas": [],
+                "cached": cached,
+                "answers": 1,
+            }),
+        );
+    }
+    assert_eq!(upstream.count(zone::CDN, RecordType::A), 1);
+}
+
+#[test]
+fn a_client_outside_allow_clients_is_refused() {
+    let upstream = TestUpstream::start();
+    let daemon = start(
+        &[&upstream],
+        "[server]\nallow_clients = [\"10.0.0.0/8\", \"fc00::/7\"]",
+    );
+    for tcp in [false, true] {
+        let q = query(zone::WWW, RecordType::A, true);
+        let a = if tcp {
+            ask_tcp(daemon.addr, &q)
+        } else {
+            ask_udp(daemon.addr, &q)
+        };
+        assert_answers(&q, &a);
+        assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+        assert!(a.answers.is_empty());
+        let line = daemon.log_line();
+        check_line(
+            &line,
+            zone::WWW,
+            RecordType::A,
+            if tcp { "tcp" } else { "udp" },
+            json!({"decision": "refuse", "rcode": "REFUSED", "answers": 0, "upstream": null}),
+        );
+    }
+    assert_eq!(upstream.total(), 0);
+}
+
+#[test]
+fn a_malformed_packet_gets_formerr_and_the_server_keeps_serving() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    // A header announcing one question, then a label running past the end.
+    let garbage = [
+        0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3F, b'x', b'y',
+    ];
+    let a = Message::from_vec(&udp_exchange_raw(daemon.addr, &garbage)).expect("FORMERR parses");
+    assert_eq!(a.metadata.id, 0xABCD);
+    assert_eq!(a.metadata.response_code, ResponseCode::FormErr);
+    assert!(a.queries.is_empty());
+    let line = daemon.log_line();
+    assert_eq!(line["decision"], "invalid", "{line}");
+    assert_eq!(line["rcode"], "FORMERR", "{line}");
+    assert_eq!(line["qname"], "", "{line}");
+
+    // An opcode winsink does not implement (NOTIFY) gets NOTIMP, question echoed.
+    let mut notify = query(zone::WWW, RecordType::SOA, false);
+    notify.metadata.op_code = hickory_proto::op::OpCode::Notify;
+    let a = ask_udp(daemon.addr, &notify);
+    assert_eq!(a.metadata.response_code, ResponseCode::NotImp);
+    assert_eq!(a.queries, notify.queries);
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::SOA,
+        "udp",
+        json!({"decision": "invalid", "rcode": "NOTIMP"}),
+    );
+
+    // Still serving.
+    let q = query(zone::WWW, RecordType::A, false);
+    let a = ask_udp(daemon.addr, &q);
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+    check_line(
+        &daemon.log_line(),
+        zone::WWW,
+        RecordType::A,
+        "udp",
+        json!({"decision": "pass"}),
+    );
+}
+
+#[test]
+fn matched_only_logging_in_pretty_format() {
+    let upstream = TestUpstream::start();
+    let daemon = start(
+        &[&upstream, &upstream],
+        "[log]\nqueries = \"matched\"\nformat = \"json\"",
+    );
+    ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
+    ask_udp(daemon.addr, &query(TELEMETRY, RecordType::A, false));
+    // The pass query left no line: the first line is the block.
+    check_line(
+        &daemon.log_line(),
+        TELEMETRY,
+        RecordType::A,
+        "udp",
+        json!({"decision": "block"}),
+    );
+    drop(daemon);
+
+    let config = config("");
+    let mut pretty = Daemon::start(
+        &config,
+        &["--upstream", &upstream.url(), "--log-format", "pretty"],
+    );
+    ask_udp(pretty.addr, &query(TELEMETRY, RecordType::AAAA, false));
+    let line = pretty.raw_line();
+    assert!(line.contains(" 127.0.0.1 "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "AAAA  {TELEMETRY} -> block NOERROR answers=1 [Diagnostic Data]"
+        )),
+        "{line}"
+    );
+    let (status, _) = pretty.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_flushes_the_log_and_exits_zero() {
+    let upstream = TestUpstream::start();
+    let mut daemon = start(&[&upstream], "");
+    ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
+    let (status, rest) = daemon.terminate();
+    assert!(status.success(), "{status:?}; stderr:\n{}", daemon.stderr());
+    assert_eq!(rest.len(), 1, "the query's line was flushed: {rest:?}");
+    let line: Value = serde_json::from_str(&rest[0]).unwrap();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::A,
+        "udp",
+        json!({"decision": "pass"}),
+    );
+    let err = daemon.stderr();
+    assert!(err.contains("SIGTERM: shutting down"), "{err}");
+}
+
+#[test]
+fn a_bind_failure_names_the_address_and_exits_non_zero() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("winsink.toml");
+    std::fs::write(&path, config("")).unwrap();
+    let out = crate::support::winsink()
+        .args(["run", "--config"])
+        .arg(&path)
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--upstream",
+            "udp://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::support::stderr(&out);
+    assert!(err.contains(&format!("cannot bind udp {addr}")), "{err}");
+    assert!(err.contains("in use"), "{err}");
+}
+
+#[test]
+fn a_bad_upstream_url_is_a_config_error() {
+    let out = crate::support::run_winsink(&[
+        "run",
+        "--upstream",
+        "https://dns.example",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = crate::support::stderr(&out);
+    assert!(err.contains("https://dns.example"), "{err}");
+}

@@ -221,3 +221,35 @@ fn show_of_a_catalog_with_an_unknown_key_exits_2_naming_file_and_key() {
     assert!(err.contains(file.to_str().unwrap()), "{err}");
     assert!(err.contains("unknown field `patern`"), "{err}");
 }
+
+#[test]
+fn import_of_a_flat_list_without_areas_exits_2_saying_why() {
+    let page = "crates/catalog/tests/fixtures/flat-list.md";
+    let out = run_winsink(&["catalog", "import", page]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{page}:12: skipped: table of 3 rows has Destination and Description columns but \
+             no Area column: a flat list without areas is not imported\n\
+             {page}:20: skipped: table of 1 row has Destination and Description columns but \
+             no Area column: a flat list without areas is not imported\n\
+             winsink: error: {page}: no endpoints: nothing in the endpoint tables could be \
+             imported (2 skips reported)\n"
+        )
+    );
+}
+
+#[test]
+fn show_of_a_file_that_is_not_a_catalog_names_it_once() {
+    let out = run_winsink(&["catalog", "show", "--policy", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("winsink: error: invalid catalog Cargo.toml: TOML parse error at line "),
+        "{err}"
+    );
+    assert!(err.contains("expected `source` or `area`"), "{err}");
+    assert_eq!(err.matches("TOML parse error").count(), 1, "{err}");
+}

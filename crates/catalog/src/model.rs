@@ -63,11 +63,13 @@ pub struct Endpoint {
     pub sections: Vec<String>,
 }
 
-/// An error loading or saving a catalog.
+/// An error loading or saving a catalog. The message names the catalog; the cause (with
+/// line and column for TOML) is the error's `source()`, so print it with its chain
+/// (`{:#}` with anyhow).
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The TOML text is not a valid catalog.
-    #[error("invalid catalog {origin}: {source}")]
+    #[error("invalid catalog {origin}")]
     Toml {
         /// Where the text came from (a path, or `<string>`).
         origin: String,
@@ -76,13 +78,13 @@ pub enum CatalogError {
         source: toml::de::Error,
     },
     /// The catalog could not be serialised.
-    #[error("cannot write catalog as TOML: {0}")]
+    #[error("cannot write catalog as TOML")]
     Serialize(#[from] toml::ser::Error),
     /// The catalog could not be serialised as JSON.
-    #[error("cannot write catalog as JSON: {0}")]
+    #[error("cannot write catalog as JSON")]
     Json(#[from] serde_json::Error),
     /// Reading a catalog file failed.
-    #[error("cannot read catalog {path}: {source}")]
+    #[error("cannot read catalog {path}")]
     Io {
         /// The file.
         path: String,

@@ -24,6 +24,9 @@
 //!
 //! The section of an area table is the nearest `##`-or-deeper heading above it, or the page
 //! title. Tables without a Destination column are not endpoint tables and are passed over.
+//! A table with Destination and Description columns but no Area column (the flat
+//! per-edition lists of some Windows 10 non-Enterprise pages) names no areas: it is
+//! reported as skipped, whole, rather than guessed into areas.
 //! Alignment rows (`|---|:---:|`), bold header cells, missing outer pipes, stray spaces and
 //! trailing whitespace are all accepted; fenced code blocks are not read.
 //!
@@ -248,6 +251,12 @@ pub enum SkipReason {
     },
     /// A description that no destination follows before the next description or area.
     UnusedDescription,
+    /// A table with Destination and Description columns but no Area column: a flat list
+    /// that names no areas. The whole table is skipped; `line` is its header.
+    NoAreaColumn {
+        /// Rows in the table.
+        rows: usize,
+    },
     /// The row has more cells than the header.
     ExtraCells {
         /// Cells in the row.
@@ -276,6 +285,12 @@ impl fmt::Display for SkipReason {
             Self::UnusedDescription => {
                 f.write_str("description with no destination below it (before the next one)")
             }
+            Self::NoAreaColumn { rows } => write!(
+                f,
+                "table of {} has Destination and Description columns but no Area column: \
+                 a flat list without areas is not imported",
+                plural(*rows, "row", "rows")
+            ),
             Self::ExtraCells { found, expected } => {
                 write!(f, "row has {found} cells, the header has {expected}")
             }
@@ -304,7 +319,10 @@ pub enum ImportError {
         lines: usize,
     },
     /// The endpoint tables hold no usable destination.
-    #[error("no endpoints: the endpoint tables hold no usable destination ({} skipped)", plural(skipped.len(), "row", "rows"))]
+    #[error(
+        "no endpoints: nothing in the endpoint tables could be imported ({} reported)",
+        plural(skipped.len(), "skip", "skips")
+    )]
     NoEndpoints {
         /// Everything that was skipped, with the reasons.
         skipped: Vec<Skipped>,
@@ -625,25 +643,33 @@ impl Parser {
         self.close_description();
     }
 
-    /// Files a finished prose paragraph: a "turn off" link goes to the heading's area,
-    /// the rest is description text for a heading-per-area table.
+    /// Files a finished prose paragraph: the first "turn off" link under a heading becomes
+    /// the turn-off link of the heading's area; the paragraph is description text for the
+    /// next heading-per-area table, unless it is nothing but that link. Older pages put the
+    /// link inside a sentence ("If you [turn off traffic for this endpoint](...), ..."), so
+    /// the sentence keeps it (as text and URL) and later links of the same area stay there.
     fn end_paragraph(&mut self, paragraph: &mut Option<(usize, String)>) {
         let Some((line, text)) = paragraph.take() else {
             return;
         };
-        let links = text::links(&text);
-        let mut rest = text.clone();
-        if let Some(link) = links.iter().find(|l| text::is_turn_off_link(l)) {
+        let mut only_link = false;
+        if let Some(link) = text::links(&text).into_iter().find(text::is_turn_off_link) {
             let url = text::resolve_link(link.target, &self.url);
             match self.heading_area {
-                Some(area) => self.set_turn_off(area, url, line),
-                None => self.pending_turn_off = Some((line, url)),
+                Some(area) => {
+                    let slot = &mut self.builder.areas[area].turn_off;
+                    slot.get_or_insert(url);
+                }
+                None => {
+                    self.pending_turn_off.get_or_insert((line, url));
+                }
             }
-            rest = format!("{}{}", &text[..link.range.0], &text[link.range.1..]);
+            let rest = format!("{}{}", &text[..link.range.0], &text[link.range.1..]);
+            only_link = !rest.chars().any(char::is_alphanumeric);
         }
-        if rest.chars().any(char::is_alphanumeric) {
+        if !only_link {
             self.prose
-                .push((line, text::clean_description(&rest, &self.url)));
+                .push((line, text::clean_description(&text, &self.url)));
         }
     }
 
@@ -662,6 +688,15 @@ impl Parser {
         self.endpoint_tables += 1;
         self.close_description();
         self.current_area = None;
+        if cols.area.is_none() && cols.description.is_some() {
+            // A flat `Destination | Protocol | Description` list per edition (some Windows
+            // 10 non-Enterprise pages): its rows name no area, and guessing one from the
+            // heading (an edition) would make a wrong catalog.
+            let rows = end - (header + 2);
+            self.rows += rows;
+            self.skip(header + 1, SkipReason::NoAreaColumn { rows });
+            return;
+        }
 
         let section;
         if cols.area.is_none() {

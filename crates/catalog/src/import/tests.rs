@@ -116,17 +116,21 @@ fn sections_one_per_edition_with_bold_headers_and_repeated_areas() {
 
 #[test]
 fn older_layout_heading_per_area_with_source_process_tables() {
-    let imported = run(OLDER_LAYOUT, "manage-windows-endpoints-version-1709.md");
+    let imported = run(OLDER_LAYOUT, "manage-windows-1709-endpoints.md");
     let c = &imported.catalog;
-    let title = "Manage connection endpoints for Windows 10, version 1709";
+    let title = "Connection endpoints for Windows 10, version 1709";
+    assert_eq!(c.source.title, title);
+    assert_eq!(c.source.date, "6/26/2018");
+    // Area headings have no parent heading: the page itself is the one section.
     assert_eq!(c.source.sections, [title]);
     let ids: Vec<&str> = c.areas.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["apps", "cortana-and-search"]);
 
+    // The first "turn off" link under the heading, found inside a sentence.
     let apps = c.area("apps").unwrap();
     assert_eq!(
         apps.turn_off.as_deref(),
-        Some(&*format!("{TURN_OFF_BASE}#bkmk-windowsstore"))
+        Some(&*format!("{TURN_OFF_BASE}#live-tiles"))
     );
     assert_eq!(
         patterns(apps),
@@ -135,30 +139,47 @@ fn older_layout_heading_per_area_with_source_process_tables() {
     let weather = endpoint(c, "apps", "tile-service.weather.microsoft.com");
     assert_eq!(
         weather.description,
-        "The following endpoint is used for the Weather app. To turn off traffic for this \
-         endpoint, uninstall the Weather app."
+        format!(
+            "The following endpoint is used to download updates to the Weather app Live Tile. \
+             If you turn off traffic to this endpoint ({TURN_OFF_BASE}#live-tiles), no Live \
+             Tiles will be updated."
+        )
     );
-    assert_eq!(weather.protocols, ["HTTPS"]);
+    assert_eq!(weather.protocols, ["HTTP"]);
     assert_eq!(weather.sections, [title]);
-    assert_eq!(
-        endpoint(c, "apps", "cdn.onenote.net").description,
-        "The following endpoint is used for OneNote Live Tile."
-    );
+    let onenote = endpoint(c, "apps", "cdn.onenote.net");
+    assert_eq!(onenote.protocols, ["HTTPS", "HTTP"]);
+    assert_eq!(onenote.original, "cdn.onenote.net/livetile/?Language=en-US");
+    assert!(onenote
+        .description
+        .starts_with("The following endpoint is used for OneNote Live Tile."));
 
     let cortana = c.area("cortana-and-search").unwrap();
-    assert_eq!(cortana.turn_off, None);
-    assert_eq!(patterns(cortana), ["www.bing.com"]);
+    assert_eq!(
+        cortana.turn_off.as_deref(),
+        Some(&*format!("{TURN_OFF_BASE}#bkmk-cortana"))
+    );
+    assert_eq!(
+        patterns(cortana),
+        ["www.bing.com", "cy2.*.md.mp.microsoft.com.*"]
+    );
+    // Three rows, three spellings, two descriptions: one endpoint.
     let bing = &cortana.endpoints[0];
-    assert_eq!(bing.original, "www.bing.com/client/config*");
+    assert_eq!(bing.original, "www.bing.com/client");
     assert_eq!(bing.protocols, ["TLSv1.2", "HTTPS"]);
     assert_eq!(
         bing.description,
-        "The following endpoints are used by Cortana.\n\nBlocking them stops Cortana."
+        format!(
+            "The following endpoint is used to update Cortana greetings.\n\n\
+             Additionally, it is used for tips.\n\n\
+             The following endpoint is used to configure parameters. If you turn off traffic \
+             for this endpoint ({TURN_OFF_BASE}#bkmk-cortana), parameters would not be updated."
+        )
     );
-    assert_eq!(imported.merged, 1);
+    assert_eq!(imported.merged, 2);
     assert_eq!(
         reasons(&imported),
-        ["line 35: skipped: no destination in the Destination cell"]
+        ["line 38: skipped: no destination in the Destination cell"]
     );
     round_trips(c);
 }
@@ -249,7 +270,7 @@ fn endpoint_tables_without_any_destination_are_an_error() {
     let err = import(page, &ImportOptions::for_page_file("x.md")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no endpoints: the endpoint tables hold no usable destination (1 row skipped)"
+        "no endpoints: nothing in the endpoint tables could be imported (1 skip reported)"
     );
 }
 
@@ -288,8 +309,8 @@ fn summary_line_reads_naturally() {
     let imported = run(OLDER_LAYOUT, "p.md");
     assert_eq!(
         imported.summary().to_string(),
-        "2 areas, 3 endpoints (3 distinct patterns) in 1 section from 5 table rows; \
-         1 repeated destination merged, 0 mojibake characters repaired, 1 row skipped"
+        "2 areas, 4 endpoints (4 distinct patterns) in 1 section from 7 table rows; \
+         2 repeated destinations merged, 0 mojibake characters repaired, 1 row skipped"
     );
 }
 
@@ -498,7 +519,7 @@ fn the_shipped_catalog_is_the_import_of_the_shared_page() {
 fn the_shipped_catalog_rejects_an_unknown_key() {
     let with_typo = crate::WINDOWS11_ENTERPRISE_TOML.replacen("turn_off =", "turnoff =", 1);
     let err = Catalog::from_toml_str(&with_typo, "policies/windows11-enterprise.toml").unwrap_err();
-    let msg = err.to_string();
+    let msg = format!("{err}: {}", std::error::Error::source(&err).unwrap());
     assert!(msg.contains("policies/windows11-enterprise.toml"), "{msg}");
     assert!(msg.contains("unknown field `turnoff`"), "{msg}");
     assert!(msg.contains("line "), "{msg}");
@@ -591,4 +612,23 @@ mod arbitrary_pages {
             }
         }
     }
+}
+
+#[test]
+fn a_flat_list_without_areas_is_refused_precisely() {
+    const FLAT_LIST: &str = include_str!("../../tests/fixtures/flat-list.md");
+    let err = import(FLAT_LIST, &ImportOptions::for_page_file("x.md")).unwrap_err();
+    let ImportError::NoEndpoints { skipped } = &err else {
+        panic!("{err:?}");
+    };
+    let lines: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "line 12: skipped: table of 3 rows has Destination and Description columns but no \
+             Area column: a flat list without areas is not imported",
+            "line 20: skipped: table of 1 row has Destination and Description columns but no \
+             Area column: a flat list without areas is not imported",
+        ]
+    );
 }

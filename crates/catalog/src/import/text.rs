@@ -428,7 +428,7 @@ pub fn clean_description(cell: &str, page_url: &str) -> String {
 
 /// Splits a Protocol cell into canonical protocol names, in a fixed order.
 ///
-/// Names are separated by `/`, `,`, `;` or `<br>`; spaces inside a name go
+/// Names are separated by `/`, `\`, `,`, `;` or `<br>`; spaces inside a name go
 /// (`TLS v1.2` → `TLSv1.2`); `tls1.2`, `TLS 1.2` and `TLSV1.2` all read `TLSv1.2`;
 /// names made of letters only are upper-cased (`https` → `HTTPS`). The list is ordered
 /// TLS versions, `HTTPS`, `HTTP`, then the rest as written, without repeats, so that a
@@ -436,7 +436,7 @@ pub fn clean_description(cell: &str, page_url: &str) -> String {
 pub fn protocols(cell: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for part in split_br(cell) {
-        for name in part.split(['/', ',', ';']) {
+        for name in part.split(['/', '\\', ',', ';']) {
             let name: String = clean_inline(name)
                 .chars()
                 .filter(|c| !is_space(*c))
@@ -481,25 +481,41 @@ fn canonical_protocol(name: &str) -> String {
 /// Normalises one destination (one `<br>`-separated piece of a Destination cell).
 ///
 /// Steps, in order: markup goes (backticks, bold, `\*` escapes, character references,
-/// `<...>` autolink brackets); a piece with spaces *between* words is prose and rejected,
-/// other spaces go (` logincdn.msauth.net`); lower-case; URL parts go (`https://`, a path
-/// or query after the host, a `:port`); a `*` that ends a complete host name means "any
-/// URL on this host" and goes (`www.bing.com*` → `www.bing.com`), while wildcards that
-/// are DNS stay (`*.wns.windows.com`, `watson.*.microsoft.com`,
-/// `*displaycatalog.mp.microsoft.com`); a trailing dot goes. What remains must be a
-/// domain pattern: two or more labels of letters, digits, `-`, `_` and `*`, each 1 to 63
-/// octets, 253 in all, at least one label with a letter or digit.
+/// HTML tags, `<...>` autolink brackets; a cell that is only a link keeps the link text);
+/// a piece with spaces *between* words is prose and rejected, other spaces go
+/// (` logincdn.msauth.net`); lower-case; URL parts go (`https://`, a path or query after
+/// the host, a `:port`); a `*` that ends a complete host name means "any URL on this
+/// host" and goes (`www.bing.com*` → `www.bing.com`), while wildcards that are DNS stay
+/// (`*.wns.windows.com`, `watson.*.microsoft.com`, `*displaycatalog.mp.microsoft.com`);
+/// a trailing dot goes. What remains must be a domain pattern: two or more labels of
+/// letters, digits, `-`, `_` and `*`, each 1 to 63 octets, 253 in all, at least one
+/// label with a letter or digit.
 pub fn destination(piece: &str) -> Result<Destination, NotADestination> {
     let original = piece.trim_matches(is_space).to_owned();
-    if !links(&original).is_empty() {
-        return Err(NotADestination::Link);
-    }
-    let text = unescape(&decode_entities(&strip_emphasis(&original)));
+    let found = links(&original);
+    let pattern = match found.as_slice() {
+        [] => host_pattern(&original)?,
+        // A cell that is just a link to the host (`[www.microsoft.com](https://...)`)
+        // names the host in its text; any other link is not a destination.
+        [link]
+            if original[..link.range.0].trim().is_empty()
+                && original[link.range.1..].trim().is_empty() =>
+        {
+            host_pattern(link.text).map_err(|_| NotADestination::Link)?
+        }
+        _ => return Err(NotADestination::Link),
+    };
+    Ok(Destination { pattern, original })
+}
+
+/// The pattern of a destination without links; see [`destination`].
+fn host_pattern(text: &str) -> Result<String, NotADestination> {
+    let text = unescape(&decode_entities(&strip_emphasis(text)));
     let text = text.trim_matches(is_space);
-    let text = text
-        .strip_prefix('<')
-        .and_then(|t| t.strip_suffix('>'))
-        .unwrap_or(text);
+    let text = match text.strip_prefix('<').and_then(|t| t.strip_suffix('>')) {
+        Some(autolink) if autolink.contains("://") => autolink.to_owned(),
+        _ => strip_tags(text),
+    };
     let chars: Vec<char> = text.chars().collect();
     let prose = chars
         .windows(3)
@@ -536,10 +552,7 @@ pub fn destination(piece: &str) -> Result<Destination, NotADestination> {
         host.truncate(h.len());
     }
     check_pattern(&host)?;
-    Ok(Destination {
-        pattern: host,
-        original,
-    })
+    Ok(host)
 }
 
 /// The domain-pattern rule of [`destination`].
@@ -670,6 +683,16 @@ mod tests {
         assert_eq!(dest("&#42;.update.microsoft.com"), "*.update.microsoft.com");
         assert_eq!(dest("**fs.microsoft.com**"), "fs.microsoft.com");
         assert_eq!(dest("ctldl.windowsupdate.com."), "ctldl.windowsupdate.com");
+        assert_eq!(
+            dest(r#"cs12.<span class="anchor" id="_Hlk5"></span>wpc.v0cdn.net"#),
+            "cs12.wpc.v0cdn.net"
+        );
+        let linked = destination("[www.microsoft.com](https://www.microsoft.com/)").unwrap();
+        assert_eq!(linked.pattern, "www.microsoft.com");
+        assert_eq!(
+            linked.original,
+            "[www.microsoft.com](https://www.microsoft.com/)"
+        );
     }
 
     #[test]
@@ -696,6 +719,7 @@ mod tests {
             protocols("HTTP, TLS 1.3<br>quic"),
             ["TLSv1.3", "HTTP", "QUIC"]
         );
+        assert_eq!(protocols(r"HTTP \ HTTPS"), ["HTTPS", "HTTP"]);
         assert!(protocols("").is_empty());
     }
 

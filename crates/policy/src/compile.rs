@@ -140,7 +140,16 @@ impl Compiler<'_> {
                 .map(|s| ((*s).to_owned(), 0))
                 .collect(),
         };
-        for (name, _) in &catalog_names {
+        for (i, (name, at)) in catalog_names.iter().enumerate() {
+            if catalog_names[..i].iter().any(|(n, _)| n == name) {
+                // Loading it twice would report every endpoint twice.
+                self.warnings.push(format!(
+                    "{}:{}: catalog {name} is listed twice; loaded once",
+                    self.origin,
+                    line_col(self.text, *at).0
+                ));
+                continue;
+            }
             let catalog = self.catalog(name)?;
             let c = u32::try_from(catalogs.len()).unwrap_or(u32::MAX);
             let mut count = 0;
@@ -233,6 +242,13 @@ impl Compiler<'_> {
                         reason,
                     }),
                 }
+            }
+            if g.clients.is_empty() {
+                self.warnings.push(format!(
+                    "{}:{}: group `{name}` has no clients, so it applies to nobody",
+                    self.origin,
+                    self.line(g.name.span())
+                ));
             }
             if let Some(s) = &g.sinkhole {
                 self.check_sinkhole(s, &format!("group `{name}`: sinkhole"));

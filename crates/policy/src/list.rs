@@ -192,7 +192,7 @@ fn hosts_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<()
     let mut any = false;
     for name in words {
         any = true;
-        if HOSTS_SELF_NAMES.contains(&name) || name.parse::<IpAddr>().is_ok() {
+        if HOSTS_SELF_NAMES.contains(&name) || is_address(name) {
             stats.skipped += 1;
             continue;
         }

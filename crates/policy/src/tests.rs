@@ -589,3 +589,21 @@ fn explanation_json_has_the_stable_shape() {
         r#"{"name":"Self.Events.Data.Microsoft.com.","client":"10.0.0.1","decision":"block","matches":[{"source":"catalog: Test Catalog","area":"Diagnostic Data","pattern":"self.events.data.microsoft.com","action":"block","impact":"Diagnostic data stops flowing."},{"source":"catalog: Test Catalog","area":"Office","pattern":"self.events.data.microsoft.com","action":"log","impact":"Office telemetry stops."},{"source":"rule","area":null,"pattern":"self.events.data.microsoft.com","action":"log","impact":null}]}"#
     );
 }
+
+#[test]
+fn a_catalog_listed_twice_loads_once_and_an_empty_group_is_warned_about() {
+    let loaded = Policy::from_config_str(
+        "catalogs = [\"catalog.toml\", \"catalog.toml\"]\n[[groups]]\nname = \"nobody\"\nclients = []\n",
+        &dir_with(&[]),
+        "test.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "test.toml:1: catalog catalog.toml is listed twice; loaded once",
+            "test.toml:3: group `nobody` has no clients, so it applies to nobody",
+        ]
+    );
+    assert_eq!(summary_of(&loaded.policy, ANY, "www.bing.com").len(), 1);
+}

@@ -607,3 +607,39 @@ fn a_catalog_listed_twice_loads_once_and_an_empty_group_is_warned_about() {
     );
     assert_eq!(summary_of(&loaded.policy, ANY, "www.bing.com").len(), 1);
 }
+
+// --- parsers never panic ---
+
+proptest::proptest! {
+    #[test]
+    fn any_list_text_loads_without_panicking(
+        text in "(([0-9a-f:.]{0,16}|\\|\\||@@|!|#|\\^|\\$|\\*|[a-zA-Z0-9._-]{0,20}|[ \t]|\r?\n)){0,40}",
+        format in proptest::sample::select(vec![
+            crate::ListFormat::Auto,
+            crate::ListFormat::Hosts,
+            crate::ListFormat::Plain,
+            crate::ListFormat::Adblock,
+        ]),
+    ) {
+        let mut added = 0usize;
+        let stats = crate::list::parse(&text, format, |_, _| {
+            added += 1;
+            Ok(())
+        });
+        proptest::prop_assert_eq!(stats.loaded, added);
+        proptest::prop_assert!(stats.bad <= text.lines().count());
+    }
+
+    #[test]
+    fn any_config_text_loads_or_fails_without_panicking(
+        text in "((catalogs|default_action|areas|rules|lists|groups|pattern|action|clients|name|server|sinkhole|mode|diagnostic-data|office|block|log|allow|10\\.0\\.0\\.0/8|[a-z*.-]{0,12})|\\[|\\]|\\[\\[|\\]\\]|=|\"|,|\\{|\\}| |\n){0,60}",
+    ) {
+        let _ = Policy::from_config_str(&format!("catalogs = [\"catalog.toml\"]\n{text}"), &fixture_dir(), "fuzz.toml");
+    }
+}
+
+/// One fixture folder shared by the property tests (they run many cases).
+fn fixture_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| dir_with(&[])).clone()
+}

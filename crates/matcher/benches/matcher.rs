@@ -1,1 +1,512 @@
-fn main() {}
+//! `cargo bench -p winsink-matcher`: the shipped catalog's patterns plus 1,000,000
+//! generated blocklist names (deterministic), a query mix of hits and misses.
+//!
+//! Besides criterion's timings it prints, once, figures meant to be quoted: build time,
+//! heap bytes held by the matcher after build (measured with a counting global
+//! allocator), peak heap during build, and single-thread lookups per second for the
+//! trie and for a plain `GlobSet` of the catalog's patterns.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use winsink_matcher::{normalize_pattern, Matcher, MatcherBuilder};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(n: usize) {
+    let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            grew(new_size - layout.size());
+        } else {
+            CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const NAMES: usize = 1_000_000;
+const QUERIES: usize = 1 << 16;
+
+/// The Destination column of Microsoft's "Manage connection endpoints for Windows 11
+/// Enterprise" page, which the shipped catalog is generated from.
+const CATALOG: &[&str] = &[
+    "*.delivery.mp.microsoft.com",
+    "*.dl.delivery.mp.microsoft.com",
+    "*.pipe.aria.microsoft.com",
+    "*.prod.do.dsp.mp.microsoft.com",
+    "*.smartscreen-prod.microsoft.com",
+    "*.update.microsoft.com",
+    "*.windowsupdate.com",
+    "*.wns.windows.com",
+    "*displaycatalog.mp.microsoft.com",
+    "I-ring.msedge.net",
+    "a-ring-fallback.msedge.net",
+    "adl.windows.com",
+    "api.msn.com",
+    "arc.msn.com",
+    "assets.msn.com",
+    "blobs.officehome.msocdn.com",
+    "browser.events.data.msn.com",
+    "business.bing.com",
+    "c-ring.msedge.net",
+    "c.bing.com",
+    "c.msn.com",
+    "cdn.onenote.net",
+    "checkappexec.microsoft.com",
+    "config.edge.skype.com",
+    "config.teams.microsoft.com",
+    "creativecdn.com",
+    "ctldl.windowsupdate.com",
+    "da.xboxservices.com",
+    "data-edge.smartscreen.microsoft.com",
+    "definitionupdates.microsoft.com",
+    "dlassets-ssl.xboxlive.com",
+    "dmd.metaservices.microsoft.com",
+    "dual-s-ring.msedge.net",
+    "ecn-us.dev.virtualearth.net",
+    "ecn.dev.virtualearth.net",
+    "ecs.nel.measure.office.net",
+    "edge.microsoft.com",
+    "edgeassetservice.azureedge.net",
+    "evoke-windowsservices-tas.msedge.net",
+    "fd.api.iris.microsoft.com",
+    "fp-afd-nocache-ccp.azureedge.net",
+    "fp.msedge.net",
+    "fs.microsoft.com",
+    "functional.events.data.microsoft.com",
+    "g.live.com",
+    "iecvlist.microsoft.com",
+    "img-prod-cms-rt-microsoft-com.akamaized.net",
+    "img-s-msn-com.akamaized.net",
+    "inference.location.live.net",
+    "ipv6.msftconnecttest.com",
+    "licensing.mp.microsoft.com",
+    "livetileedge.dsx.mp.microsoft.com",
+    "login.live.com",
+    "login.live.com*",
+    "logincdn.msauth.net",
+    "manage.devcenter.microsoft.com",
+    "maps.windows.com",
+    "msedge.api.cdp.microsoft.com",
+    "nav-edge.smartscreen.microsoft.com",
+    "ntp.msn.com",
+    "ocsp.digicert.com",
+    "odc.officeapps.live.com",
+    "officeclient.microsoft.com",
+    "officehomeblobs.blob.core.windows.net",
+    "oneclient.sfx.ms",
+    "onedrive.live.com",
+    "outlookmobile-office365-tas.msedge.net",
+    "ping-edge.smartscreen.microsoft.com",
+    "prod-azurecdn-akamai-iris.azureedge.net",
+    "r.bing.com",
+    "ris.api.iris.microsoft.com",
+    "s-ring.msedge.net",
+    "self.events.data.microsoft.com",
+    "settings-win.data.microsoft.com",
+    "settings.data.microsoft.com",
+    "share.microsoft.com",
+    "srtb.msn.com",
+    "staging.to-do.microsoft.com",
+    "statics.teams.cdn.live.net",
+    "staticview.msn.com",
+    "storecatalogrevocation.storequality.microsoft.com",
+    "storeedgefd.dsx.mp.microsoft.com",
+    "teams.events.data.microsoft.com",
+    "teams.live.com",
+    "telecommand.telemetry.microsoft.com",
+    "telecommandstorageprod.blob.core.windows.net",
+    "th.bing.com",
+    "tile-service.weather.microsoft.com",
+    "to-do.microsoft.com",
+    "tsfe.trafficshaping.dsp.mp.microsoft.com",
+    "v10.events.data.microsoft.com",
+    "watson.*.microsoft.com",
+    "wdcp.microsoft.com",
+    "weathermapdata.blob.core.windows.net",
+    "widgetcdn.azureedge.net",
+    "widgetservice.azurefd.net",
+    "windows.msn.com",
+    "www.bing.com*",
+    "www.microsoft.com",
+    "www.msftconnecttest.com*",
+    "www.msn.com",
+    "www.office.com",
+    "www.telecommandsvc.microsoft.com",
+];
+
+/// The embedded list, plus every `pattern = "…"` line of the shipped catalog policy.
+fn catalog_patterns() -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |out: &mut Vec<String>, p: &str| {
+        if let Ok(n) = normalize_pattern(p) {
+            if n.contains('.') && seen.insert(n.clone()) {
+                out.push(n);
+            }
+        }
+    };
+    CATALOG.iter().for_each(|p| push(&mut out, p));
+    let embedded = out.len();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../policies/windows11-enterprise.toml"
+    );
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for line in text.lines() {
+            if let Some(p) = line.strip_prefix("pattern = \"") {
+                push(&mut out, p.trim_end().trim_end_matches('"'));
+            }
+        }
+    }
+    println!(
+        "catalog patterns: {} ({} embedded, {} more from policies/windows11-enterprise.toml)",
+        out.len(),
+        embedded,
+        out.len() - embedded
+    );
+    out
+}
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn label(&mut self, min: usize, max: usize) -> String {
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz-";
+        let len = min + self.below(max - min + 1);
+        let mut s: String = (0..len)
+            .map(|_| CHARS[self.below(CHARS.len() - 1)] as char)
+            .collect();
+        // A hyphen now and then, never at either end.
+        if len > 4 && self.below(4) == 0 {
+            s.replace_range(len / 2..len / 2 + 1, "-");
+        }
+        s
+    }
+}
+
+const TLDS: &[&str] = &[
+    "com", "com", "com", "com", "net", "net", "org", "io", "de", "ru", "info", "xyz", "co.uk",
+    "com.br", "fr", "nl", "jp", "cn", "top", "biz", "online", "site", "tv", "me", "app", "cloud",
+];
+const SUBS: &[&str] = &[
+    "ads",
+    "ad",
+    "tracker",
+    "track",
+    "metrics",
+    "stats",
+    "pixel",
+    "cdn",
+    "static",
+    "img",
+    "api",
+    "www",
+    "log",
+    "logs",
+    "t",
+    "s",
+    "collect",
+    "analytics",
+    "events",
+    "telemetry",
+    "beacon",
+    "m",
+];
+
+/// Blocklist-like names: 200,000 registrable domains with a skewed number of subdomains,
+/// some listed bare, most with one or two labels in front (a word or a random token).
+fn generate_names(rng: &mut Rng) -> Vec<String> {
+    let domains: Vec<String> = (0..200_000)
+        .map(|_| format!("{}.{}", rng.label(4, 14), TLDS[rng.below(TLDS.len())]))
+        .collect();
+    let mut seen = HashSet::with_capacity(NAMES);
+    let mut names = Vec::with_capacity(NAMES);
+    while names.len() < NAMES {
+        // Squaring skews towards the first domains: a few big trackers, a long tail.
+        let r = rng.below(1 << 16) as u64;
+        let d = &domains[((r * r * domains.len() as u64) >> 32) as usize];
+        let name = match rng.below(10) {
+            0 => d.clone(),
+            1..=4 => format!("{}.{d}", SUBS[rng.below(SUBS.len())]),
+            5..=8 => format!("{}.{d}", rng.label(3, 12)),
+            _ => format!("{}.{}.{d}", rng.label(2, 8), SUBS[rng.below(SUBS.len())]),
+        };
+        if seen.insert(name.clone()) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+fn mixed_case(rng: &mut Rng, name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if rng.below(2) == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    if rng.below(10) == 0 {
+        s.push('.');
+    }
+    s
+}
+
+/// Half blocklist hits, a sixth catalog hits of every form, a third misses (random names,
+/// and unlisted subdomains of listed domains, which walk deep before failing).
+fn generate_queries(rng: &mut Rng, names: &[String]) -> Vec<String> {
+    let catalog_hits = [
+        "ctldl.windowsupdate.com",
+        "a1.b2.wns.windows.com",
+        "client.wns.windows.com",
+        "watson.telemetry.microsoft.com",
+        "watson.events.data.microsoft.com",
+        "bigdisplaycatalog.mp.microsoft.com",
+        "displaycatalog.mp.microsoft.com",
+        "www.bing.com",
+        "www.bing.com.au",
+        "login.live.com",
+        "x.dl.delivery.mp.microsoft.com",
+        "settings-win.data.microsoft.com",
+        "ocsp.digicert.com",
+        "fp.msedge.net",
+    ];
+    (0..QUERIES)
+        .map(|_| match rng.below(6) {
+            0..=2 => {
+                let n = &names[rng.below(names.len())];
+                mixed_case(rng, n)
+            }
+            3 => {
+                let n = catalog_hits[rng.below(catalog_hits.len())];
+                mixed_case(rng, n)
+            }
+            4 => format!(
+                "{}.{}.{}",
+                rng.label(3, 10),
+                rng.label(4, 14),
+                TLDS[rng.below(TLDS.len())]
+            ),
+            _ => format!("q{}.{}", rng.label(2, 6), names[rng.below(names.len())]),
+        })
+        .collect()
+}
+
+fn fill(names: &[String], catalog: &[String]) -> MatcherBuilder {
+    let mut b = MatcherBuilder::new();
+    for (i, p) in catalog.iter().chain(names).enumerate() {
+        b.add(p, i as u32).expect("generated names are valid");
+    }
+    b
+}
+
+fn catalog_globset(catalog: &[String]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in catalog {
+        b.add(
+            GlobBuilder::new(p)
+                .case_insensitive(true)
+                .literal_separator(false)
+                .build()
+                .expect("valid glob"),
+        );
+    }
+    b.build().expect("valid set")
+}
+
+fn trie_pass(m: &Matcher, queries: &[&str]) -> u64 {
+    let mut acc = 0u64;
+    for q in queries {
+        m.for_each_match(q, |id| acc = acc.wrapping_add(u64::from(id) + 1));
+    }
+    acc
+}
+
+fn globset_pass(set: &GlobSet, queries: &[&str], hits: &mut Vec<usize>) -> u64 {
+    let mut acc = 0u64;
+    for q in queries {
+        set.matches_into(q.strip_suffix('.').unwrap_or(q), hits);
+        acc = acc.wrapping_add(hits.iter().map(|&i| i as u64 + 1).sum::<u64>());
+    }
+    acc
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux), so that the figure holds even when
+/// other processes share the machine.
+fn cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Lookups per second over `passes` rounds of the query set on this thread: per second of
+/// wall-clock time, and per second of this thread's CPU time.
+fn rate(passes: usize, mut pass: impl FnMut() -> u64) -> String {
+    black_box(pass());
+    let (wall, cpu) = (Instant::now(), cpu_ns());
+    for _ in 0..passes {
+        black_box(pass());
+    }
+    let n = (passes * QUERIES) as f64;
+    let wall = n / wall.elapsed().as_secs_f64() / 1e6;
+    match (cpu, cpu_ns()) {
+        (Some(a), Some(b)) => format!(
+            "{wall:.2} M/s wall, {:.2} M/s on-CPU",
+            n / ((b - a) as f64 / 1e9) / 1e6
+        ),
+        _ => format!("{wall:.2} M/s wall"),
+    }
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn benches(c: &mut Criterion) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let catalog = catalog_patterns();
+    let names = generate_names(&mut rng);
+    // Back to back in one buffer, as a server sees each name right after parsing it,
+    // rather than scattered over the heap where every name would be a cache miss.
+    let generated = generate_queries(&mut rng, &names);
+    let arena = generated.concat();
+    let mut at = 0;
+    let queries: Vec<&str> = generated
+        .iter()
+        .map(|q| {
+            at += q.len();
+            &arena[at - q.len()..at]
+        })
+        .collect();
+    drop(generated);
+
+    // One measured build for the quotable figures.
+    let before = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let t0 = Instant::now();
+    let builder = fill(&names, &catalog);
+    let t1 = Instant::now();
+    let big = builder.build();
+    let t2 = Instant::now();
+    let held = CURRENT.load(Ordering::Relaxed) - before;
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let small = fill(&[], &catalog).build();
+    let set = catalog_globset(&catalog);
+
+    let hit = queries.iter().filter(|q| big.is_match(q)).count();
+    println!(
+        "rules: {} catalog patterns + {} generated names",
+        catalog.len(),
+        names.len()
+    );
+    println!("matcher: {big:?}");
+    println!(
+        "build: {:.3} s total ({:.3} s adding/validating, {:.3} s compiling)",
+        (t2 - t0).as_secs_f64(),
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64()
+    );
+    println!(
+        "heap held by the matcher after build: {held} bytes ({:.1} MiB), peak during build {:.1} MiB",
+        mib(held),
+        mib(peak)
+    );
+    println!(
+        "query mix: {QUERIES} names, {:.1}% match at least one rule",
+        100.0 * hit as f64 / QUERIES as f64
+    );
+    let mut hits = Vec::new();
+    println!("lookups, one thread, mixed queries:");
+    println!(
+        "  trie, 1M names + catalog: {}",
+        rate(30, || trie_pass(&big, &queries))
+    );
+    println!(
+        "  trie, catalog only:       {}",
+        rate(30, || trie_pass(&small, &queries))
+    );
+    println!(
+        "  GlobSet, catalog only:    {}",
+        rate(10, || globset_pass(&set, &queries, &mut hits))
+    );
+
+    let mut g = c.benchmark_group("build");
+    g.sample_size(10).measurement_time(Duration::from_secs(12));
+    g.bench_function("add+build 1M names + catalog", |b| {
+        b.iter(|| fill(&names, &catalog).build())
+    });
+    g.bench_function("build only 1M names + catalog", |b| {
+        b.iter_batched(
+            || fill(&names, &catalog),
+            MatcherBuilder::build,
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("lookup mixed");
+    g.throughput(Throughput::Elements(QUERIES as u64))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("trie 1M names + catalog", |b| {
+        b.iter(|| trie_pass(&big, &queries))
+    });
+    g.bench_function("trie catalog only", |b| {
+        b.iter(|| trie_pass(&small, &queries))
+    });
+    g.bench_function("GlobSet catalog only", |b| {
+        b.iter(|| globset_pass(&set, &queries, &mut hits))
+    });
+    g.finish();
+}
+
+criterion_group!(matcher, benches);
+criterion_main!(matcher);

@@ -47,14 +47,16 @@
 //! reaches; a node with many globs (16 or more) first asks a compiled [`globset::GlobSet`]
 //! whether any of them can match.
 //!
-//! Memory stays compact because nothing is allocated per rule or per node. All nodes live
-//! back to back in one byte arena (10 bytes of header plus the label; one rule id is
-//! stored inline), and one open-addressing table maps the hash of each node's whole name
-//! suffix to its offset (8 bytes per slot, load factor 0.7). Since the hash of a suffix
-//! depends only on the name, a lookup computes the hash of every level first and loads all
-//! their table slots at once, so the cache misses of a deep name overlap. Lower-casing is
-//! done on the fly, eight bytes at a time, inside the hash and the comparison. The hash is
-//! seeded per matcher, so query names cannot be crafted to collide.
+//! Memory stays compact because nothing is allocated per rule or per node. Every node is
+//! one 16-byte slot of a single open-addressing hash table (load factor 0.75), keyed by the
+//! hash of the node's whole name suffix: the slot holds the parent's slot index, the label
+//! itself when it has at most 8 octets (else a prefix and an offset into one shared arena
+//! of long labels), and the node's rule id inline (nodes with several ids or globs point
+//! into shared rule sets instead). Since the hash of a suffix depends only on the name, a
+//! lookup computes the slot of every level first and loads them all at once, so the cache
+//! misses of a deep name overlap, and a short label is verified without touching any other
+//! memory. Lower-casing is done on the fly, eight octets at a time, inside the hash and the
+//! comparison. The hash is seeded per matcher, so query names cannot be crafted to collide.
 //!
 //! # Example
 //!
@@ -96,12 +98,11 @@ use std::hash::BuildHasher;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::name::{mix_label, QueryName};
+use crate::name::{mix_label_key, validate};
 use crate::pattern::{normalize_into, shape, ShapeKind};
 pub use crate::pattern::{normalize_pattern, PatternError, PatternErrorKind};
 use crate::trie::{
-    find_child, payload, slot_index, tag, TrieBuilder, ROOT, TAG_BELOW, TAG_BOTH, TAG_EXACT,
-    TAG_NONE, TAG_SET,
+    slot_index, Trie, TrieBuilder, NO_PARENT, TAG_BELOW, TAG_BOTH, TAG_EXACT, TAG_NONE, TAG_SET,
 };
 
 /// The caller's identifier for a rule; the matcher reports it back on a match.
@@ -157,11 +158,7 @@ impl MatcherBuilder {
     /// If the trie outgrows 4 GiB, which takes about 200 million names.
     pub fn build(self) -> Matcher {
         let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
-        let mut trie = TrieBuilder::new(
-            seed,
-            self.rules.len() + self.rules.len() / 4,
-            self.text.len() + self.rules.len() * 12,
-        );
+        let mut trie = TrieBuilder::new(seed, self.rules.len() + self.rules.len() / 4);
         let mut globs: Vec<Box<str>> = Vec::new();
         let mut glob_index: HashMap<String, u32> = HashMap::new();
         let mut pending: Vec<Pending> = Vec::with_capacity(self.rules.len());
@@ -226,14 +223,12 @@ impl MatcherBuilder {
             trie.set_rules(node, t, p);
         }
         let node_count = trie.node_count();
-        let (nodes, slots) = trie.finish();
+        let trie = trie.finish();
         rules.ids.shrink_to_fit();
         rules.sets.shrink_to_fit();
         rules.globs.shrink_to_fit();
         Matcher {
-            seed,
-            nodes,
-            slots,
+            trie,
             rules,
             node_count,
             rule_count: pending.len(),
@@ -349,9 +344,7 @@ fn texts_of<'a>(glob: &[Pending], texts: &'a [Box<str>]) -> Vec<&'a str> {
 
 /// An immutable compiled set of rules. Cheap to share: put it in an `Arc`.
 pub struct Matcher {
-    seed: u64,
-    nodes: Vec<u8>,
-    slots: Box<[u64]>,
+    trie: Trie,
     rules: Rules,
     node_count: usize,
     rule_count: usize,
@@ -369,8 +362,8 @@ impl fmt::Debug for Matcher {
         f.debug_struct("Matcher")
             .field("rules", &self.rule_count)
             .field("nodes", &self.node_count)
-            .field("arena_bytes", &self.nodes.len())
-            .field("slots", &self.slots.len())
+            .field("slots", &self.trie.slots.len())
+            .field("trie_bytes", &self.trie.heap_bytes())
             .field("globs", &self.rules.globs.len())
             .finish_non_exhaustive()
     }
@@ -390,40 +383,51 @@ impl Matcher {
     /// Calls `f` once per rule that `name` matches, in no particular order. An id given to
     /// several patterns is reported once per pattern that matches. Does not allocate.
     pub fn for_each_match(&self, name: &str, mut f: impl FnMut(RuleId)) {
-        let Some(q) = QueryName::parse(name) else {
+        let Some(bytes) = validate(name) else {
             return;
         };
-        self.visit(ROOT, q.bytes, &mut f);
-        let n = q.len();
-        let (mut node, mut h, mut done) = (ROOT, self.seed, 0);
-        while done < n {
-            let batch = (n - done).min(BATCH);
+        self.visit(self.trie.root, bytes, &mut f);
+        let slots = &self.trie.slots;
+        let (mut node, mut h) = (NO_PARENT, self.trie.seed);
+        // Labels are taken from the right; `end` is where the next one ends.
+        let (mut end, mut more) = (bytes.len(), true);
+        while more {
+            let mut spans = [(0usize, 0usize); BATCH];
             let mut hashes = [0u64; BATCH];
-            for (j, slot) in hashes.iter_mut().enumerate().take(batch) {
-                h = mix_label(h, q.label(n - 1 - done - j));
-                *slot = h;
+            let mut keys = [[0u64; 2]; BATCH];
+            let mut touched = 0u32;
+            let mut batch = 0;
+            while batch < BATCH && more {
+                let start = match bytes[..end].iter().rposition(|&b| b == b'.') {
+                    Some(dot) => dot + 1,
+                    None => {
+                        more = false;
+                        0
+                    }
+                };
+                let key;
+                (h, key) = mix_label_key(h, &bytes[start..end]);
+                (spans[batch], hashes[batch], keys[batch]) = ((start, end), h, key);
+                // Independent loads: the CPU overlaps the cache misses of all levels.
+                touched ^= slots[slot_index(h, slots.len())].rules().1;
+                batch += 1;
+                end = start.saturating_sub(1);
             }
-            // Independent loads: the CPU overlaps the cache misses of all levels.
-            let mut first = [0u64; BATCH];
-            for j in 0..batch {
-                first[j] = self.slots[slot_index(hashes[j], self.slots.len())];
+            // Second round, overlapped likewise: the long labels those slots point to.
+            for &h in &hashes[..batch] {
+                touched ^= self.trie.touch_long(slot_index(h, slots.len()));
             }
+            std::hint::black_box(touched);
             for j in 0..batch {
-                let i = n - 1 - done - j;
-                let Some(child) = find_child(
-                    &self.nodes,
-                    &self.slots,
-                    node,
-                    hashes[j],
-                    q.label(i),
-                    first[j],
-                ) else {
+                let (start, end) = spans[j];
+                let Some(child) = self.trie.find(node, hashes[j], &bytes[start..end], keys[j])
+                else {
                     return;
                 };
                 node = child;
-                self.visit(node, q.left_of(i), &mut f);
+                let rest = &bytes[..start.saturating_sub(1)];
+                self.visit(slots[child as usize].rules(), rest, &mut f);
             }
-            done += batch;
         }
     }
 
@@ -443,15 +447,13 @@ impl Matcher {
         hit
     }
 
-    /// Reports the rules of `node`; `rest` is the part of the name left of the node's
+    /// Reports the rules `(tag, payload)` of a node; `rest` is the part of the name left of the node's
     /// suffix, without the dot (empty when the name is the suffix itself).
     #[inline(always)]
-    fn visit(&self, node: u32, rest: &[u8], f: &mut impl FnMut(RuleId)) {
-        let t = tag(&self.nodes, node);
+    fn visit(&self, (t, p): (u8, u32), rest: &[u8], f: &mut impl FnMut(RuleId)) {
         if t == TAG_NONE {
             return;
         }
-        let p = payload(&self.nodes, node);
         match t {
             TAG_EXACT if rest.is_empty() => f(p),
             TAG_BELOW if !rest.is_empty() => f(p),

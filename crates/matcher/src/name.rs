@@ -3,9 +3,6 @@
 
 use crate::pattern::{MAX_LABEL, MAX_NAME};
 
-/// Most labels a valid name can have (`a.a.….a`, 253 octets).
-pub(crate) const MAX_LABELS: usize = MAX_NAME.div_ceil(2);
-
 /// Bytes a query name may hold: letters, digits, `-`, `_`, and `*` (a literal `*` label
 /// is a legal DNS name; treating it as an ordinary character is what the glob oracle does).
 const fn name_bytes() -> [bool; 256] {
@@ -20,75 +17,28 @@ const fn name_bytes() -> [bool; 256] {
 }
 static NAME_BYTE: [bool; 256] = name_bytes();
 
-/// A validated query name: trailing dot removed, label start offsets recorded.
-pub(crate) struct QueryName<'a> {
-    pub(crate) bytes: &'a [u8],
-    starts: [u8; MAX_LABELS],
-    len: usize,
-}
-
-impl<'a> QueryName<'a> {
-    /// `None` for anything that is not a valid name; such a name matches no rule.
-    #[inline]
-    pub(crate) fn parse(name: &'a str) -> Option<Self> {
-        let bytes = name.as_bytes();
-        let bytes = bytes.strip_suffix(b".").unwrap_or(bytes);
-        if bytes.is_empty() || bytes.len() > MAX_NAME {
-            return None;
-        }
-        let mut q = Self {
-            bytes,
-            starts: [0; MAX_LABELS],
-            len: 1,
-        };
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'.' {
-                let label = i - start;
-                if label == 0 || label > MAX_LABEL {
-                    return None;
-                }
-                start = i + 1;
-                // Cannot overflow: 253 octets hold at most 127 labels.
-                q.starts[q.len] = start as u8;
-                q.len += 1;
-            } else if !NAME_BYTE[b as usize] {
+/// The name without its trailing dot, or `None` for anything that is not a valid name
+/// (such a name matches no rule).
+#[inline(always)]
+pub(crate) fn validate(name: &str) -> Option<&[u8]> {
+    let bytes = name.as_bytes();
+    let bytes = bytes.strip_suffix(b".").unwrap_or(bytes);
+    if bytes.is_empty() || bytes.len() > MAX_NAME {
+        return None;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'.' {
+            if i == start || i - start > MAX_LABEL {
                 return None;
             }
-        }
-        let last = bytes.len() - start;
-        if last == 0 || last > MAX_LABEL {
+            start = i + 1;
+        } else if !NAME_BYTE[b as usize] {
             return None;
         }
-        Some(q)
     }
-
-    /// Number of labels.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Label `i`, counted from the left.
-    #[inline]
-    pub(crate) fn label(&self, i: usize) -> &'a [u8] {
-        let start = self.starts[i] as usize;
-        let end = if i + 1 < self.len {
-            self.starts[i + 1] as usize - 1
-        } else {
-            self.bytes.len()
-        };
-        &self.bytes[start..end]
-    }
-
-    /// The labels left of label `i`, without the dot (empty for `i == 0`).
-    #[inline]
-    pub(crate) fn left_of(&self, i: usize) -> &'a [u8] {
-        match i {
-            0 => &[],
-            _ => &self.bytes[..self.starts[i] as usize - 1],
-        }
-    }
+    let last = bytes.len() - start;
+    (last != 0 && last <= MAX_LABEL).then_some(bytes)
 }
 
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -111,50 +61,70 @@ fn lower8(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
+/// Up to eight octets as a little-endian word, zero-padded, without the copy into a
+/// stack buffer that would stall the load behind it: two overlapping loads instead.
+#[inline(always)]
+fn load_le(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 8 {
+        u64::from_le_bytes(b[..8].try_into().expect("eight bytes"))
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().expect("four bytes"));
+        let hi = u32::from_le_bytes(b[n - 4..n].try_into().expect("four bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes(b[..2].try_into().expect("two bytes"));
+        let hi = u16::from_le_bytes(b[n - 2..n].try_into().expect("two bytes"));
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 2)))
+    } else if n == 1 {
+        u64::from(b[0])
+    } else {
+        0
+    }
+}
+
+/// The first eight octets of a label, lower case, zero-padded: how the trie stores a
+/// short label, and the prefix it keeps of a long one.
+#[inline(always)]
+pub(crate) fn label_key(label: &[u8]) -> u64 {
+    lower8(load_le(label))
+}
+
 /// Hash of the name suffix `label.<suffix hashed as h>`, case-insensitive: the trie keys
 /// each node by the hash of its whole suffix, so a lookup can compute every level's
-/// hash from the name alone and fetch all their table slots at once.
+/// hash from the name alone and fetch all their table slots at once. Returns the hash
+/// and the [`label_key`] of the label's first two eight-octet chunks (0 if absent).
+#[inline(always)]
+pub(crate) fn mix_label_key(h: u64, label: &[u8]) -> (u64, [u64; 2]) {
+    let k0 = label_key(label);
+    let mut h = fold_mul(h ^ (label.len() as u64).wrapping_mul(K2) ^ k0, K1);
+    let mut k1 = 0;
+    if label.len() > 8 {
+        k1 = label_key(&label[8..]);
+        h = fold_mul(h ^ k1, K1);
+        let mut at = 16;
+        while at < label.len() {
+            h = fold_mul(h ^ label_key(&label[at..]), K1);
+            at += 8;
+        }
+    }
+    (fold_mul(h, K2), [k0, k1])
+}
+
+/// [`mix_label_key`] without the keys.
 #[inline]
 pub(crate) fn mix_label(h: u64, label: &[u8]) -> u64 {
-    let mut h = h ^ (label.len() as u64).wrapping_mul(K2);
-    let mut chunks = label.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        h = fold_mul(h ^ lower8(w), K1);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = fold_mul(h ^ lower8(u64::from_le_bytes(buf)), K1);
-    }
-    fold_mul(h, K2)
+    mix_label_key(h, label).0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn labels(name: &str) -> Option<Vec<String>> {
-        let q = QueryName::parse(name)?;
-        Some(
-            (0..q.len())
-                .map(|i| String::from_utf8(q.label(i).to_vec()).unwrap())
-                .collect(),
-        )
-    }
-
     #[test]
-    fn splits_labels_and_drops_one_trailing_dot() {
-        assert_eq!(
-            labels("a.Bc.d."),
-            Some(vec!["a".into(), "Bc".into(), "d".into()])
-        );
-        assert_eq!(labels("x"), Some(vec!["x".into()]));
-        let q = QueryName::parse("a.bc.d").unwrap();
-        assert_eq!(q.left_of(0), b"");
-        assert_eq!(q.left_of(1), b"a");
-        assert_eq!(q.left_of(2), b"a.bc");
+    fn drops_one_trailing_dot() {
+        assert_eq!(validate("a.Bc.d."), Some(&b"a.Bc.d"[..]));
+        assert_eq!(validate("x"), Some(&b"x"[..]));
     }
 
     #[test]
@@ -162,15 +132,16 @@ mod tests {
         for bad in [
             "", ".", "..", "a..b", ".a", "a..", "a b", "a/b", "é.com", "a\0", "a.b\n",
         ] {
-            assert!(QueryName::parse(bad).is_none(), "{bad:?}");
+            assert!(validate(bad).is_none(), "{bad:?}");
         }
-        assert!(QueryName::parse(&"a".repeat(63)).is_some());
-        assert!(QueryName::parse(&"a".repeat(64)).is_none());
+        assert!(validate(&"a".repeat(63)).is_some());
+        assert!(validate(&"a".repeat(64)).is_none());
+        assert!(validate(&format!("{}.b", "a".repeat(64))).is_none());
         let deepest = ["a"; 127].join(".");
         assert_eq!(deepest.len(), 253);
-        assert_eq!(QueryName::parse(&deepest).unwrap().len(), 127);
-        assert!(QueryName::parse(&format!("{deepest}.")).is_some());
-        assert!(QueryName::parse(&format!("b{deepest}")).is_none());
+        assert!(validate(&deepest).is_some());
+        assert!(validate(&format!("{deepest}.")).is_some());
+        assert!(validate(&format!("b{deepest}")).is_none());
     }
 
     #[test]
@@ -183,6 +154,18 @@ mod tests {
         assert_ne!(mix_label(7, b"ab"), mix_label(7, b"ab\0"));
         assert_ne!(mix_label(7, b"a-b"), mix_label(7, b"a\rb"));
         assert_ne!(mix_label(1, b"com"), mix_label(2, b"com"));
+    }
+
+    #[test]
+    fn partial_loads_pad_with_zeros() {
+        let bytes = b"abcdefghij";
+        for n in 0..=10 {
+            let mut want = [0u8; 8];
+            let k = n.min(8);
+            want[..k].copy_from_slice(&bytes[..k]);
+            assert_eq!(load_le(&bytes[..n]), u64::from_le_bytes(want), "{n}");
+        }
+        assert_eq!(label_key(b"ABc"), u64::from_le_bytes(*b"abc\0\0\0\0\0"));
     }
 
     #[test]

@@ -1,25 +1,32 @@
-//! The compiled trie: nodes packed back to back in one byte arena, found through one
-//! open-addressing hash table keyed by the hash of each node's whole name suffix.
+//! The compiled trie: every node is one 24-byte slot of an open-addressing hash table,
+//! found by the hash of the node's whole name suffix. A node's id is its slot index.
 //!
-//! Node layout at byte offset `o` (the offset is the node's id; the root is at 0):
+//! Slot layout (`Slot`):
 //!
-//! | bytes       | field                                                    |
-//! |-------------|----------------------------------------------------------|
-//! | `o`         | rule tag: none, one exact id, one `*.` id, both, a set   |
-//! | `o+1`       | label length (0 for the root)                            |
-//! | `o+2..o+6`  | parent offset, little endian                             |
-//! | `o+6..o+10` | payload: the rule id, or an index into the rule sets     |
-//! | `o+10..`    | the label, lower case                                    |
+//! | field     | bits  | content                                                          |
+//! |-----------|-------|------------------------------------------------------------------|
+//! | `meta`    | 0–27  | slot index of the parent node, [`NO_PARENT`] under the root      |
+//! |           | 28    | the label is longer than 8 octets                                |
+//! |           | 29–31 | rule tag: none, one exact id, one `*.` id, both, a rule set      |
+//! | `payload` | 32    | the rule id, or an index into the rule sets                      |
+//! | `label`   | 128   | a label of at most 16 octets, lower case, zero-padded; else its first 12 octets and the offset of the whole label in the long-label arena (`[len][octets]`) |
 //!
-//! A table slot is a `u64`: the low 32 bits of the suffix hash as a tag, then the node
-//! offset; `0` is an empty slot (no child node lives at offset 0). Probing is linear; the
-//! tag spares a node fetch for nearly every slot that is not the one sought.
+//! A slot whose `label` starts with 0 is empty (labels never hold a zero octet). Because the
+//! suffix hash depends only on the name, a lookup computes the slot of every level first
+//! and loads them together; a label of up to 16 octets is then verified, and the node's
+//! rules read, without touching any other memory.
 
-use crate::name::mix_label;
+#[cfg(test)]
+use crate::name::mix_label_key;
+use crate::name::{label_key, mix_label};
 
-/// Offset of the root node.
-pub(crate) const ROOT: u32 = 0;
-const HDR: usize = 10;
+/// `meta` parent value of the root's children.
+pub(crate) const NO_PARENT: u32 = (1 << 28) - 1;
+const PARENT_MASK: u32 = NO_PARENT;
+const LONG: u32 = 1 << 28;
+const TAG_SHIFT: u32 = 29;
+/// Labels up to this many octets live inside the slot.
+const SHORT: usize = 16;
 
 pub(crate) const TAG_NONE: u8 = 0;
 pub(crate) const TAG_EXACT: u8 = 1;
@@ -27,9 +34,25 @@ pub(crate) const TAG_BELOW: u8 = 2;
 pub(crate) const TAG_BOTH: u8 = 3;
 pub(crate) const TAG_SET: u8 = 4;
 
-/// Slots per node in the final table (load factor 0.7).
+/// Slots per node in the final table: a load factor of 0.7.
 const LOAD_NUM: usize = 7;
 const LOAD_DEN: usize = 10;
+
+/// One trie node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Slot {
+    meta: u32,
+    payload: u32,
+    label: [u64; 2],
+}
+
+impl Slot {
+    #[inline(always)]
+    pub(crate) fn rules(&self) -> (u8, u32) {
+        ((self.meta >> TAG_SHIFT) as u8, self.payload)
+    }
+}
 
 #[inline(always)]
 pub(crate) fn slot_index(h: u64, cap: usize) -> usize {
@@ -37,108 +60,113 @@ pub(crate) fn slot_index(h: u64, cap: usize) -> usize {
     (((h >> 32) * cap as u64) >> 32) as usize
 }
 
-#[inline(always)]
-fn slot_entry(h: u64, node: u32) -> u64 {
-    (u64::from(h as u32) << 32) | u64::from(node)
+/// The compiled trie.
+pub(crate) struct Trie {
+    pub(crate) seed: u64,
+    pub(crate) slots: Box<[Slot]>,
+    /// Labels longer than [`SHORT`] octets: a length octet, then the label.
+    long: Box<[u8]>,
+    /// Rules of the root, which has no slot.
+    pub(crate) root: (u8, u32),
 }
 
-#[inline(always)]
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
-}
-
-#[inline(always)]
-pub(crate) fn tag(nodes: &[u8], node: u32) -> u8 {
-    nodes[node as usize]
-}
-
-#[inline(always)]
-pub(crate) fn payload(nodes: &[u8], node: u32) -> u32 {
-    read_u32(nodes, node as usize + 6)
-}
-
-#[inline(always)]
-fn parent(nodes: &[u8], node: u32) -> u32 {
-    read_u32(nodes, node as usize + 2)
-}
-
-#[inline(always)]
-fn label(nodes: &[u8], node: u32) -> &[u8] {
-    let o = node as usize;
-    let len = nodes[o + 1] as usize;
-    &nodes[o + HDR..o + HDR + len]
-}
-
-/// The child of `parent` labelled `label` (any ASCII case), whose suffix hash is `h`;
-/// `first` is the content of the slot `h` maps to, already loaded by the caller.
-#[inline(always)]
-pub(crate) fn find_child(
-    nodes: &[u8],
-    slots: &[u64],
-    parent_node: u32,
-    h: u64,
-    label_bytes: &[u8],
-    first: u64,
-) -> Option<u32> {
-    let want = h as u32;
-    let mut i = slot_index(h, slots.len());
-    let mut s = first;
-    loop {
-        if s == 0 {
-            return None;
-        }
-        if (s >> 32) as u32 == want {
-            let node = s as u32;
-            if parent(nodes, node) == parent_node
-                && label(nodes, node).eq_ignore_ascii_case(label_bytes)
-            {
-                return Some(node);
+impl Trie {
+    /// The slot of the child of `parent` labelled `label` (any ASCII case), whose suffix
+    /// hash is `h` and whose first two [`label_key`] chunks are `key`.
+    #[inline(always)]
+    pub(crate) fn find(&self, parent: u32, h: u64, label: &[u8], key: [u64; 2]) -> Option<u32> {
+        let long = label.len() > SHORT;
+        let want = parent | if long { LONG } else { 0 };
+        let mut i = slot_index(h, self.slots.len());
+        loop {
+            let s = &self.slots[i];
+            if s.label[0] == 0 {
+                return None;
+            }
+            if s.meta & (PARENT_MASK | LONG) == want && s.label[0] == key[0] {
+                let found = if long {
+                    s.label[1] as u32 == key[1] as u32
+                        && self.long_eq((s.label[1] >> 32) as usize, label)
+                } else {
+                    s.label[1] == key[1]
+                };
+                if found {
+                    return Some(i as u32);
+                }
+            }
+            i += 1;
+            if i == self.slots.len() {
+                i = 0;
             }
         }
-        i += 1;
-        if i == slots.len() {
-            i = 0;
+    }
+
+    /// Reads the first octet of the long label of slot `i`, if any, so that its cache
+    /// line is on its way before the comparison needs it.
+    #[inline(always)]
+    pub(crate) fn touch_long(&self, i: usize) -> u32 {
+        let s = &self.slots[i];
+        if s.meta & LONG != 0 {
+            u32::from(self.long[(s.label[1] >> 32) as usize])
+        } else {
+            0
         }
-        s = slots[i];
+    }
+
+    fn long_eq(&self, at: usize, label: &[u8]) -> bool {
+        let len = self.long[at] as usize;
+        len == label.len() && self.long[at + 1..at + 1 + len].eq_ignore_ascii_case(label)
+    }
+
+    /// Approximate heap bytes owned (for diagnostics).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        size_of_val(&*self.slots) + self.long.len()
     }
 }
 
-fn place(slots: &mut [u64], h: u64, node: u32) {
-    let mut i = slot_index(h, slots.len());
-    while slots[i] != 0 {
-        i += 1;
-        if i == slots.len() {
-            i = 0;
-        }
-    }
-    slots[i] = slot_entry(h, node);
+/// A node while rules are inserted.
+struct Node {
+    hash: u64,
+    parent: u32,
+    label_at: u32,
+    label_len: u8,
+    tag: u8,
+    payload: u32,
 }
 
-/// The trie while rules are inserted; nodes are already in their final layout.
+/// The trie while rules are inserted: nodes in creation order (index 0 is the root), so
+/// a parent always comes before its children.
 pub(crate) struct TrieBuilder {
     seed: u64,
-    nodes: Vec<u8>,
-    /// Suffix hash and offset of every node but the root, to rebuild the table.
-    hashed: Vec<(u64, u32)>,
-    slots: Vec<u64>,
+    nodes: Vec<Node>,
+    labels: Vec<u8>,
+    /// Node index per slot, 0 for empty (the root is never looked up).
+    table: Vec<u32>,
 }
 
 impl TrieBuilder {
-    pub(crate) fn new(seed: u64, expected_nodes: usize, expected_bytes: usize) -> Self {
-        let mut nodes = Vec::with_capacity(HDR + expected_bytes);
-        nodes.extend_from_slice(&[TAG_NONE; HDR]);
+    pub(crate) fn new(seed: u64, expected_nodes: usize) -> Self {
+        let mut nodes = Vec::with_capacity(expected_nodes + 1);
+        nodes.push(Node {
+            hash: seed,
+            parent: 0,
+            label_at: 0,
+            label_len: 0,
+            tag: TAG_NONE,
+            payload: 0,
+        });
         Self {
             seed,
             nodes,
-            hashed: Vec::with_capacity(expected_nodes),
-            slots: vec![0; final_capacity(expected_nodes)],
+            labels: Vec::with_capacity(expected_nodes * 8),
+            table: vec![0; capacity(expected_nodes)],
         }
     }
 
     /// The node for `suffix` (lower case, `""` for the root), creating it and its
     /// ancestors as needed.
     pub(crate) fn insert(&mut self, suffix: &str) -> u32 {
-        let mut node = ROOT;
+        let mut node = 0;
         if suffix.is_empty() {
             return node;
         }
@@ -150,58 +178,124 @@ impl TrieBuilder {
         node
     }
 
-    fn child(&mut self, parent_node: u32, h: u64, l: &[u8]) -> u32 {
-        let first = self.slots[slot_index(h, self.slots.len())];
-        if let Some(c) = find_child(&self.nodes, &self.slots, parent_node, h, l, first) {
-            return c;
+    fn child(&mut self, parent: u32, h: u64, l: &[u8]) -> u32 {
+        let mut i = slot_index(h, self.table.len());
+        loop {
+            let n = self.table[i];
+            if n == 0 {
+                break;
+            }
+            let node = &self.nodes[n as usize];
+            if node.hash == h && node.parent == parent && self.label(node) == l {
+                return n;
+            }
+            i += 1;
+            if i == self.table.len() {
+                i = 0;
+            }
         }
-        if (self.hashed.len() + 1) * LOAD_DEN > self.slots.len() * LOAD_NUM {
-            self.rebuild_table(self.slots.len() * 2);
+        let n = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&n| n < NO_PARENT / 2)
+            .expect("a matcher holds at most 130 million trie nodes");
+        let label_at = u32::try_from(self.labels.len()).expect("labels fit in 4 GiB");
+        self.labels.extend_from_slice(l);
+        self.nodes.push(Node {
+            hash: h,
+            parent,
+            label_at,
+            label_len: l.len() as u8,
+            tag: TAG_NONE,
+            payload: 0,
+        });
+        self.table[i] = n;
+        if self.nodes.len() * LOAD_DEN > self.table.len() * LOAD_NUM {
+            self.grow();
         }
-        let node = u32::try_from(self.nodes.len())
-            .expect("the trie arena is limited to 4 GiB (about 200 million names)");
-        self.nodes.push(TAG_NONE);
-        self.nodes.push(l.len() as u8);
-        self.nodes.extend_from_slice(&parent_node.to_le_bytes());
-        self.nodes.extend_from_slice(&0u32.to_le_bytes());
-        self.nodes.extend_from_slice(l);
-        self.hashed.push((h, node));
-        place(&mut self.slots, h, node);
-        node
+        n
     }
 
-    fn rebuild_table(&mut self, cap: usize) {
-        self.slots.clear();
-        self.slots.resize(cap, 0);
-        for &(h, node) in &self.hashed {
-            place(&mut self.slots, h, node);
+    fn label(&self, node: &Node) -> &[u8] {
+        &self.labels[node.label_at as usize..node.label_at as usize + node.label_len as usize]
+    }
+
+    fn grow(&mut self) {
+        let cap = self.table.len() * 2;
+        self.table.clear();
+        self.table.resize(cap, 0);
+        for (n, node) in self.nodes.iter().enumerate().skip(1) {
+            let mut i = slot_index(node.hash, cap);
+            while self.table[i] != 0 {
+                i += 1;
+                if i == cap {
+                    i = 0;
+                }
+            }
+            self.table[i] = n as u32;
         }
     }
 
     /// Attaches the rules of `node`.
     pub(crate) fn set_rules(&mut self, node: u32, tag: u8, payload: u32) {
-        let o = node as usize;
-        self.nodes[o] = tag;
-        self.nodes[o + 6..o + 10].copy_from_slice(&payload.to_le_bytes());
+        let n = &mut self.nodes[node as usize];
+        n.tag = tag;
+        n.payload = payload;
     }
 
     /// Number of nodes, the root included.
     pub(crate) fn node_count(&self) -> usize {
-        self.hashed.len() + 1
+        self.nodes.len()
     }
 
-    /// The arena and a table sized for a 0.7 load factor.
-    pub(crate) fn finish(mut self) -> (Vec<u8>, Box<[u64]>) {
-        let cap = final_capacity(self.hashed.len());
-        if cap != self.slots.len() {
-            self.rebuild_table(cap);
+    /// Lays every node out in its final slot. Parents come first, so each child finds
+    /// its parent's slot already known.
+    pub(crate) fn finish(self) -> Trie {
+        let cap = capacity(self.nodes.len() - 1);
+        let mut slots = vec![Slot::default(); cap].into_boxed_slice();
+        let mut long = Vec::new();
+        let mut at = vec![NO_PARENT; self.nodes.len()];
+        for (n, node) in self.nodes.iter().enumerate().skip(1) {
+            let mut i = slot_index(node.hash, cap);
+            while slots[i].label[0] != 0 {
+                i += 1;
+                if i == cap {
+                    i = 0;
+                }
+            }
+            at[n] = i as u32;
+            let l = self.label(node);
+            let mut meta = at[node.parent as usize] | (u32::from(node.tag) << TAG_SHIFT);
+            let label = if l.len() > SHORT {
+                meta |= LONG;
+                let offset = u32::try_from(long.len()).expect("long labels fit in 4 GiB");
+                long.push(l.len() as u8);
+                long.extend_from_slice(l);
+                [
+                    label_key(l),
+                    (label_key(&l[8..]) & 0xffff_ffff) | (u64::from(offset) << 32),
+                ]
+            } else if l.len() > 8 {
+                [label_key(l), label_key(&l[8..])]
+            } else {
+                [label_key(l), 0]
+            };
+            slots[i] = Slot {
+                meta,
+                payload: node.payload,
+                label,
+            };
         }
-        self.nodes.shrink_to_fit();
-        (self.nodes, self.slots.into_boxed_slice())
+        let root = &self.nodes[0];
+        Trie {
+            seed: self.seed,
+            slots,
+            long: long.into_boxed_slice(),
+            root: (root.tag, root.payload),
+        }
     }
 }
 
-fn final_capacity(nodes: usize) -> usize {
+fn capacity(nodes: usize) -> usize {
     // Never full, so a probe always ends on an empty slot.
     nodes * LOAD_DEN / LOAD_NUM + 1
 }
@@ -210,46 +304,67 @@ fn final_capacity(nodes: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn lookup(nodes: &[u8], slots: &[u64], seed: u64, name: &str) -> Option<u32> {
-        let mut node = ROOT;
-        let mut h = seed;
+    fn lookup(t: &Trie, name: &str) -> Option<u32> {
+        let mut node = NO_PARENT;
+        let mut h = t.seed;
         for l in name.rsplit('.') {
-            h = mix_label(h, l.as_bytes());
-            let first = slots[slot_index(h, slots.len())];
-            node = find_child(nodes, slots, node, h, l.as_bytes(), first)?;
+            let (h2, key) = mix_label_key(h, l.as_bytes());
+            h = h2;
+            node = t.find(node, h, l.as_bytes(), key)?;
         }
         Some(node)
     }
 
     #[test]
     fn shares_suffix_nodes_and_finds_them_in_any_case() {
-        let mut b = TrieBuilder::new(42, 0, 0);
+        let mut b = TrieBuilder::new(42, 0);
         let a = b.insert("a.example.com");
-        let c = b.insert("c.example.com");
-        let ex = b.insert("example.com");
+        b.set_rules(a, TAG_EXACT, 11);
+        let long = b.insert("a-rather-long-label-indeed.example.com");
+        b.set_rules(long, TAG_BELOW, 12);
+        b.insert("c.example.com");
+        let medium = b.insert("medium-label-x.example.com");
         assert_eq!(b.insert("a.example.com"), a);
-        assert_eq!(b.node_count(), 5);
-        assert_eq!(b.insert(""), ROOT);
-        let (nodes, slots) = b.finish();
-        assert_eq!(lookup(&nodes, &slots, 42, "A.Example.COM"), Some(a));
-        assert_eq!(lookup(&nodes, &slots, 42, "c.example.com"), Some(c));
-        assert_eq!(lookup(&nodes, &slots, 42, "example.com"), Some(ex));
-        assert_eq!(lookup(&nodes, &slots, 42, "b.example.com"), None);
-        assert_eq!(lookup(&nodes, &slots, 42, "example"), None);
-        assert_eq!(parent(&nodes, a), ex);
-        assert_eq!(label(&nodes, a), b"a");
+        assert_eq!(b.node_count(), 7);
+        assert_eq!(b.insert(""), 0);
+        let t = b.finish();
+        let a = lookup(&t, "A.Example.COM").unwrap();
+        assert_eq!(t.slots[a as usize].rules(), (TAG_EXACT, 11));
+        let long = lookup(&t, "a-rather-LONG-label-INDEED.example.com").unwrap();
+        assert_eq!(t.slots[long as usize].rules(), (TAG_BELOW, 12));
+        let ex = lookup(&t, "example.com").unwrap();
+        assert_eq!(t.slots[a as usize].meta & PARENT_MASK, ex);
+        assert_eq!(t.slots[ex as usize].rules(), (TAG_NONE, 0));
+        assert!(lookup(&t, "c.example.com").is_some());
+        assert!(lookup(&t, "MEDIUM-label-x.example.com").is_some());
+        let _ = medium;
+        for miss in [
+            "b.example.com",
+            "example",
+            "a-rather-long-label-indee.example.com",
+            "a-rather-long-label-indeeds.example.com",
+            "a-rather-long-label-indeed.example.co",
+            "medium-label.example.com",
+        ] {
+            assert_eq!(lookup(&t, miss), None, "{miss}");
+        }
     }
 
     #[test]
-    fn survives_table_growth_and_colliding_tags() {
-        // A tiny start forces many rebuilds; seed 0 keeps it deterministic.
-        let mut b = TrieBuilder::new(0, 0, 0);
-        let names: Vec<String> = (0..5000).map(|i| format!("n{i}.d{}.t", i % 37)).collect();
-        let ids: Vec<u32> = names.iter().map(|n| b.insert(n)).collect();
-        let (nodes, slots) = b.finish();
-        for (n, id) in names.iter().zip(ids) {
-            assert_eq!(lookup(&nodes, &slots, 0, n), Some(id), "{n}");
-            assert_eq!(lookup(&nodes, &slots, 0, &format!("x{n}")), None);
+    fn survives_table_growth() {
+        let mut b = TrieBuilder::new(0, 0);
+        let names: Vec<String> = (0..5000)
+            .map(|i| format!("n{i}-long-label.d{}.t", i % 37))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            let node = b.insert(n);
+            b.set_rules(node, TAG_EXACT, i as u32);
+        }
+        let t = b.finish();
+        for (i, n) in names.iter().enumerate() {
+            let s = lookup(&t, n).unwrap_or_else(|| panic!("{n}"));
+            assert_eq!(t.slots[s as usize].rules(), (TAG_EXACT, i as u32));
+            assert_eq!(lookup(&t, &format!("x{n}")), None);
         }
     }
 }

@@ -134,6 +134,19 @@ proptest! {
     }
 
     #[test]
+    fn agrees_with_globset_on_long_labels(
+        patterns in prop::collection::vec(prop_oneof![
+            "([ab]a{5,20}[ab]?\\.){0,2}[ab]a{5,20}",
+            "\\*(\\.[ab]a{5,20}[ab]?){1,3}",
+            "[ab]a{5,20}\\*[ab]?(\\.[ab]a{5,20}){1,2}",
+        ], 1..12),
+        names in prop::collection::vec("([abAB][aA]{5,20}[ab]?\\.){0,3}[ab][aA]{5,20}\\.?", 1..24),
+    ) {
+        // Labels of 7 to 22 octets: stored whole in a slot up to 16, in the arena beyond.
+        check(&patterns, &names)?;
+    }
+
+    #[test]
     fn agrees_with_globset_under_many_rules_at_one_node(
         globs in prop::collection::vec(
             "([ab]{1,2}\\.)?[ab]{0,2}\\*[ab]{0,2}\\*?[ab]{0,2}"

@@ -316,6 +316,10 @@ impl Compiler<'_> {
             };
             self.files.push(path.clone());
             let li = u32::try_from(lists.len()).unwrap_or(u32::MAX);
+            // Names are at most the file's text: reserving it once avoids copying a
+            // growing arena again and again (the excess is returned below).
+            parts.arena.reserve(text.len());
+            parts.entries.reserve(text.len() / 24);
             let mut star = String::new();
             let stats = list::parse(&text, l.format, |shown, item| {
                 let id = parts.next_id();
@@ -370,6 +374,9 @@ impl Compiler<'_> {
                 bad_lines: stats.bad_lines,
             });
         }
+
+        parts.arena.shrink_to_fit();
+        parts.entries.shrink_to_fit();
 
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
         let mut log = cfg.log;

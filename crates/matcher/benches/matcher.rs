@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use winsink_matcher::{normalize_pattern, Matcher, MatcherBuilder};
 
@@ -300,9 +300,33 @@ fn mixed_case(rng: &mut Rng, name: &str) -> String {
     s
 }
 
-/// Half blocklist hits, a sixth catalog hits of every form, a third misses (random names,
-/// and unlisted subdomains of listed domains, which walk deep before failing).
-fn generate_queries(rng: &mut Rng, names: &[String]) -> Vec<String> {
+/// How a query picks which listed name (or which popular unlisted site) it asks for.
+#[derive(Clone, Copy)]
+enum Popularity {
+    /// Every name equally likely: nearly every lookup is a cache miss (worst case).
+    Uniform,
+    /// Zipf (s = 1) over the names, the shape of real DNS traffic: a few names make up
+    /// most queries.
+    Zipf,
+}
+
+impl Popularity {
+    fn pick(self, rng: &mut Rng, n: usize) -> usize {
+        match self {
+            Self::Uniform => rng.below(n),
+            Self::Zipf => {
+                // floor(n^u) - 1 for uniform u is log-uniform: P(k) ~ 1 / (k ln n).
+                let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+                ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+            }
+        }
+    }
+}
+
+/// Half blocklist hits, a sixth catalog hits of every form, a third misses: unlisted
+/// sites, and unlisted subdomains of listed names (which walk deep before failing).
+/// Mixed case, a trailing dot now and then.
+fn generate_queries(rng: &mut Rng, names: &[String], how: Popularity) -> Vec<String> {
     let catalog_hits = [
         "ctldl.windowsupdate.com",
         "a1.b2.wns.windows.com",
@@ -319,25 +343,56 @@ fn generate_queries(rng: &mut Rng, names: &[String]) -> Vec<String> {
         "ocsp.digicert.com",
         "fp.msedge.net",
     ];
+    let sites: Vec<String> = (0..100_000)
+        .map(|_| {
+            let sub = SUBS[rng.below(SUBS.len())];
+            let tld = TLDS[rng.below(TLDS.len())];
+            format!("{sub}.{}.{tld}", rng.label(4, 14))
+        })
+        .collect();
     (0..QUERIES)
         .map(|_| match rng.below(6) {
             0..=2 => {
-                let n = &names[rng.below(names.len())];
+                let n = &names[how.pick(rng, names.len())];
                 mixed_case(rng, n)
             }
             3 => {
                 let n = catalog_hits[rng.below(catalog_hits.len())];
                 mixed_case(rng, n)
             }
-            4 => format!(
-                "{}.{}.{}",
-                rng.label(3, 10),
-                rng.label(4, 14),
-                TLDS[rng.below(TLDS.len())]
-            ),
-            _ => format!("q{}.{}", rng.label(2, 6), names[rng.below(names.len())]),
+            4 => {
+                let n = &sites[how.pick(rng, sites.len())];
+                mixed_case(rng, n)
+            }
+            _ => format!("q{}.{}", rng.below(4), names[how.pick(rng, names.len())]),
         })
         .collect()
+}
+
+/// The queries back to back in one buffer, as a server sees each name right after
+/// parsing it, rather than scattered over the heap where every name would be a miss.
+struct Queries {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Queries {
+    fn new(generated: Vec<String>) -> Self {
+        let mut spans = Vec::with_capacity(generated.len());
+        let mut at = 0;
+        for q in &generated {
+            spans.push((at, at + q.len()));
+            at += q.len();
+        }
+        Self {
+            text: generated.concat(),
+            spans,
+        }
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.spans.iter().map(|&(a, b)| &self.text[a..b]).collect()
+    }
 }
 
 fn fill(names: &[String], catalog: &[String]) -> MatcherBuilder {
@@ -413,99 +468,91 @@ fn benches(c: &mut Criterion) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let catalog = catalog_patterns();
     let names = generate_names(&mut rng);
-    // Back to back in one buffer, as a server sees each name right after parsing it,
-    // rather than scattered over the heap where every name would be a cache miss.
-    let generated = generate_queries(&mut rng, &names);
-    let arena = generated.concat();
-    let mut at = 0;
-    let queries: Vec<&str> = generated
-        .iter()
-        .map(|q| {
-            at += q.len();
-            &arena[at - q.len()..at]
-        })
-        .collect();
-    drop(generated);
+    let uniform = Queries::new(generate_queries(&mut rng, &names, Popularity::Uniform));
+    let zipf = Queries::new(generate_queries(&mut rng, &names, Popularity::Zipf));
+    let mixes = [("zipf", zipf.names()), ("uniform", uniform.names())];
 
     // One measured build for the quotable figures.
     let before = CURRENT.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), cpu_ns());
     let builder = fill(&names, &catalog);
-    let t1 = Instant::now();
+    let c1 = cpu_ns();
     let big = builder.build();
-    let t2 = Instant::now();
+    let (t2, c2) = (Instant::now(), cpu_ns());
     let held = CURRENT.load(Ordering::Relaxed) - before;
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let small = fill(&[], &catalog).build();
     let set = catalog_globset(&catalog);
 
-    let hit = queries.iter().filter(|q| big.is_match(q)).count();
     println!(
         "rules: {} catalog patterns + {} generated names",
         catalog.len(),
         names.len()
     );
     println!("matcher: {big:?}");
+    let secs = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.3} s", (b - a) as f64 / 1e9),
+        _ => "n/a".into(),
+    };
     println!(
-        "build: {:.3} s total ({:.3} s adding/validating, {:.3} s compiling)",
+        "build (add + build): {:.3} s wall, {} on-CPU ({} adding/validating, {} compiling)",
         (t2 - t0).as_secs_f64(),
-        (t1 - t0).as_secs_f64(),
-        (t2 - t1).as_secs_f64()
+        secs(c0, c2),
+        secs(c0, c1),
+        secs(c1, c2),
     );
     println!(
         "heap held by the matcher after build: {held} bytes ({:.1} MiB), peak during build {:.1} MiB",
         mib(held),
         mib(peak)
     );
-    println!(
-        "query mix: {QUERIES} names, {:.1}% match at least one rule",
-        100.0 * hit as f64 / QUERIES as f64
-    );
     let mut hits = Vec::new();
-    println!("lookups, one thread, mixed queries:");
-    println!(
-        "  trie, 1M names + catalog: {}",
-        rate(30, || trie_pass(&big, &queries))
-    );
-    println!(
-        "  trie, catalog only:       {}",
-        rate(30, || trie_pass(&small, &queries))
-    );
-    println!(
-        "  GlobSet, catalog only:    {}",
-        rate(10, || globset_pass(&set, &queries, &mut hits))
-    );
+    for (mix, queries) in &mixes {
+        let hit = queries.iter().filter(|q| big.is_match(q)).count();
+        let distinct = queries.iter().collect::<HashSet<_>>().len();
+        println!(
+            "lookups, one thread, {mix} mix ({QUERIES} queries, {distinct} distinct, {:.1}% match a rule):",
+            100.0 * hit as f64 / QUERIES as f64
+        );
+        println!(
+            "  trie, 1M names + catalog: {}",
+            rate(30, || trie_pass(&big, queries))
+        );
+        println!(
+            "  trie, catalog only:       {}",
+            rate(30, || trie_pass(&small, queries))
+        );
+        println!(
+            "  GlobSet, catalog only:    {}",
+            rate(10, || globset_pass(&set, queries, &mut hits))
+        );
+    }
 
     let mut g = c.benchmark_group("build");
-    g.sample_size(10).measurement_time(Duration::from_secs(12));
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
     g.bench_function("add+build 1M names + catalog", |b| {
         b.iter(|| fill(&names, &catalog).build())
     });
-    g.bench_function("build only 1M names + catalog", |b| {
-        b.iter_batched(
-            || fill(&names, &catalog),
-            MatcherBuilder::build,
-            BatchSize::PerIteration,
-        )
-    });
     g.finish();
 
-    let mut g = c.benchmark_group("lookup mixed");
-    g.throughput(Throughput::Elements(QUERIES as u64))
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
-    g.bench_function("trie 1M names + catalog", |b| {
-        b.iter(|| trie_pass(&big, &queries))
-    });
-    g.bench_function("trie catalog only", |b| {
-        b.iter(|| trie_pass(&small, &queries))
-    });
-    g.bench_function("GlobSet catalog only", |b| {
-        b.iter(|| globset_pass(&set, &queries, &mut hits))
-    });
-    g.finish();
+    for (mix, queries) in &mixes {
+        let mut g = c.benchmark_group(format!("lookup {mix} mix"));
+        g.throughput(Throughput::Elements(QUERIES as u64))
+            .sample_size(20)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(4));
+        g.bench_function("trie 1M names + catalog", |b| {
+            b.iter(|| trie_pass(&big, queries))
+        });
+        g.bench_function("trie catalog only", |b| {
+            b.iter(|| trie_pass(&small, queries))
+        });
+        g.bench_function("GlobSet catalog only", |b| {
+            b.iter(|| globset_pass(&set, queries, &mut hits))
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(matcher, benches);

@@ -272,6 +272,9 @@ struct RuleSet {
     globs: (u32, u32),
     /// Index into `prefilters`, or `u32::MAX`.
     prefilter: u32,
+    /// Bit `b` is set when some glob can match a name starting with octet `b` (all set
+    /// when one starts with `*`): most names skip the globs of the root on one test.
+    lead: u128,
 }
 
 struct GlobRule {
@@ -306,11 +309,20 @@ impl Rules {
         } else {
             u32::MAX
         };
+        let lead = glob.iter().fold(0u128, |m, p| {
+            match texts[p.glob as usize].as_bytes().first() {
+                Some(&c) if c != b'*' => {
+                    m | 1 << c.to_ascii_lowercase() | 1 << c.to_ascii_uppercase()
+                }
+                _ => u128::MAX,
+            }
+        });
         self.sets.push(RuleSet {
             exact,
             below,
             globs,
             prefilter,
+            lead,
         });
     }
 
@@ -471,7 +483,8 @@ impl Matcher {
         }
         ids(set.below).iter().for_each(|&id| f(id));
         let (a, b) = set.globs;
-        if a == b {
+        // `rest` is a non-empty part of a validated, hence ASCII, name.
+        if a == b || set.lead >> (rest[0] & 0x7f) & 1 == 0 {
             return;
         }
         if let Some(pre) = self.rules.prefilters.get(set.prefilter as usize) {

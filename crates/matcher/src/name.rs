@@ -112,7 +112,7 @@ pub(crate) fn mix_label_key(h: u64, label: &[u8]) -> (u64, [u64; 2]) {
 }
 
 /// [`mix_label_key`] without the keys.
-#[inline]
+#[cfg(test)]
 pub(crate) fn mix_label(h: u64, label: &[u8]) -> u64 {
     mix_label_key(h, label).0
 }

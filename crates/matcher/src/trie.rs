@@ -16,9 +16,7 @@
 //! and loads them together; a label of up to 16 octets is then verified, and the node's
 //! rules read, without touching any other memory.
 
-#[cfg(test)]
 use crate::name::mix_label_key;
-use crate::name::{label_key, mix_label};
 
 /// `meta` parent value of the root's children.
 pub(crate) const NO_PARENT: u32 = (1 << 28) - 1;
@@ -72,7 +70,7 @@ pub(crate) struct Trie {
 
 impl Trie {
     /// The slot of the child of `parent` labelled `label` (any ASCII case), whose suffix
-    /// hash is `h` and whose first two [`label_key`] chunks are `key`.
+    /// hash is `h` and whose first two [`label_key`](crate::name::label_key) chunks are `key`.
     #[inline(always)]
     pub(crate) fn find(&self, parent: u32, h: u64, label: &[u8], key: [u64; 2]) -> Option<u32> {
         let long = label.len() > SHORT;
@@ -127,8 +125,11 @@ impl Trie {
 /// A node while rules are inserted.
 struct Node {
     hash: u64,
+    /// The first 16 octets of the label, as in a [`Slot`].
+    key: [u64; 2],
     parent: u32,
-    label_at: u32,
+    /// Offset in `long` when the label is longer than [`SHORT`].
+    long_at: u32,
     label_len: u8,
     tag: u8,
     payload: u32,
@@ -139,9 +140,11 @@ struct Node {
 pub(crate) struct TrieBuilder {
     seed: u64,
     nodes: Vec<Node>,
-    labels: Vec<u8>,
-    /// Node index per slot, 0 for empty (the root is never looked up).
-    table: Vec<u32>,
+    /// Labels longer than [`SHORT`], back to back.
+    long: Vec<u8>,
+    /// Low half of the node's hash, then the node index; 0 for empty (the root is never
+    /// looked up), so that most mismatches are settled without fetching the node.
+    table: Vec<u64>,
 }
 
 impl TrieBuilder {
@@ -149,8 +152,9 @@ impl TrieBuilder {
         let mut nodes = Vec::with_capacity(expected_nodes + 1);
         nodes.push(Node {
             hash: seed,
+            key: [0; 2],
             parent: 0,
-            label_at: 0,
+            long_at: 0,
             label_len: 0,
             tag: TAG_NONE,
             payload: 0,
@@ -158,7 +162,7 @@ impl TrieBuilder {
         Self {
             seed,
             nodes,
-            labels: Vec::with_capacity(expected_nodes * 8),
+            long: Vec::new(),
             table: vec![0; capacity(expected_nodes)],
         }
     }
@@ -172,22 +176,32 @@ impl TrieBuilder {
         }
         let mut h = self.seed;
         for l in suffix.rsplit('.') {
-            h = mix_label(h, l.as_bytes());
-            node = self.child(node, h, l.as_bytes());
+            let key;
+            (h, key) = mix_label_key(h, l.as_bytes());
+            node = self.child(node, h, key, l.as_bytes());
         }
         node
     }
 
-    fn child(&mut self, parent: u32, h: u64, l: &[u8]) -> u32 {
+    fn child(&mut self, parent: u32, h: u64, key: [u64; 2], l: &[u8]) -> u32 {
+        let tag = u64::from(h as u32) << 32;
         let mut i = slot_index(h, self.table.len());
         loop {
-            let n = self.table[i];
-            if n == 0 {
+            let e = self.table[i];
+            if e == 0 {
                 break;
             }
-            let node = &self.nodes[n as usize];
-            if node.hash == h && node.parent == parent && self.label(node) == l {
-                return n;
+            if e & !0xffff_ffff == tag {
+                let n = e as u32;
+                let node = &self.nodes[n as usize];
+                if node.hash == h
+                    && node.parent == parent
+                    && node.key == key
+                    && usize::from(node.label_len) == l.len()
+                    && (l.len() <= SHORT || self.long_label(node) == l)
+                {
+                    return n;
+                }
             }
             i += 1;
             if i == self.table.len() {
@@ -198,25 +212,31 @@ impl TrieBuilder {
             .ok()
             .filter(|&n| n < NO_PARENT / 2)
             .expect("a matcher holds at most 130 million trie nodes");
-        let label_at = u32::try_from(self.labels.len()).expect("labels fit in 4 GiB");
-        self.labels.extend_from_slice(l);
+        let long_at = if l.len() > SHORT {
+            let at = u32::try_from(self.long.len()).expect("long labels fit in 4 GiB");
+            self.long.extend_from_slice(l);
+            at
+        } else {
+            0
+        };
         self.nodes.push(Node {
             hash: h,
+            key,
             parent,
-            label_at,
+            long_at,
             label_len: l.len() as u8,
             tag: TAG_NONE,
             payload: 0,
         });
-        self.table[i] = n;
+        self.table[i] = tag | u64::from(n);
         if self.nodes.len() * LOAD_DEN > self.table.len() * LOAD_NUM {
             self.grow();
         }
         n
     }
 
-    fn label(&self, node: &Node) -> &[u8] {
-        &self.labels[node.label_at as usize..node.label_at as usize + node.label_len as usize]
+    fn long_label(&self, node: &Node) -> &[u8] {
+        &self.long[node.long_at as usize..node.long_at as usize + usize::from(node.label_len)]
     }
 
     fn grow(&mut self) {
@@ -231,7 +251,7 @@ impl TrieBuilder {
                     i = 0;
                 }
             }
-            self.table[i] = n as u32;
+            self.table[i] = (u64::from(node.hash as u32) << 32) | n as u64;
         }
     }
 
@@ -263,22 +283,15 @@ impl TrieBuilder {
                 }
             }
             at[n] = i as u32;
-            let l = self.label(node);
             let mut meta = at[node.parent as usize] | (u32::from(node.tag) << TAG_SHIFT);
-            let label = if l.len() > SHORT {
+            let mut label = node.key;
+            if usize::from(node.label_len) > SHORT {
                 meta |= LONG;
                 let offset = u32::try_from(long.len()).expect("long labels fit in 4 GiB");
-                long.push(l.len() as u8);
-                long.extend_from_slice(l);
-                [
-                    label_key(l),
-                    (label_key(&l[8..]) & 0xffff_ffff) | (u64::from(offset) << 32),
-                ]
-            } else if l.len() > 8 {
-                [label_key(l), label_key(&l[8..])]
-            } else {
-                [label_key(l), 0]
-            };
+                long.push(node.label_len);
+                long.extend_from_slice(self.long_label(node));
+                label[1] = (label[1] & 0xffff_ffff) | (u64::from(offset) << 32);
+            }
             slots[i] = Slot {
                 meta,
                 payload: node.payload,

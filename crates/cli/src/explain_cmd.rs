@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::{Decision, Policy};
+use winsink_policy::{Decision, MatchSource, Policy};
 
 use crate::check_cmd::DEFAULT_CONFIG;
 
@@ -61,9 +61,14 @@ fn to_text(name: &str, client: IpAddr, d: &Decision<'_>) -> String {
     ));
     match d.decided_by() {
         Some(m) => {
-            let by = match m.area {
-                Some(a) => format!("area {} ({})", a.name, a.id),
-                None => format!("{} pattern {}", m.source, m.pattern),
+            let by = match (m.area, m.source) {
+                (Some(a), _) => format!("area {} ({})", a.name, a.id),
+                (None, MatchSource::Rule(Some(note))) => format!("rule {} ({note})", m.pattern),
+                (None, MatchSource::Rule(None)) => format!("rule {}", m.pattern),
+                (None, MatchSource::List(label)) => format!("list {label} entry {}", m.pattern),
+                (None, MatchSource::Catalog(title)) => {
+                    format!("catalog {title} pattern {}", m.pattern)
+                }
             };
             out.push_str(&format!("  decided by {by}: {}\n", m.action));
         }

@@ -163,11 +163,11 @@ impl Compiler<'_> {
                     u32::try_from(areas.len() - 1).unwrap_or(u32::MAX)
                 });
                 for ep in &area.endpoints {
-                    if let Err(source) = parts.builder.add(&ep.pattern, parts.next_id()) {
+                    if let Err(error) = parts.builder.add(&ep.pattern, parts.next_id()) {
                         self.errors.push(PolicyError::CatalogPattern {
                             catalog: name.clone(),
                             area: area.id.clone(),
-                            source,
+                            error,
                         });
                         continue;
                     }
@@ -466,11 +466,11 @@ impl Compiler<'_> {
         r: &RuleConfig,
         group: Option<u32>,
     ) {
-        if let Err(source) = parts.builder.add(r.pattern.get_ref(), parts.next_id()) {
+        if let Err(error) = parts.builder.add(r.pattern.get_ref(), parts.next_id()) {
             self.errors.push(PolicyError::Pattern {
                 origin: self.origin.to_owned(),
                 line: self.line(r.pattern.span()),
-                source,
+                error,
             });
             return;
         }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -83,26 +83,24 @@ pub enum PolicyError {
         suggestion: Option<String>,
     },
     /// A rule whose pattern is not a domain pattern.
-    #[error("{origin}:{line}: {source}")]
+    #[error("{origin}:{line}: {error}")]
     Pattern {
         /// The config file.
         origin: String,
         /// Line of the pattern.
         line: usize,
         /// The matcher's complaint (pattern and reason).
-        #[source]
-        source: winsink_matcher::PatternError,
+        error: winsink_matcher::PatternError,
     },
     /// A catalog endpoint whose pattern the matcher rejects.
-    #[error("catalog {catalog}, area `{area}`: {source}")]
+    #[error("catalog {catalog}, area `{area}`: {error}")]
     CatalogPattern {
         /// The catalog (path or built-in name).
         catalog: String,
         /// The area id.
         area: String,
         /// The matcher's complaint.
-        #[source]
-        source: winsink_matcher::PatternError,
+        error: winsink_matcher::PatternError,
     },
     /// A group client network that is not an address or CIDR.
     #[error("{origin}:{line}: group `{group}`: invalid client network {cidr:?}: {reason}")]
@@ -167,7 +165,7 @@ pub enum PolicyError {
         suggestion: Option<String>,
     },
     /// A list file that could not be read.
-    #[error("{origin}: list `{label}`: cannot read {}: {source}", path.display())]
+    #[error("{origin}: list `{label}`: cannot read {}", path.display())]
     List {
         /// The config file.
         origin: String,

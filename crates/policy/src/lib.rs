@@ -33,6 +33,7 @@
 //! name = "strict"
 //! clients = ["10.0.10.0/24", "fd00:10::/64"]
 //! sinkhole = { mode = "nxdomain" }   # optional override of [sinkhole]
+//! default_action = "block"      # optional: areas [groups.areas] does not name
 //! [groups.areas]
 //! microsoft-store = "block"
 //! [[groups.rules]]

@@ -421,7 +421,8 @@ impl Matcher {
                 (h, key) = mix_label_key(h, &bytes[start..end]);
                 (spans[batch], hashes[batch], keys[batch]) = ((start, end), h, key);
                 // Independent loads: the CPU overlaps the cache misses of all levels.
-                touched ^= slots[slot_index(h, slots.len())].rules().1;
+                let i = slot_index(h, slots.len());
+                touched ^= slots[i].rules().1;
                 batch += 1;
                 end = start.saturating_sub(1);
             }

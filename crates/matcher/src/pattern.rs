@@ -138,7 +138,20 @@ fn push_ascii(pattern: &str, ascii: &str, out: &mut String) -> Result<(), Patter
     if body.len() > MAX_NAME {
         return err(PatternErrorKind::NameTooLong(body.len()));
     }
-    for label in body.split('.') {
+    let bytes = body.as_bytes();
+    let mut start = 0;
+    for i in 0..=bytes.len() {
+        if i < bytes.len() && bytes[i] != b'.' {
+            if !is_pattern_byte(bytes[i]) {
+                let c = body[i..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                return err(PatternErrorKind::InvalidChar(c));
+            }
+            continue;
+        }
+        let label = &body[start..i];
         if label.is_empty() {
             return err(PatternErrorKind::EmptyLabel);
         }
@@ -148,16 +161,16 @@ fn push_ascii(pattern: &str, ascii: &str, out: &mut String) -> Result<(), Patter
                 len: label.len(),
             });
         }
-        if let Some(c) = label.chars().find(|&c| !is_pattern_char(c)) {
-            return err(PatternErrorKind::InvalidChar(c));
-        }
+        start = i + 1;
     }
-    out.extend(body.chars().map(|c| c.to_ascii_lowercase()));
+    let mark = out.len();
+    out.push_str(body);
+    out[mark..].make_ascii_lowercase();
     Ok(())
 }
 
-fn is_pattern_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*'
+fn is_pattern_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*'
 }
 
 /// How a normalised pattern is indexed: its literal label suffix (a trie node, `""` for the
@@ -260,6 +273,9 @@ mod tests {
             PatternErrorKind::WildcardInUnicodeLabel("*ü".into())
         );
         assert_eq!(kind("a\u{0}b.com"), PatternErrorKind::InvalidChar('\0'));
+        assert_eq!(kind("ü.."), PatternErrorKind::EmptyLabel);
+        assert_eq!(kind("ü.a b"), PatternErrorKind::InvalidChar(' '));
+        assert_eq!(normalize_pattern("ü.").unwrap(), "xn--tda");
     }
 
     #[test]

@@ -399,8 +399,9 @@ fn benches(c: &mut Criterion) {
         secs(c1, c2),
     );
     println!(
-        "heap held by the matcher after build: {held} bytes ({:.1} MiB), peak during build {:.1} MiB",
+        "heap held by the matcher after build: {held} bytes ({:.1} MiB; Matcher::heap_bytes says {}), peak during build {:.1} MiB",
         mib(held),
+        big.heap_bytes(),
         mib(peak)
     );
     let mut hits = Vec::new();

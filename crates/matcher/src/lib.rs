@@ -133,6 +133,10 @@ impl MatcherBuilder {
 
     /// Adds `pattern` under `id`. The same id may be used for several patterns, and a
     /// pattern may be added under several ids.
+    ///
+    /// # Panics
+    ///
+    /// If the normalised patterns added so far exceed 4 GiB of text.
     pub fn add(&mut self, pattern: &str, id: RuleId) -> Result<(), PatternError> {
         let start = self.text.len();
         normalize_into(pattern, &mut self.text)?;
@@ -155,7 +159,8 @@ impl MatcherBuilder {
     ///
     /// # Panics
     ///
-    /// If the trie outgrows 4 GiB, which takes about 200 million names.
+    /// If the rules need more than about 130 million trie nodes (as many names), or more
+    /// than 4 GiB of labels longer than 16 octets.
     pub fn build(self) -> Matcher {
         let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
         let mut trie = TrieBuilder::new(seed, self.rules.len() + self.rules.len() / 4);
@@ -390,6 +395,18 @@ impl Matcher {
     /// Whether the matcher has no rule.
     pub fn is_empty(&self) -> bool {
         self.rule_count == 0
+    }
+
+    /// Heap bytes held by the trie, the rule sets and the globs; the few compiled
+    /// [`GlobSet`] prefilters are not counted.
+    pub fn heap_bytes(&self) -> usize {
+        let r = &self.rules;
+        self.trie.heap_bytes()
+            + r.sets.capacity() * size_of::<RuleSet>()
+            + r.ids.capacity() * size_of::<RuleId>()
+            + r.globs.capacity() * size_of::<GlobRule>()
+            + r.globs.iter().map(|g| g.glob.len()).sum::<usize>()
+            + r.prefilters.capacity() * size_of::<GlobSet>()
     }
 
     /// Calls `f` once per rule that `name` matches, in no particular order. An id given to

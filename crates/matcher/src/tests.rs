@@ -364,4 +364,5 @@ fn debug_output_summarises_instead_of_dumping() {
     let m = one("a.example");
     let s = format!("{m:?}");
     assert!(s.starts_with("Matcher { rules: 1, nodes: 3,"), "{s}");
+    assert!(m.heap_bytes() >= 3 * 24, "{}", m.heap_bytes());
 }

@@ -16,6 +16,7 @@ const POLICY: &str = concat!(
 fn catalog() -> Vec<String> {
     let mut all: BTreeSet<String> = DESTINATIONS
         .lines()
+        .filter(|l| !l.starts_with('#'))
         .map(|p| normalize_pattern(p).unwrap_or_else(|e| panic!("{e}")))
         .collect();
     if let Ok(policy) = std::fs::read_to_string(POLICY) {

@@ -60,6 +60,8 @@ mod cache;
 mod engine;
 mod forward;
 mod listen;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod querylog;
 mod reply;
 mod verdict;
@@ -235,14 +237,11 @@ impl Server {
         for b in listeners.bound {
             let addr = b.addr;
             let n = b.udp_sockets();
-            let (udp, tcp) = listen::into_tokio(b).map_err(ServerError::Register)?;
+            let (udp, tcp) = listen::split(b).map_err(ServerError::Register)?;
             for sock in udp {
-                loops.spawn(listen::udp_loop(
-                    self.engine.clone(),
-                    sock,
-                    shutdown.clone(),
-                    tracker.clone(),
-                ));
+                let (engine, shutdown, tracker) =
+                    (self.engine.clone(), shutdown.clone(), tracker.clone());
+                loops.spawn_blocking(move || listen::udp_thread(engine, sock, shutdown, tracker));
             }
             loops.spawn(listen::tcp_loop(
                 self.engine.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -127,82 +127,129 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<StdTcpListener> {
     Ok(s.into())
 }
 
-/// Splits bound sockets into Tokio sockets.
-pub(crate) fn into_tokio(b: BoundAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
-    let udp = b
-        .udp
-        .into_iter()
-        .map(UdpSocket::from_std)
-        .collect::<io::Result<Vec<_>>>()?;
-    Ok((udp, TcpListener::from_std(b.tcp)?))
+/// Splits bound sockets: UDP sockets for [`udp_thread`], the TCP listener for Tokio.
+pub(crate) fn split(b: BoundAddr) -> io::Result<(Vec<StdUdpSocket>, TcpListener)> {
+    Ok((b.udp, TcpListener::from_std(b.tcp)?))
 }
 
-fn send_udp(sock: &UdpSocket, out: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
-    match sock.try_send_to(out, peer) {
-        Ok(_) => None,
-        // The send buffer is full: wait for room, off the receive loop.
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(out.to_vec()),
-        Err(e) => {
-            debug!(%peer, error = %e, "udp send failed");
-            None
-        }
-    }
-}
+/// How often a UDP thread blocked in `recv_from` looks at the shutdown token.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 
-/// Serves one UDP socket until `shutdown`.
-pub(crate) async fn udp_loop(
+/// Serves one UDP socket until `shutdown`, on the calling (blocking) thread.
+///
+/// Blocking system calls and no readiness polling: per batch of queries one receive and
+/// one send (Linux, see [`crate::mmsg`]), which is what makes a sinkhole answer or a
+/// cache hit cheap. Only cache misses go to the async runtime, through `tracker`.
+pub(crate) fn udp_thread(
     engine: Arc<Engine>,
-    sock: UdpSocket,
+    sock: StdUdpSocket,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    if let Err(e) = sock
+        .set_nonblocking(false)
+        .and_then(|()| sock.set_read_timeout(Some(SHUTDOWN_POLL)))
+    {
+        warn!(error = %e, "cannot set up a UDP socket; it is not served");
+        return;
+    }
     let sock = Arc::new(sock);
-    let mut buf = vec![0u8; 65_535];
-    let mut out = Vec::with_capacity(4096);
     let mut scratch = Scratch::default();
-    let cancelled = shutdown.cancelled();
-    tokio::pin!(cancelled);
-    loop {
-        let (len, peer) = tokio::select! {
-            biased;
-            () = &mut cancelled => break,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(v) => v,
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+
+        use crate::mmsg::{RecvBatch, SendBatch, BATCH};
+
+        let fd = sock.as_raw_fd();
+        let mut rx = RecvBatch::new();
+        let mut tx = SendBatch::new();
+        let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1024)).collect();
+        let mut dests: Vec<SocketAddr> = Vec::with_capacity(BATCH);
+        while !shutdown.is_cancelled() {
+            let n = match rx.recv(fd) {
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) => continue,
                 Err(e) => {
                     debug!(error = %e, "udp receive failed");
                     continue;
                 }
-            },
-        };
-        match engine.answer_now(&buf[..len], peer, false, &mut scratch, &mut out) {
-            Now::Answer => {
-                if let Some(pending) = send_udp(&sock, &out, peer) {
-                    let sock = sock.clone();
-                    tracker.spawn(async move {
-                        let _ = sock.send_to(&pending, peer).await;
-                    });
+            };
+            dests.clear();
+            for i in 0..n {
+                let (packet, Some(peer)) = rx.get(i) else {
+                    continue;
+                };
+                let out = &mut outs[dests.len()];
+                match engine.answer_now(packet, peer, false, &mut scratch, out) {
+                    Now::Answer => dests.push(peer),
+                    Now::Drop => {}
+                    Now::Forward => forward_udp(&engine, &sock, &tracker, packet, peer),
                 }
             }
-            Now::Drop => {}
-            Now::Forward => {
-                let packet = buf[..len].to_vec();
-                let engine = engine.clone();
-                let sock = sock.clone();
-                tracker.spawn(async move {
-                    let mut scratch = Scratch::default();
-                    let mut out = Vec::new();
-                    if engine
-                        .answer_forwarded(&packet, peer, false, &mut scratch, &mut out)
-                        .await
-                    {
-                        if let Err(e) = sock.send_to(&out, peer).await {
-                            debug!(%peer, error = %e, "udp send failed");
-                        }
-                    }
-                });
+            if let Err(e) = tx.send(fd, &outs[..dests.len()], &dests) {
+                debug!(error = %e, "udp send failed");
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut buf = vec![0u8; 65_535];
+        let mut out = Vec::with_capacity(4096);
+        while !shutdown.is_cancelled() {
+            let (len, peer) = match sock.recv_from(&mut buf) {
+                Ok(v) => v,
+                Err(e) if is_timeout(&e) => continue,
+                Err(e) => {
+                    debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            };
+            match engine.answer_now(&buf[..len], peer, false, &mut scratch, &mut out) {
+                Now::Answer => {
+                    if let Err(e) = sock.send_to(&out, peer) {
+                        debug!(%peer, error = %e, "udp send failed");
+                    }
+                }
+                Now::Drop => {}
+                Now::Forward => forward_udp(&engine, &sock, &tracker, &buf[..len], peer),
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Answers a cache miss in a task of its own.
+fn forward_udp(
+    engine: &Arc<Engine>,
+    sock: &Arc<StdUdpSocket>,
+    tracker: &TaskTracker,
+    packet: &[u8],
+    peer: SocketAddr,
+) {
+    let packet = packet.to_vec();
+    let engine = engine.clone();
+    let sock = sock.clone();
+    tracker.spawn(async move {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        if engine
+            .answer_forwarded(&packet, peer, false, &mut scratch, &mut out)
+            .await
+        {
+            // A UDP send does not wait for the peer; at worst briefly for room in the
+            // socket's send buffer.
+            if let Err(e) = sock.send_to(&out, peer) {
+                debug!(%peer, error = %e, "udp send failed");
+            }
+        }
+    });
 }
 
 /// Accepts TCP connections until `shutdown`, at most `limit` at once.

@@ -98,7 +98,7 @@ use std::hash::BuildHasher;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::name::{mix_label_key, validate};
+use crate::name::{label, mix_label_key, split, MAX_LABELS};
 use crate::pattern::{normalize_into, shape, ShapeKind};
 pub use crate::pattern::{normalize_pattern, PatternError, PatternErrorKind};
 use crate::trie::{
@@ -412,36 +412,25 @@ impl Matcher {
     /// Calls `f` once per rule that `name` matches, in no particular order. An id given to
     /// several patterns is reported once per pattern that matches. Does not allocate.
     pub fn for_each_match(&self, name: &str, mut f: impl FnMut(RuleId)) {
-        let Some(bytes) = validate(name) else {
+        let mut starts = [0u8; MAX_LABELS];
+        let Some((bytes, n)) = split(name, &mut starts) else {
             return;
         };
         self.visit(self.trie.root, bytes, &mut f);
         let slots = &self.trie.slots;
-        let (mut node, mut h) = (NO_PARENT, self.trie.seed);
-        // Labels are taken from the right; `end` is where the next one ends.
-        let (mut end, mut more) = (bytes.len(), true);
-        while more {
-            let mut spans = [(0usize, 0usize); BATCH];
+        let (mut node, mut h, mut done) = (NO_PARENT, self.trie.seed, 0);
+        // Labels are taken from the right, BATCH levels at a time.
+        while done < n {
+            let batch = (n - done).min(BATCH);
             let mut hashes = [0u64; BATCH];
             let mut keys = [[0u64; 2]; BATCH];
             let mut touched = 0u32;
-            let mut batch = 0;
-            while batch < BATCH && more {
-                let start = match bytes[..end].iter().rposition(|&b| b == b'.') {
-                    Some(dot) => dot + 1,
-                    None => {
-                        more = false;
-                        0
-                    }
-                };
+            for j in 0..batch {
                 let key;
-                (h, key) = mix_label_key(h, &bytes[start..end]);
-                (spans[batch], hashes[batch], keys[batch]) = ((start, end), h, key);
+                (h, key) = mix_label_key(h, label(bytes, &starts, n, n - 1 - done - j).1);
+                (hashes[j], keys[j]) = (h, key);
                 // Independent loads: the CPU overlaps the cache misses of all levels.
-                let i = slot_index(h, slots.len());
-                touched ^= slots[i].rules().1;
-                batch += 1;
-                end = start.saturating_sub(1);
+                touched ^= slots[slot_index(h, slots.len())].rules().1;
             }
             // Second round, overlapped likewise: the long labels those slots point to.
             for &h in &hashes[..batch] {
@@ -449,15 +438,15 @@ impl Matcher {
             }
             std::hint::black_box(touched);
             for j in 0..batch {
-                let (start, end) = spans[j];
-                let Some(child) = self.trie.find(node, hashes[j], &bytes[start..end], keys[j])
-                else {
+                let (start, l) = label(bytes, &starts, n, n - 1 - done - j);
+                let Some(child) = self.trie.find(node, hashes[j], l, keys[j]) else {
                     return;
                 };
                 node = child;
                 let rest = &bytes[..start.saturating_sub(1)];
                 self.visit(slots[child as usize].rules(), rest, &mut f);
             }
+            done += batch;
         }
     }
 

@@ -208,13 +208,20 @@ impl Summary {
         let old_a: BTreeMap<_, _> = old.areas.iter().map(|a| (&a.id, a)).collect();
         for a in &new.areas {
             match old_a.get(&a.id) {
-                Some(o) if o.action != a.action => {
-                    out.push(format!(
-                        "area {} ({}): {} → {}",
-                        a.name, a.id, o.action, a.action
-                    ));
+                Some(o) => {
+                    if o.action != a.action {
+                        out.push(format!(
+                            "area {} ({}): {} → {}",
+                            a.name, a.id, o.action, a.action
+                        ));
+                    }
+                    if o.endpoints != a.endpoints {
+                        out.push(format!(
+                            "area {} ({}): {} → {} endpoints",
+                            a.name, a.id, o.endpoints, a.endpoints
+                        ));
+                    }
                 }
-                Some(_) => {}
                 None => out.push(format!("area added: {} ({}): {}", a.name, a.id, a.action)),
             }
         }

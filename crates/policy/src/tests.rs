@@ -571,6 +571,12 @@ fn summary_counts_and_diff_names_every_change() {
         ]
     );
     assert!(Summary::diff(&new, &new).is_empty());
+    let mut fewer = new.clone();
+    fewer.areas[0].endpoints = 1;
+    assert_eq!(
+        Summary::diff(&new, &fewer),
+        ["area Diagnostic Data (diagnostic-data): 2 → 1 endpoints"]
+    );
     let text = new.to_string();
     assert!(
         text.contains("  block  office                  Office (1 endpoint)"),

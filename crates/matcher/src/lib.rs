@@ -48,15 +48,19 @@
 //! whether any of them can match.
 //!
 //! Memory stays compact because nothing is allocated per rule or per node. Every node is
-//! one 16-byte slot of a single open-addressing hash table (load factor 0.75), keyed by the
+//! one 24-byte slot of a single open-addressing hash table (load factor 0.7), keyed by the
 //! hash of the node's whole name suffix: the slot holds the parent's slot index, the label
-//! itself when it has at most 8 octets (else a prefix and an offset into one shared arena
+//! itself when it has at most 16 octets (else a prefix and an offset into one shared arena
 //! of long labels), and the node's rule id inline (nodes with several ids or globs point
-//! into shared rule sets instead). Since the hash of a suffix depends only on the name, a
-//! lookup computes the slot of every level first and loads them all at once, so the cache
-//! misses of a deep name overlap, and a short label is verified without touching any other
-//! memory. Lower-casing is done on the fly, eight octets at a time, inside the hash and the
-//! comparison. The hash is seeded per matcher, so query names cannot be crafted to collide.
+//! into rule sets, shared between nodes with the same ids). A million blocklist names take
+//! about 36 MiB. Since the hash of a suffix depends only on the name, a lookup computes
+//! the slot of every level first and loads them all at once, so the cache misses of a deep
+//! name overlap, and a label is then verified without touching any other memory.
+//! Validation, lower-casing and hashing work eight octets at a time, on the name as given.
+//! The hash is seeded per matcher, so query names cannot be crafted to collide.
+//!
+//! `cargo bench -p winsink-matcher` measures build time, heap and lookups per second for
+//! the catalog plus a million generated names.
 //!
 //! # Example
 //!

@@ -15,7 +15,11 @@ pub(crate) const EXIT_INPUT: u8 = 2;
 pub(crate) const EXIT_RUNTIME: u8 = 1;
 
 #[derive(Debug, Parser)]
-#[command(name = "winsink", version, about = "DNS sinkhole for the endpoints Windows 11 talks to")]
+#[command(
+    name = "winsink",
+    version,
+    about = "DNS sinkhole for the endpoints Windows 11 talks to"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

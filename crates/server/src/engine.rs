@@ -14,7 +14,7 @@ use winsink_policy::{LogQueries, Policy, SinkholeMode, SinkholeSettings};
 
 use crate::cache::{Cache, Flight, Inflight, Join};
 use crate::forward::{ForwardError, Forwarder};
-use crate::querylog::{Explain, Line, NoMatch, QueryLog};
+use crate::querylog::{Explain, Line, LogBuf, NoMatch, QueryLog};
 use crate::verdict::{self, Outcome, Why};
 use crate::wire::{
     self, name_to_text, parse_query, write_ede, Answer, Query, Rcode, Reject, RejectKind,
@@ -29,8 +29,24 @@ pub(crate) const TCP_LIMIT: usize = 65_535;
 pub(crate) struct Scratch {
     name: String,
     key: Vec<u8>,
-    line: String,
+    log: LogBuf,
     text: String,
+}
+
+/// When a query arrived: the clock readings behind the log's `ts` and `duration_us`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    pub(crate) at: Instant,
+    pub(crate) ts: SystemTime,
+}
+
+impl Received {
+    pub(crate) fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            ts: SystemTime::now(),
+        }
+    }
 }
 
 /// What [`Engine::answer_now`] did.
@@ -47,7 +63,7 @@ pub(crate) enum Now {
 /// The shared state of the server.
 pub(crate) struct Engine {
     pub(crate) policy: Arc<ArcSwap<Policy>>,
-    cache: Cache,
+    pub(crate) cache: Cache,
     inflight: Inflight,
     forwarder: Forwarder,
     log: Arc<QueryLog>,
@@ -86,11 +102,11 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         tcp: bool,
+        when: Received,
         s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> Now {
-        let started = Instant::now();
-        let ts = SystemTime::now();
+        let Received { at: started, ts } = when;
         let q = match parse_query(packet) {
             Ok(q) => q,
             Err(r) => return self.reject(&r, client, tcp, started, ts, s, out),
@@ -159,11 +175,11 @@ impl Engine {
         packet: &[u8],
         client: SocketAddr,
         tcp: bool,
+        when: Received,
         s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> bool {
-        let started = Instant::now();
-        let ts = SystemTime::now();
+        let Received { at: started, ts } = when;
         let Ok(q) = parse_query(packet) else {
             return false;
         };
@@ -243,7 +259,13 @@ impl Engine {
                 );
             }
         }
+        self.flush_log(s);
         true
+    }
+
+    /// Queues the log lines of the queries answered with `s` since the last flush.
+    pub(crate) fn flush_log(&self, s: &mut Scratch) {
+        self.log.flush(&mut s.log);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -289,7 +311,7 @@ impl Engine {
                 started,
                 cname: None,
             };
-            self.log.push(&line, &mut s.line);
+            self.log.push(&line, &mut s.log);
         }
         Now::Answer
     }
@@ -443,7 +465,7 @@ impl Engine {
             started,
             cname,
         };
-        self.log.push(&line, &mut s.line);
+        self.log.push(&line, &mut s.log);
     }
 }
 

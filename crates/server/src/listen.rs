@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::engine::{Engine, Now, Scratch};
+use crate::engine::{Engine, Now, Received, Scratch};
 use crate::ServerError;
 
 /// Sockets bound for one listen address: several UDP sockets sharing the port with
@@ -175,21 +175,24 @@ pub(crate) fn udp_thread(
                     continue;
                 }
             };
+            // One clock reading for the batch: the queries arrived together.
+            let when = Received::now();
             dests.clear();
             for i in 0..n {
                 let (packet, Some(peer)) = rx.get(i) else {
                     continue;
                 };
                 let out = &mut outs[dests.len()];
-                match engine.answer_now(packet, peer, false, &mut scratch, out) {
+                match engine.answer_now(packet, peer, false, when, &mut scratch, out) {
                     Now::Answer => dests.push(peer),
                     Now::Drop => {}
-                    Now::Forward => forward_udp(&engine, &sock, &tracker, packet, peer),
+                    Now::Forward => forward_udp(&engine, &sock, &tracker, packet, peer, when),
                 }
             }
             if let Err(e) = tx.send(fd, &outs[..dests.len()], &dests) {
                 debug!(error = %e, "udp send failed");
             }
+            engine.flush_log(&mut scratch);
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -205,15 +208,17 @@ pub(crate) fn udp_thread(
                     continue;
                 }
             };
-            match engine.answer_now(&buf[..len], peer, false, &mut scratch, &mut out) {
+            let when = Received::now();
+            match engine.answer_now(&buf[..len], peer, false, when, &mut scratch, &mut out) {
                 Now::Answer => {
                     if let Err(e) = sock.send_to(&out, peer) {
                         debug!(%peer, error = %e, "udp send failed");
                     }
                 }
                 Now::Drop => {}
-                Now::Forward => forward_udp(&engine, &sock, &tracker, &buf[..len], peer),
+                Now::Forward => forward_udp(&engine, &sock, &tracker, &buf[..len], peer, when),
             }
+            engine.flush_log(&mut scratch);
         }
     }
 }
@@ -232,6 +237,7 @@ fn forward_udp(
     tracker: &TaskTracker,
     packet: &[u8],
     peer: SocketAddr,
+    when: Received,
 ) {
     let packet = packet.to_vec();
     let engine = engine.clone();
@@ -240,7 +246,7 @@ fn forward_udp(
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
         if engine
-            .answer_forwarded(&packet, peer, false, &mut scratch, &mut out)
+            .answer_forwarded(&packet, peer, false, when, &mut scratch, &mut out)
             .await
         {
             // A UDP send does not wait for the peer; at worst briefly for room in the
@@ -322,15 +328,17 @@ async fn tcp_connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
-        let answered = match engine.answer_now(&buf, peer, true, &mut scratch, &mut out) {
+        let when = Received::now();
+        let answered = match engine.answer_now(&buf, peer, true, when, &mut scratch, &mut out) {
             Now::Answer => true,
             Now::Drop => false,
             Now::Forward => {
                 engine
-                    .answer_forwarded(&buf, peer, true, &mut scratch, &mut out)
+                    .answer_forwarded(&buf, peer, true, when, &mut scratch, &mut out)
                     .await
             }
         };
+        engine.flush_log(&mut scratch);
         if answered {
             frame.clear();
             frame.extend_from_slice(&(out.len() as u16).to_be_bytes());

@@ -34,7 +34,7 @@ use crate::ServerError;
 /// Longest time a line waits in the queue.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Pending bytes that wake the writer early.
-pub(crate) const FLUSH_AT: usize = 64 * 1024;
+pub(crate) const FLUSH_AT: usize = 256 * 1024;
 /// Shortest interval between two "lines dropped" warnings.
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(5);
 
@@ -73,6 +73,13 @@ impl Explain for NoMatch {
     fn areas(&self, _: &mut dyn FnMut(&str)) {}
     fn patterns(&self, _: &mut dyn FnMut(&str)) {}
     fn impacts(&self, _: &mut dyn FnMut(&str)) {}
+}
+
+/// Lines formatted by one answering task and not yet queued.
+#[derive(Debug, Default)]
+pub(crate) struct LogBuf {
+    text: String,
+    lines: usize,
 }
 
 /// The facts of one query.
@@ -166,30 +173,53 @@ impl QueryLog {
         })
     }
 
-    /// Formats `line` with `scratch` and queues it (or counts it dropped).
-    pub(crate) fn push(&self, line: &Line<'_>, scratch: &mut String) {
-        scratch.clear();
+    /// Formats `line` into `buf`; [`flush`](Self::flush) queues what `buf` holds.
+    pub(crate) fn push(&self, line: &Line<'_>, buf: &mut LogBuf) {
         match self.format {
-            LogFormat::Json => write_json(scratch, line),
-            LogFormat::Pretty => write_pretty(scratch, line),
+            LogFormat::Json => write_json(&mut buf.text, line),
+            LogFormat::Pretty => write_pretty(&mut buf.text, line),
         }
-        scratch.push('\n');
+        buf.text.push('\n');
+        buf.lines += 1;
+    }
+
+    /// Queues the lines of `buf` (one lock for a whole batch of queries); those that do
+    /// not fit are dropped and counted.
+    pub(crate) fn flush(&self, buf: &mut LogBuf) {
+        if buf.lines == 0 {
+            return;
+        }
         let mut p = self.queue.lock();
-        if p.closed {
-            return;
-        }
-        if p.lines >= self.queue.cap {
-            drop(p);
-            self.queue.dropped.fetch_add(1, Ordering::Relaxed);
-            self.queue.dropped_total.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let room = self.queue.cap.saturating_sub(p.lines);
+        let (take, dropped) = if p.closed {
+            (0, 0)
+        } else if buf.lines <= room {
+            (buf.text.len(), 0)
+        } else {
+            let cut = buf
+                .text
+                .match_indices('\n')
+                .nth(room.wrapping_sub(1))
+                .map_or(0, |(i, _)| i + 1);
+            (if room == 0 { 0 } else { cut }, buf.lines - room)
+        };
         let before = p.buf.len();
-        p.buf.extend_from_slice(scratch.as_bytes());
-        p.lines += 1;
+        p.buf.extend_from_slice(&buf.text.as_bytes()[..take]);
+        p.lines += buf.lines - dropped;
         if before < FLUSH_AT && p.buf.len() >= FLUSH_AT {
             self.queue.wake.notify_one();
         }
+        drop(p);
+        if dropped > 0 {
+            self.queue
+                .dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            self.queue
+                .dropped_total
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        buf.text.clear();
+        buf.lines = 0;
     }
 
     /// Lines dropped since the start because the queue was full.
@@ -255,12 +285,38 @@ fn write_loop(q: &Queue, mut sink: Box<dyn Write + Send>) {
     }
 }
 
+/// Whether any of the eight bytes in `chunk` needs a JSON escape: below 0x20, `"` or
+/// `\`. (Bit tricks from "Bit Twiddling Hacks": a byte is zero exactly when subtracting
+/// one borrows into its high bit; bytes of multi-byte UTF-8 have the high bit set and
+/// never match.)
+fn needs_escape(chunk: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH;
+    let q = chunk ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q & HIGH;
+    let b = chunk ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b & HIGH;
+    (below_space | quote | backslash) != 0
+}
+
 /// Appends `s` as a JSON string.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    // Copy runs of characters that need no escape in one go.
+    let bytes = s.as_bytes();
+    // Copy runs of characters that need no escape in one go, eight bytes at a time.
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -268,7 +324,10 @@ fn json_str(out: &mut String, s: &str) {
             b'\r' => "\\r",
             b'\t' => "\\t",
             0..=0x1F => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[run..i]);
         if esc.is_empty() {
@@ -276,10 +335,44 @@ fn json_str(out: &mut String, s: &str) {
         } else {
             out.push_str(esc);
         }
-        run = i + 1;
+        i += 1;
+        run = i;
     }
     out.push_str(&s[run..]);
     out.push('"');
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The digits are ASCII.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+}
+
+/// Appends an IP address; IPv4 (the common case) without the formatting machinery.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_u64(out, u64::from(o));
+            }
+        }
+        v6 => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Calls its argument with each string of a list.
@@ -315,7 +408,7 @@ fn write_json(out: &mut String, l: &Line<'_>) {
     out.push_str("{\"ts\":\"");
     write_ts(out, l.ts);
     out.push_str("\",\"client\":\"");
-    let _ = write!(out, "{}", l.client.to_canonical());
+    push_ip(out, l.client);
     out.push_str("\",\"proto\":\"");
     out.push_str(if l.tcp { "tcp" } else { "udp" });
     out.push_str("\",\"qname\":");
@@ -339,7 +432,8 @@ fn write_json(out: &mut String, l: &Line<'_>) {
         Some(u) => json_str(out, u),
         None => out.push_str("null"),
     }
-    let _ = write!(out, ",\"duration_us\":{}", l.started.elapsed().as_micros());
+    out.push_str(",\"duration_us\":");
+    push_u64(out, l.started.elapsed().as_micros() as u64);
     if let Some(c) = l.cname {
         out.push_str(",\"cname\":");
         json_str(out, c);
@@ -396,10 +490,38 @@ fn write_pretty(out: &mut String, l: &Line<'_>) {
     let _ = write!(out, " {}us", l.started.elapsed().as_micros());
 }
 
+thread_local! {
+    /// The date and time of the last second formatted on this thread: every query in
+    /// the same second reuses it.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
 /// Appends `ts` as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
 fn write_ts(out: &mut String, ts: SystemTime) {
     let d = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != secs {
+            text.clear();
+            write_date_time(text, secs);
+            *cached = secs;
+        }
+        out.push_str(text);
+    });
+    let micros = d.subsec_micros();
+    out.push('.');
+    let mut digits = [b'0'; 6];
+    let mut m = micros;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+    out.push('Z');
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS` for `secs` since the epoch.
+fn write_date_time(out: &mut String, secs: u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
@@ -413,11 +535,10 @@ fn write_ts(out: &mut String, ts: SystemTime) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let _ = write!(
         out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         rem / 60 % 60,
-        rem % 60,
-        d.subsec_micros()
+        rem % 60
     );
 }
 
@@ -473,6 +594,28 @@ mod tests {
     }
 
     #[test]
+    fn escapes_exactly_what_json_needs() {
+        for s in [
+            "plain text that is long enough",
+            "a\"b\\c\nd\u{1}e",
+            "Ünïcödé — ok \"",
+            "",
+            "1234567\"",
+        ] {
+            let mut out = String::new();
+            json_str(&mut out, s);
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s, "{out}");
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+        let mut n = String::new();
+        push_u64(&mut n, 0);
+        push_u64(&mut n, 1_234_567);
+        assert_eq!(n, "01234567");
+        push_ip(&mut n, "::ffff:10.1.2.3".parse().unwrap());
+        assert!(n.ends_with("10.1.2.3"));
+    }
+
+    #[test]
     fn timestamps_are_civil_dates() {
         let mut s = String::new();
         write_ts(&mut s, UNIX_EPOCH);
@@ -503,10 +646,14 @@ mod tests {
         let path = std::env::temp_dir().join(format!("winsink-qlog-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let log = QueryLog::start(&LogTarget::File(path.clone()), LogFormat::Json, 2).unwrap();
-        let mut scratch = String::new();
-        for _ in 0..1000 {
-            log.push(&line(&NoMatch), &mut scratch);
+        let mut buf = LogBuf::default();
+        for i in 0..1000 {
+            log.push(&line(&NoMatch), &mut buf);
+            if i % 3 == 0 {
+                log.flush(&mut buf);
+            }
         }
+        log.flush(&mut buf);
         log.close();
         let dropped = log.dropped();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -437,14 +437,21 @@ pub(crate) fn name_to_text(packet: &[u8], mut pos: usize, out: &mut String) -> O
                 if out.len() > start_len {
                     out.push('.');
                 }
-                for &b in label {
-                    match b {
-                        b'.' | b'\\' => {
-                            let _ = write!(out, "\\{b:03}");
-                        }
-                        0x21..=0x7E => out.push(char::from(b.to_ascii_lowercase())),
-                        _ => {
-                            let _ = write!(out, "\\{b:03}");
+                let plain = |b: &u8| matches!(b, 0x21..=0x7E) && *b != b'.' && *b != b'\\';
+                match std::str::from_utf8(label) {
+                    // The usual label: copy it whole, then lowercase in place.
+                    Ok(text) if label.iter().all(plain) => {
+                        let at = out.len();
+                        out.push_str(text);
+                        out[at..].make_ascii_lowercase();
+                    }
+                    _ => {
+                        for b in label {
+                            if plain(b) {
+                                out.push(char::from(b.to_ascii_lowercase()));
+                            } else {
+                                let _ = write!(out, "\\{b:03}");
+                            }
                         }
                     }
                 }

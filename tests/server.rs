@@ -638,3 +638,139 @@ fn a_bad_upstream_url_is_a_config_error() {
     let err = crate::support::stderr(&out);
     assert!(err.contains("https://dns.example"), "{err}");
 }
+
+#[test]
+fn forged_upstream_replies_are_discarded() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let q = query(zone::SPOOFED, RecordType::A, true);
+    let a = ask_udp(daemon.addr, &q);
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 5).into())]
+    );
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::SPOOFED,
+        RecordType::A,
+        "udp",
+        json!({"rcode": "NOERROR", "answers": 1}),
+    );
+}
+
+#[test]
+fn a_tcp_upstream_is_asked_over_tcp() {
+    let upstream = TestUpstream::start();
+    let daemon = Daemon::start(&config(""), &["--upstream", &upstream.tcp_url()]);
+    for (name, rtype) in [
+        (zone::ALIAS, RecordType::AAAA),
+        (zone::BIG, RecordType::TXT),
+    ] {
+        let q = query(name, rtype, true);
+        let a = ask_tcp(daemon.addr, &q);
+        assert_eq!(a.answers, ask_tcp(upstream.addr, &q).answers, "{name}");
+        let line = daemon.log_line();
+        check_line(
+            &line,
+            name,
+            rtype,
+            "tcp",
+            json!({"upstream": upstream.tcp_url(), "cached": false}),
+        );
+    }
+}
+
+#[test]
+fn edns_version_one_gets_badvers() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let mut q = query(zone::WWW, RecordType::A, true);
+    q.edns.as_mut().unwrap().set_version(1);
+    let a = ask_udp(daemon.addr, &q);
+    // BADVERS and BADSIG share code 16; hickory names it BADSIG.
+    assert_eq!(u16::from(a.metadata.response_code), 16);
+    assert_eq!(a.edns.as_ref().map(|e| e.version()), Some(0));
+    let line = daemon.log_line();
+    check_line(
+        &line,
+        zone::WWW,
+        RecordType::A,
+        "udp",
+        json!({"decision": "invalid", "rcode": "BADVERS"}),
+    );
+    assert_eq!(upstream.total(), 0);
+}
+
+#[test]
+fn tcp_connections_are_limited_and_closed_when_idle() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let upstream = TestUpstream::start();
+    let daemon = start(
+        &[&upstream],
+        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 3",
+    );
+    let wait = Some(crate::support::dns::WAIT);
+    // The first connection takes the only slot and sends nothing.
+    let mut first = TcpStream::connect(daemon.addr).unwrap();
+    first.set_read_timeout(wait).unwrap();
+    // A second one is closed unanswered (connections are accepted in order).
+    let mut second = TcpStream::connect(daemon.addr).unwrap();
+    second.set_read_timeout(wait).unwrap();
+    let bytes = query(zone::WWW, RecordType::A, false).to_vec().unwrap();
+    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&bytes);
+    let _ = second.write_all(&frame);
+    let mut len = [0u8; 2];
+    assert!(
+        second.read_exact(&mut len).is_err(),
+        "the connection over the limit got an answer"
+    );
+    // The idle first connection is closed by winsink.
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        first.read(&mut buf).unwrap_or(0),
+        0,
+        "idle connection closed"
+    );
+    drop(first);
+    // Its slot frees up for the next client (the server releases it right after closing).
+    let mut answered = None;
+    for _ in 0..100 {
+        let mut c = TcpStream::connect(daemon.addr).unwrap();
+        c.set_read_timeout(wait).unwrap();
+        c.write_all(&frame).unwrap();
+        if c.read_exact(&mut len).is_ok() {
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut body).unwrap();
+            answered = Some(Message::from_vec(&body).unwrap());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let a = answered.expect("a TCP answer once the slot is free");
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+    check_line(
+        &daemon.log_line(),
+        zone::WWW,
+        RecordType::A,
+        "tcp",
+        json!({"decision": "pass"}),
+    );
+}
+
+#[test]
+fn no_query_lines_when_logging_is_off() {
+    let upstream = TestUpstream::start();
+    let mut daemon = start(&[&upstream], "[log]\nqueries = \"none\"");
+    ask_udp(daemon.addr, &query(TELEMETRY, RecordType::A, false));
+    ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
+    let (status, rest) = daemon.terminate();
+    assert!(status.success());
+    assert!(rest.is_empty(), "{rest:?}");
+}

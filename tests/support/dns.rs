@@ -40,6 +40,9 @@ pub(crate) mod zone {
     pub(crate) const SLOW: &str = "slow.example.test";
     /// Not in the zone: NXDOMAIN with the SOA.
     pub(crate) const MISSING: &str = "missing.example.test";
+    /// A 192.0.2.5 over UDP, but first two forged replies: one with the wrong id, one
+    /// with the wrong question, each claiming A 203.0.113.66.
+    pub(crate) const SPOOFED: &str = "spoofed.example.test";
 }
 
 /// How long the upstream waits before answering [`zone::SLOW`].
@@ -96,6 +99,11 @@ impl TestUpstream {
     /// `udp://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("udp://{}", self.addr)
+    }
+
+    /// `tcp://127.0.0.1:PORT`.
+    pub(crate) fn tcp_url(&self) -> String {
+        format!("tcp://{}", self.addr)
     }
 
     /// Queries received for `qname` (any case, no trailing dot) and `rtype`, UDP and TCP.
@@ -178,6 +186,16 @@ fn serve_udp(sock: &UdpSocket, state: &Arc<UpstreamState>) {
             t.metadata.truncation = true;
             bytes = t.to_vec().expect("encode");
         }
+        if let Some(q) = query.queries.first() {
+            if q.name()
+                .to_ascii()
+                .eq_ignore_ascii_case("spoofed.example.test.")
+            {
+                for forged in forgeries(&query) {
+                    let _ = sock.send_to(&forged, peer);
+                }
+            }
+        }
         match delay {
             None => {
                 let _ = sock.send_to(&bytes, peer);
@@ -247,6 +265,25 @@ fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
             return;
         }
     }
+}
+
+/// Replies to `query` that must not be believed: a wrong id, then a wrong question.
+fn forgeries(query: &Message) -> Vec<Vec<u8>> {
+    let forged = |id: u16, qname: &str| {
+        let mut m = Message::response(id, OpCode::Query);
+        let n = name(qname);
+        m.add_query(Query::query(n.clone(), RecordType::A));
+        m.add_answer(Record::from_rdata(
+            n,
+            300,
+            RData::A(A(Ipv4Addr::new(203, 0, 113, 66))),
+        ));
+        m.to_vec().expect("encode")
+    };
+    vec![
+        forged(query.metadata.id.wrapping_add(1), "spoofed.example.test."),
+        forged(query.metadata.id, "other.example.test."),
+    ]
 }
 
 fn soa_record() -> Record {
@@ -338,6 +375,13 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
                     RData::TXT(TXT::new(vec![text])),
                 ));
             }
+        }
+        zone::SPOOFED if rtype == RecordType::A => {
+            m.add_answer(Record::from_rdata(
+                owner.clone(),
+                300,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 5))),
+            ));
         }
         zone::SLOW if rtype == RecordType::A => {
             m.add_answer(Record::from_rdata(

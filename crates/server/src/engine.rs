@@ -363,18 +363,11 @@ impl Engine {
         if let Some(e) = q.edns {
             s.text.clear();
             verdict::block_text(&outcome.decision, cname, &mut s.text);
-            let limit = self.limit(q, tcp);
-            let out = a.finish();
             // Keep the answer within the client's limit: the EDE text gives way.
-            let room = limit.saturating_sub(out.len() + 11 + 6);
-            let mut cut = s.text.len().min(room);
-            while !s.text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let text = &s.text[..cut];
-            let mut a = Answer::resume(out);
+            let room = self.limit(q, tcp).saturating_sub(a.len() + 11 + 6);
+            let text = &s.text;
             a.opt(self.payload, e, rcode, |o| {
-                write_ede(o, EDE_BLOCKED, |t| t.push_str(text))
+                write_ede(o, EDE_BLOCKED, text, room)
             });
         }
         rcode.code()
@@ -388,7 +381,7 @@ impl Engine {
             let _ = write!(s.text, "winsink: {e}");
             let text = &s.text;
             a.opt(self.payload, edns, Rcode::ServFail, |o| {
-                write_ede(o, EDE_NO_REACHABLE_AUTHORITY, |t| t.push_str(text))
+                write_ede(o, EDE_NO_REACHABLE_AUTHORITY, text, usize::MAX)
             });
         }
     }

@@ -288,10 +288,14 @@ pub(crate) async fn tcp_loop(
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let _permit = permit;
-            if let Err(e) = tcp_connection(&engine, stream, peer, &shutdown, idle).await {
+            let mut stream = stream;
+            if let Err(e) = tcp_connection(&engine, &mut stream, peer, &shutdown, idle).await {
                 debug!(%peer, error = %e, "tcp connection ended");
             }
+            // Free the slot before the client can see the close, so that it may connect
+            // again at once.
+            drop(permit);
+            drop(stream);
         });
     }
 }
@@ -300,7 +304,7 @@ pub(crate) async fn tcp_loop(
 /// client closes it, or shutdown (a query being answered is finished first).
 async fn tcp_connection(
     engine: &Engine,
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     peer: SocketAddr,
     shutdown: &CancellationToken,
     idle: Duration,

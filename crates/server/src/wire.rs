@@ -525,9 +525,9 @@ impl<'o> Answer<'o> {
         Self { out }
     }
 
-    /// Continues an answer whose bytes are already in `out`.
-    pub(crate) fn resume(out: &'o mut Vec<u8>) -> Self {
-        Self { out }
+    /// The answer's length so far.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
     }
 
     fn bump(&mut self, section: usize) {
@@ -604,6 +604,7 @@ impl<'o> Answer<'o> {
     }
 
     /// The bytes written so far.
+    #[cfg(test)]
     pub(crate) fn finish(self) -> &'o mut Vec<u8> {
         self.out
     }
@@ -629,23 +630,19 @@ pub(crate) fn write_opt(
     out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
 }
 
-/// Appends an Extended DNS Error option (RFC 8914) whose text is written by `text`,
-/// cut at a character boundary so the whole option stays well under a UDP payload.
-pub(crate) fn write_ede(out: &mut Vec<u8>, info_code: u16, text: impl FnOnce(&mut String)) {
-    const MAX_TEXT: usize = 300;
-    let mut s = String::new();
-    text(&mut s);
-    if s.len() > MAX_TEXT {
-        let mut cut = MAX_TEXT;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
+/// Appends an Extended DNS Error option (RFC 8914) with `text` cut to at most `max`
+/// bytes (and 300) at a character boundary, so the whole option stays well under a UDP
+/// payload.
+pub(crate) fn write_ede(out: &mut Vec<u8>, info_code: u16, text: &str, max: usize) {
+    let mut cut = text.len().min(max).min(300);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
     }
+    let text = &text[..cut];
     out.extend_from_slice(&EDNS_OPTION_EDE.to_be_bytes());
-    out.extend_from_slice(&((2 + s.len()) as u16).to_be_bytes());
+    out.extend_from_slice(&((2 + text.len()) as u16).to_be_bytes());
     out.extend_from_slice(&info_code.to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Cuts an over-long UDP answer down to header, question and OPT, with TC set, so that
@@ -786,7 +783,7 @@ mod tests {
         a.a(10, Ipv4Addr::UNSPECIFIED);
         a.sinkhole_soa(10);
         a.opt(1232, q.edns.unwrap(), Rcode::NxDomain, |o| {
-            write_ede(o, EDE_BLOCKED, |s| s.push_str("Diagnostic Data"))
+            write_ede(o, EDE_BLOCKED, "Diagnostic Data", usize::MAX)
         });
         let m = Message::from_vec(a.finish()).unwrap();
         assert_eq!(m.metadata.message_type, MessageType::Response);

@@ -263,6 +263,37 @@ impl Engine {
         true
     }
 
+    /// Answers SERVFAIL to a cache miss that cannot be forwarded because too many
+    /// queries wait for upstreams already; `false` when there is nothing to send.
+    pub(crate) fn answer_overloaded(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        tcp: bool,
+        when: Received,
+        s: &mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Ok(q) = parse_query(packet) else {
+            return false;
+        };
+        let ip = client.ip().to_canonical();
+        s.name.clear();
+        if name_to_text(q.packet, HEADER_LEN, &mut s.name).is_none() {
+            return false;
+        }
+        let policy = self.policy.load();
+        let outcome = Outcome {
+            decision: verdict::decide(&policy, ip, &s.name),
+            chain_index: None,
+        };
+        self.servfail(&q, &ForwardError::Overloaded, s, out);
+        self.log_outcome(
+            &policy, s, when.ts, when.at, ip, tcp, &q, &outcome, None, 2, out, false, None,
+        );
+        true
+    }
+
     /// Queues the log lines of the queries answered with `s` since the last flush.
     pub(crate) fn flush_log(&self, s: &mut Scratch) {
         self.log.flush(&mut s.log);

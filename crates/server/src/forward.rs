@@ -132,6 +132,9 @@ pub(crate) enum ForwardError {
     /// The question could not be turned into an upstream query.
     #[error("the question cannot be forwarded")]
     BadQuestion,
+    /// Too many queries are waiting for upstreams already.
+    #[error("too many queries waiting for upstreams")]
+    Overloaded,
 }
 
 type Exchange = DnsExchange<TokioRuntimeProvider>;

@@ -25,6 +25,18 @@
 //! - **Control** over what each malformed packet gets (FORMERR, NOTIMP, BADVERS, or
 //!   silence when not even a header can be read).
 //!
+//! The same goal shapes the UDP side: each UDP socket (several per address, sharing the
+//! port with `SO_REUSEPORT`) is served by a thread of its own in blocking system calls,
+//! on Linux `recvmmsg` and `sendmmsg` in batches of up to 32, not by an async task: no
+//! readiness polling, and one wake-up of the client per batch of answers. Most of the
+//! CPU of a UDP answer is the kernel's (copying, and waking the threads at both ends),
+//! so the fewer system calls and wake-ups, the better. Measured on the 2-core test
+//! machine with the server pinned to one core and dnsperf to the other, query log on
+//! (JSON to a file): at 20k and 50k queries/s, sinkhole answers cost 15.1 and 7.1 µs of
+//! CPU per query against Unbound's 14.7 and 6.6 (`always_null` local zone), cache hits
+//! 12.9 and 7.4 µs against Unbound's 13.5 and 7.1 (local data); runs vary by ±10%.
+//! Only cache misses go through the async runtime (Tokio), as do TCP connections.
+//!
 //! # Shape
 //!
 //! [`bind`] opens the sockets (the caller, not the server, owns that step, so a bind
@@ -33,7 +45,8 @@
 //! new `Arc<Policy>` into [`Server::policy`] changes `allow_clients`, the sinkhole
 //! answer, the cache TTL bounds and `log.queries` for the next query. [`Server::run`]
 //! serves until the shutdown token is cancelled, then stops accepting, lets queries in
-//! flight finish (at most [`DRAIN`]), and returns. Listener loops live in a `JoinSet`;
+//! flight finish (at most [`DRAIN`]), and returns. Listener loops live in a `JoinSet`
+//! (the UDP threads as its blocking tasks; they look at the token every 200 ms);
 //! per-query and per-connection tasks in a `TaskTracker`, which can wait for them.
 //!
 //! ```no_run
@@ -234,6 +247,7 @@ impl Server {
         let tracker = TaskTracker::new();
         let mut loops = JoinSet::new();
         let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections));
+        let forwards = Arc::new(Semaphore::new(listen::MAX_FORWARDS));
         for b in listeners.bound {
             let addr = b.addr;
             let n = b.udp_sockets();
@@ -241,7 +255,10 @@ impl Server {
             for sock in udp {
                 let (engine, shutdown, tracker) =
                     (self.engine.clone(), shutdown.clone(), tracker.clone());
-                loops.spawn_blocking(move || listen::udp_thread(engine, sock, shutdown, tracker));
+                let forwards = forwards.clone();
+                loops.spawn_blocking(move || {
+                    listen::udp_thread(engine, sock, shutdown, tracker, forwards)
+                });
             }
             loops.spawn(listen::tcp_loop(
                 self.engine.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -132,6 +132,11 @@ pub(crate) fn split(b: BoundAddr) -> io::Result<(Vec<StdUdpSocket>, TcpListener)
     Ok((b.udp, TcpListener::from_std(b.tcp)?))
 }
 
+/// Most UDP cache misses waiting for upstreams at once, per server; past it a miss gets
+/// SERVFAIL at once, so that a flood of unique names cannot pile up tasks and upstream
+/// queries without bound.
+pub(crate) const MAX_FORWARDS: usize = 4096;
+
 /// How often a UDP thread blocked in `recv_from` looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 
@@ -145,6 +150,7 @@ pub(crate) fn udp_thread(
     sock: StdUdpSocket,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    forwards: Arc<Semaphore>,
 ) {
     if let Err(e) = sock
         .set_nonblocking(false)
@@ -186,7 +192,22 @@ pub(crate) fn udp_thread(
                 match engine.answer_now(packet, peer, false, when, &mut scratch, out) {
                     Now::Answer => dests.push(peer),
                     Now::Drop => {}
-                    Now::Forward => forward_udp(&engine, &sock, &tracker, packet, peer, when),
+                    Now::Forward => {
+                        let Ok(permit) = forwards.clone().try_acquire_owned() else {
+                            if engine.answer_overloaded(
+                                packet,
+                                peer,
+                                false,
+                                when,
+                                &mut scratch,
+                                out,
+                            ) {
+                                dests.push(peer);
+                            }
+                            continue;
+                        };
+                        forward_udp(&engine, &sock, &tracker, packet, peer, when, permit);
+                    }
                 }
             }
             if let Err(e) = tx.send(fd, &outs[..dests.len()], &dests) {
@@ -216,7 +237,23 @@ pub(crate) fn udp_thread(
                     }
                 }
                 Now::Drop => {}
-                Now::Forward => forward_udp(&engine, &sock, &tracker, &buf[..len], peer, when),
+                Now::Forward => match forwards.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        forward_udp(&engine, &sock, &tracker, &buf[..len], peer, when, permit)
+                    }
+                    Err(_) => {
+                        if engine.answer_overloaded(
+                            &buf[..len],
+                            peer,
+                            false,
+                            when,
+                            &mut scratch,
+                            &mut out,
+                        ) {
+                            let _ = sock.send_to(&out, peer);
+                        }
+                    }
+                },
             }
             engine.flush_log(&mut scratch);
         }
@@ -238,11 +275,13 @@ fn forward_udp(
     packet: &[u8],
     peer: SocketAddr,
     when: Received,
+    permit: OwnedSemaphorePermit,
 ) {
     let packet = packet.to_vec();
     let engine = engine.clone();
     let sock = sock.clone();
     tracker.spawn(async move {
+        let _permit = permit;
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
         if engine

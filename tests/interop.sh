@@ -212,9 +212,9 @@ echo
 
 # ---------------------------------------------------------------- helpers for checks
 # q ARGS...: dig against winsink, full output.
-q() { dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@" 2>&1; }
+q() { dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@" 2>&1 || true; }
 # k ARGS...: kdig against winsink, full output.
-k() { kdig +time=3 +retry=0 -p "$PORT" @127.0.0.1 "$@" 2>&1; }
+k() { kdig +time=3 +retry=0 -p "$PORT" @127.0.0.1 "$@" 2>&1 || true; }
 
 status_is() { grep -q "status: $1" <<<"$2"; }
 # answer_has OUTPUT REGEX: the ANSWER section has a line matching REGEX.

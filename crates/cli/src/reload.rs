@@ -101,13 +101,14 @@ pub(crate) struct Reloader {
     pub(crate) force: mpsc::Sender<()>,
 }
 
-/// Starts watching `files` (what the snapshot in force was loaded from) and reloading
-/// `current` from `source` until `shutdown` is cancelled. Must be called inside a tokio
-/// runtime. `observer`, when given, receives each attempt's outcome.
+/// Starts watching `files` (what the snapshot in force was loaded from, with `warnings`)
+/// and reloading `current` from `source` until `shutdown` is cancelled. Must be called
+/// inside a tokio runtime. `observer`, when given, receives each attempt's outcome.
 pub(crate) fn spawn<S: Source>(
     source: Arc<S>,
     current: Arc<ArcSwap<S::Snapshot>>,
     files: Vec<PathBuf>,
+    warnings: Vec<String>,
     shutdown: CancellationToken,
     observer: Option<mpsc::UnboundedSender<Outcome>>,
 ) -> Reloader {
@@ -121,6 +122,7 @@ pub(crate) fn spawn<S: Source>(
         current,
         fingerprint: fingerprint(&files),
         files,
+        warnings: warnings.into_iter().collect(),
         observer,
     };
     let task = tokio::spawn(async move {
@@ -138,6 +140,8 @@ struct State<S: Source> {
     files: Vec<PathBuf>,
     /// The files' state when the snapshot in force (or the last failed attempt) was read.
     fingerprint: Fingerprint,
+    /// The warnings of the snapshot in force: a reload repeats only new ones.
+    warnings: HashSet<String>,
     observer: Option<mpsc::UnboundedSender<Outcome>>,
 }
 
@@ -199,7 +203,8 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) {
             let new = Arc::new(loaded.value);
             let changes = state.source.changes(&state.current.load(), &new);
             state.current.store(new);
-            log_swap(&changes, &loaded.warnings);
+            log_swap(&changes, &loaded.warnings, &state.warnings);
+            state.warnings = loaded.warnings.into_iter().collect();
             // Keep the fingerprint taken before the load when the file set is the same:
             // a write that raced the load then still differs from it and reloads again.
             state.fingerprint = if same_files(&state.files, &loaded.files) {
@@ -232,7 +237,7 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) {
     }
 }
 
-fn log_swap(changes: &Changes, warnings: &[String]) {
+fn log_swap(changes: &Changes, warnings: &[String], known: &HashSet<String>) {
     if changes.applied.is_empty() && changes.need_restart.is_empty() {
         info!("reloaded: no change to the policy");
     } else if !changes.applied.is_empty() {
@@ -241,7 +246,7 @@ fn log_swap(changes: &Changes, warnings: &[String]) {
     for line in &changes.need_restart {
         warn!("{line}: not applied, restart winsink to apply it");
     }
-    for line in warnings {
+    for line in warnings.iter().filter(|w| !known.contains(*w)) {
         warn!("{line}");
     }
 }
@@ -455,15 +460,17 @@ fn watch_targets(files: &[PathBuf]) -> (BTreeSet<PathBuf>, HashSet<OsString>) {
 }
 
 /// Keeps `current` in step with `config` until `shutdown`: watches `files` (what the
-/// policy in force was loaded from) and reloads on SIGHUP. This is what `winsink run` calls.
+/// policy in force was loaded from, with `warnings` already logged) and reloads on
+/// SIGHUP. This is what `winsink run` calls.
 pub(crate) fn start(
     config: PathBuf,
     current: Arc<ArcSwap<Policy>>,
     files: Vec<PathBuf>,
+    warnings: Vec<String>,
     shutdown: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
     let source = Arc::new(PolicySource::new(config));
-    let reloader = spawn(source, current, files, shutdown.clone(), None);
+    let reloader = spawn(source, current, files, warnings, shutdown.clone(), None);
     crate::signals::on_hangup(reloader.force, shutdown)?;
     Ok(reloader.task)
 }
@@ -639,6 +646,7 @@ mod tests {
                 Arc::clone(&source),
                 Arc::clone(&current),
                 first.files,
+                Vec::new(),
                 shutdown.clone(),
                 Some(tx),
             );
@@ -802,6 +810,7 @@ mod tests {
             Arc::clone(&source),
             current,
             first.files,
+            Vec::new(),
             shutdown.clone(),
             Some(tx),
         );

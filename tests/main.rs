@@ -5,5 +5,6 @@
 
 mod catalog;
 mod policy;
+mod reload;
 mod server;
 mod support;

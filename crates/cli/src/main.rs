@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 mod catalog_cmd;
 mod check_cmd;
 mod explain_cmd;
+mod reload;
 mod run_cmd;
+mod signals;
 
 /// Exit code for bad input: a config, policy or page that does not load.
 pub(crate) const EXIT_INPUT: u8 = 2;

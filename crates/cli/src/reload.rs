@@ -459,18 +459,32 @@ fn watch_targets(files: &[PathBuf]) -> (BTreeSet<PathBuf>, HashSet<OsString>) {
     (dirs, names)
 }
 
-/// Keeps `current` in step with `config` until `shutdown`: watches `files` (what the
-/// policy in force was loaded from, with `warnings` already logged) and reloads on
-/// SIGHUP. This is what `winsink run` calls.
+/// What `winsink run` loaded at start, for the reloader to take over.
+pub(crate) struct Watch {
+    /// The config file, as given on the command line.
+    pub(crate) config: PathBuf,
+    /// Every file the policy in force was read from.
+    pub(crate) files: Vec<PathBuf>,
+    /// The warnings of that load, already logged.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Keeps `current` in step with the config file until `shutdown`: watches the files it
+/// was loaded from and reloads on SIGHUP. This is what `winsink run` calls.
 pub(crate) fn start(
-    config: PathBuf,
+    watch: Watch,
     current: Arc<ArcSwap<Policy>>,
-    files: Vec<PathBuf>,
-    warnings: Vec<String>,
     shutdown: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
-    let source = Arc::new(PolicySource::new(config));
-    let reloader = spawn(source, current, files, warnings, shutdown.clone(), None);
+    let source = Arc::new(PolicySource::new(watch.config));
+    let reloader = spawn(
+        source,
+        current,
+        watch.files,
+        watch.warnings,
+        shutdown.clone(),
+        None,
+    );
     crate::signals::on_hangup(reloader.force, shutdown)?;
     Ok(reloader.task)
 }

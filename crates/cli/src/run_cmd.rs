@@ -127,6 +127,11 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_RUNTIME);
         }
     };
+    let watch = crate::reload::Watch {
+        config: args.config.clone(),
+        files: loaded.files,
+        warnings: loaded.warnings,
+    };
     let result = runtime.block_on(serve(
         server_settings,
         config,
@@ -134,6 +139,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         target,
         format,
         log_settings.queue,
+        watch,
     ));
     // Tasks abandoned by the drain must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
@@ -156,6 +162,7 @@ async fn serve(
     target: LogTarget,
     format: LogFormat,
     queue: usize,
+    watch: crate::reload::Watch,
 ) -> anyhow::Result<()> {
     let listeners = bind(&settings.listen, settings.udp_sockets)?;
     let log = Arc::new(QueryLog::start(&target, format, queue)?);
@@ -169,6 +176,8 @@ async fn serve(
     let server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
+    crate::reload::start(watch, server.policy(), shutdown.clone())
+        .context("cannot listen for SIGHUP")?;
     let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
     log.close();
     if log.dropped() > 0 {

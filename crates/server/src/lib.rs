@@ -72,6 +72,8 @@
 mod cache;
 mod engine;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
 #[cfg(target_os = "linux")]
 mod mmsg;

@@ -1,0 +1,137 @@
+//! Entry points for the fuzz targets in `fuzz/`; hidden from the docs and not a stable API.
+//!
+//! [`Harness::answer`] is the query path of the UDP and TCP loops (`Engine::answer_now`):
+//! parse the request, refuse clients outside `allow_clients`, decide, write the sinkhole
+//! or error answer, or replay a cached upstream answer, and format the query-log line.
+//! [`Harness::cache_upstream`] takes an upstream's answer apart and stores it as the
+//! forwarder does, so that raw upstream bytes reach the replay path too. Nothing here
+//! opens a socket: a harness has no upstreams, and a cache miss is only reported.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use winsink_policy::Policy;
+
+use crate::cache::Cache;
+use crate::engine::{Engine, Now, Received, Scratch};
+use crate::forward::Forwarder;
+use crate::reply::Reply;
+use crate::wire::{cache_key, parse_query};
+use crate::{LogFormat, LogTarget, QueryLog, ServerError};
+
+/// What [`Harness::answer`] did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The answer is in the output buffer.
+    Answer,
+    /// Nothing is sent back (no header, or a response rather than a query).
+    Drop,
+    /// Not cached and not blocked: the server would ask an upstream.
+    Forward,
+}
+
+/// One engine with its scratch buffers, serving requests without sockets.
+pub struct Harness {
+    engine: Engine,
+    scratch: Scratch,
+    log: Arc<QueryLog>,
+    key: Vec<u8>,
+    cache_size: usize,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness").finish_non_exhaustive()
+    }
+}
+
+impl Harness {
+    /// An engine for `policy` whose query log writes `format` lines to `/dev/null`.
+    pub fn new(policy: Policy, format: LogFormat) -> Result<Self, ServerError> {
+        let log = Arc::new(QueryLog::start(
+            &LogTarget::File(PathBuf::from("/dev/null")),
+            format,
+            4096,
+        )?);
+        let payload = policy.server().udp_payload;
+        let cache_size = policy.cache().size.max(1);
+        // No upstreams: the forwarder spawns nothing and is never asked.
+        let forwarder = Forwarder::new(&[], Duration::from_secs(1), payload);
+        let engine = Engine::new(
+            Arc::new(ArcSwap::from_pointee(policy)),
+            cache_size,
+            forwarder,
+            log.clone(),
+            payload,
+        );
+        Ok(Self {
+            engine,
+            scratch: Scratch::default(),
+            log,
+            key: Vec::new(),
+            cache_size,
+        })
+    }
+
+    /// Empties the cache, so that each fuzz input starts from the same state.
+    pub fn clear_cache(&mut self) {
+        self.engine.cache = Cache::new(self.cache_size);
+    }
+
+    /// Handles `packet` from `client` as the UDP (`tcp == false`) or TCP loop does.
+    pub fn answer(
+        &mut self,
+        packet: &[u8],
+        client: SocketAddr,
+        tcp: bool,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let handled = match self.engine.answer_now(
+            packet,
+            client,
+            tcp,
+            Received::now(),
+            &mut self.scratch,
+            out,
+        ) {
+            Now::Answer => Handled::Answer,
+            Now::Drop => Handled::Drop,
+            Now::Forward => Handled::Forward,
+        };
+        self.engine.flush_log(&mut self.scratch);
+        handled
+    }
+
+    /// Takes `upstream` apart as an upstream's answer to `query` and caches it as stored
+    /// `age` seconds ago, with the checks the forwarder makes first. Returns whether it
+    /// was cached.
+    pub fn cache_upstream(&mut self, query: &[u8], upstream: &[u8], age: u32) -> bool {
+        let Ok(q) = parse_query(query) else {
+            return false;
+        };
+        let policy = self.engine.policy.load();
+        let Ok(reply) = Reply::from_upstream(upstream.to_vec(), Arc::from("fuzz"), policy.cache())
+        else {
+            return false;
+        };
+        if !reply.question().eq_ignore_ascii_case(q.question()) || reply.lifetime == 0 {
+            return false;
+        }
+        let now = Instant::now();
+        let stored = now
+            .checked_sub(Duration::from_secs(u64::from(age)))
+            .unwrap_or(now);
+        cache_key(&q, &mut self.key);
+        self.engine.cache.insert(&self.key, Arc::new(reply), stored);
+        true
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.log.close();
+    }
+}

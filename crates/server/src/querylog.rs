@@ -14,7 +14,10 @@
 //! BADVERS), `areas`, `patterns`, `impact` (arrays of strings), `rcode`, `answers` (the
 //! number of answer records sent), `cached`, `upstream` (the upstream asked for this
 //! query, else `null`), `duration_us`, and `cname` only when a name of the CNAME chain,
-//! not the question, decided.
+//! not the question, decided. `duration_us` runs from the moment the datagram (or its
+//! batch) was received to the moment the line is formatted, just before the answer is
+//! sent. A packet that gets no answer at all (shorter than a header, or a response
+//! rather than a query) leaves no line.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;

@@ -138,3 +138,75 @@ pub(crate) fn block_text(d: &Decision<'_>, cname: Option<&str>, out: &mut String
         out.push(')');
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn policy() -> Policy {
+        let text = r#"
+catalogs = []
+[[rules]]
+pattern = "*.tracker.test"
+action = "block"
+[[rules]]
+pattern = "audit.test"
+action = "log"
+[[rules]]
+pattern = "trusted.test"
+action = "allow"
+"#;
+        Policy::from_config_str(text, Path::new("."), "test")
+            .unwrap()
+            .policy
+    }
+
+    fn chain(names: &[&str]) -> Vec<Box<str>> {
+        names.iter().map(|n| Box::from(*n)).collect()
+    }
+
+    #[test]
+    fn a_blocked_chain_name_blocks_and_is_named() {
+        let p = policy();
+        let ip = "127.0.0.1".parse().unwrap();
+        let first = decide(&p, ip, "www.example.test");
+        let out = inspect_chain(
+            &p,
+            ip,
+            first,
+            &chain(&["cdn.example.test", "x.tracker.test"]),
+        );
+        assert!(blocks(&out.decision));
+        assert_eq!(out.chain_index, Some(1));
+        let mut text = String::new();
+        block_text(&out.decision, Some("x.tracker.test"), &mut text);
+        assert_eq!(
+            text,
+            "blocked by winsink: *.tracker.test (via CNAME x.tracker.test)"
+        );
+    }
+
+    #[test]
+    fn an_allowed_question_is_not_blocked_by_its_chain() {
+        let p = policy();
+        let ip = "127.0.0.1".parse().unwrap();
+        let first = decide(&p, ip, "trusted.test");
+        let out = inspect_chain(&p, ip, first, &chain(&["x.tracker.test"]));
+        assert_eq!(word(&out.decision), "allow");
+        assert_eq!(out.chain_index, None);
+    }
+
+    #[test]
+    fn a_logged_chain_name_turns_a_pass_into_a_log() {
+        let p = policy();
+        let ip = "127.0.0.1".parse().unwrap();
+        let first = decide(&p, ip, "www.example.test");
+        assert_eq!(word(&first), "pass");
+        let out = inspect_chain(&p, ip, first, &chain(&["audit.test", "edge.example.test"]));
+        assert_eq!(word(&out.decision), "log");
+        assert_eq!(out.chain_index, Some(0));
+        assert!(is_matched(&out.decision));
+    }
+}

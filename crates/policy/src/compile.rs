@@ -113,6 +113,14 @@ impl Compiler<'_> {
         line_col(self.text, span.start).0
     }
 
+    /// `origin:line`, or `origin` for what no line wrote (a default).
+    fn at(&self, line: Option<usize>) -> String {
+        match line {
+            Some(l) => format!("{}:{l}", self.origin),
+            None => self.origin.to_owned(),
+        }
+    }
+
     fn resolve(&self, path: &str) -> PathBuf {
         self.base_dir.join(path)
     }
@@ -130,27 +138,27 @@ impl Compiler<'_> {
         let mut areas: Vec<AreaInfo> = Vec::new();
         let mut area_index: HashMap<String, u32> = HashMap::new();
         let mut endpoints = Vec::new();
-        let catalog_names: Vec<(String, usize)> = match &cfg.catalogs {
+        // Each name with the line that wrote it (none for the defaults).
+        let catalog_names: Vec<(String, Option<usize>)> = match &cfg.catalogs {
             Some(list) => list
                 .iter()
-                .map(|s| (s.get_ref().clone(), s.span().start))
+                .map(|s| (s.get_ref().clone(), Some(self.line(s.span()))))
                 .collect(),
             None => DEFAULT_CATALOGS
                 .iter()
-                .map(|s| ((*s).to_owned(), 0))
+                .map(|s| ((*s).to_owned(), None))
                 .collect(),
         };
         for (i, (name, at)) in catalog_names.iter().enumerate() {
             if catalog_names[..i].iter().any(|(n, _)| n == name) {
                 // Loading it twice would report every endpoint twice.
                 self.warnings.push(format!(
-                    "{}:{}: catalog {name} is listed twice; loaded once",
-                    self.origin,
-                    line_col(self.text, *at).0
+                    "{}: catalog {name} is listed twice; loaded once",
+                    self.at(*at)
                 ));
                 continue;
             }
-            let catalog = self.catalog(name)?;
+            let catalog = self.catalog(name, *at)?;
             let c = u32::try_from(catalogs.len()).unwrap_or(u32::MAX);
             let mut count = 0;
             for area in &catalog.areas {
@@ -302,8 +310,8 @@ impl Compiler<'_> {
                     |n| n.to_string_lossy().into_owned(),
                 )
             });
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
+            let text = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
                 Err(source) => {
                     self.errors.push(PolicyError::List {
                         origin: format!("{}:{}", self.origin, self.line(l.path.span())),
@@ -315,6 +323,7 @@ impl Compiler<'_> {
                 }
             };
             self.files.push(path.clone());
+            let text = list::decode(&text);
             let li = u32::try_from(lists.len()).unwrap_or(u32::MAX);
             // Names are at most the file's text: reserving it once avoids copying a
             // growing arena again and again (the excess is returned below).
@@ -379,6 +388,7 @@ impl Compiler<'_> {
         parts.entries.shrink_to_fit();
 
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
+        self.check_settings(&cfg);
         let mut log = cfg.log;
         if let Some(f) = &log.file {
             if f.is_relative() {
@@ -419,11 +429,15 @@ impl Compiler<'_> {
         })
     }
 
-    fn catalog(&mut self, name: &str) -> Result<std::borrow::Cow<'static, Catalog>, PolicyError> {
+    fn catalog(
+        &mut self,
+        name: &str,
+        line: Option<usize>,
+    ) -> Result<std::borrow::Cow<'static, Catalog>, PolicyError> {
         if let Some(b) = name.strip_prefix(BUILTIN_PREFIX) {
             return builtin(b).map(std::borrow::Cow::Borrowed).ok_or_else(|| {
                 PolicyError::UnknownBuiltin {
-                    origin: self.origin.to_owned(),
+                    origin: self.at(line),
                     name: b.to_owned(),
                     suggestion: closest(b, BUILTIN_CATALOGS.iter().copied()),
                 }
@@ -431,7 +445,7 @@ impl Compiler<'_> {
         }
         let path = self.resolve(name);
         let catalog = Catalog::from_path(&path).map_err(|source| PolicyError::Catalog {
-            origin: self.origin.to_owned(),
+            origin: self.at(line),
             catalog: name.to_owned(),
             source: Box::new(source),
         })?;
@@ -492,7 +506,98 @@ impl Compiler<'_> {
                 message: format!("{what}: mode \"custom\" needs `ipv4`, `ipv6` or both"),
             });
         }
+        if s.mode != SinkholeMode::Custom && (s.ipv4.is_some() || s.ipv6.is_some()) {
+            self.warnings.push(format!(
+                "{}: {what}: `ipv4` and `ipv6` are used only with mode = \"custom\"; \
+                 they are ignored",
+                self.origin
+            ));
+        }
     }
+
+    /// Values that parse but that the server could only honour by changing them: each is
+    /// an error naming its line, so that nothing the file says is silently replaced.
+    fn check_settings(&mut self, cfg: &ConfigFile) {
+        let (server, cache, log) = (&cfg.server, &cfg.cache, &cfg.log);
+        let checks: [(&str, &str, bool, String); 6] = [
+            (
+                "[server]",
+                "udp_payload",
+                server.udp_payload < 512,
+                format!(
+                    "{} is below 512, the smallest payload every DNS client accepts",
+                    server.udp_payload
+                ),
+            ),
+            (
+                "[server]",
+                "upstream_timeout_ms",
+                server.upstream_timeout_ms == 0,
+                "0 would fail every forwarded query".to_owned(),
+            ),
+            (
+                "[server]",
+                "tcp_idle_timeout_secs",
+                server.tcp_idle_timeout_secs == 0,
+                "0 would close every TCP connection before its first query".to_owned(),
+            ),
+            (
+                "[server]",
+                "tcp_max_connections",
+                server.tcp_max_connections == 0,
+                "0 would refuse every TCP connection".to_owned(),
+            ),
+            (
+                "[cache]",
+                "min_ttl",
+                cache.min_ttl > cache.max_ttl,
+                format!("{} is above max_ttl = {}", cache.min_ttl, cache.max_ttl),
+            ),
+            (
+                "[log]",
+                "queue",
+                log.queue == 0,
+                "0 would drop every query line".to_owned(),
+            ),
+        ];
+        for (table, key, wrong, why) in checks {
+            if wrong {
+                let line = key_line(self.text, table, key);
+                self.errors.push(PolicyError::Invalid {
+                    origin: self.at(line),
+                    message: format!("{table} `{key}` = {why}"),
+                });
+            }
+        }
+        if server.allow_clients.is_empty() {
+            self.warnings.push(format!(
+                "{}: [server] `allow_clients` is empty, so every client is refused",
+                self.at(key_line(self.text, "[server]", "allow_clients"))
+            ));
+        }
+    }
+}
+
+/// The line of `key = ...` under the header `table` (`[server]`), if the text has one.
+fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            current = line
+                .split_once('#')
+                .map_or(line, |(h, _)| h)
+                .trim_end()
+                .replace(' ', "");
+        } else if current == table
+            && line
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// A CIDR (`10.0.0.0/24`, `fd00::/64`) or a single address (`10.0.0.5`).
@@ -516,8 +621,10 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
     }
 }
 
-/// Names that areas disagree about: one area blocks a name another area allows or only
-/// logs. Block wins, so the other area loses that endpoint, and the operator should know.
+/// Names that areas disagree about: one area blocks a name that another area only logs
+/// or allows, or a rule or list blocks a name of an `allow` area. Block wins, so the
+/// other area loses that endpoint, and the operator should know. (A block rule over a
+/// `log` area is what rules are for, and is not worth a line per name.)
 fn conflicts(policy: &Policy) -> Vec<String> {
     let samples: BTreeSet<String> = policy
         .endpoints
@@ -535,17 +642,26 @@ fn conflicts(policy: &Policy) -> Vec<String> {
             if d.verdict != Verdict::Block {
                 continue;
             }
-            let blockers: Vec<String> = d
-                .matches()
-                .filter(|m| m.action == Action::Block)
-                .map(|m| describe(&m))
-                .collect();
-            let others: Vec<String> = d
-                .matches()
-                .filter(|m| m.area.is_some() && m.action != Action::Block)
-                .map(|m| format!("{} ({})", describe(&m), m.action))
-                .collect();
-            if others.is_empty() {
+            let mut blockers: Vec<String> = Vec::new();
+            let mut by_area = false;
+            let mut others: Vec<String> = Vec::new();
+            let mut allowed = false;
+            for m in d.matches() {
+                let (list, line) = if m.action == Action::Block {
+                    by_area |= m.area.is_some();
+                    (&mut blockers, describe(&m))
+                } else if m.area.is_some() {
+                    allowed |= m.action == Action::Allow;
+                    (&mut others, format!("{} ({})", describe(&m), m.action))
+                } else {
+                    continue;
+                };
+                // An area with two patterns for the name is named once.
+                if !list.contains(&line) {
+                    list.push(line);
+                }
+            }
+            if others.is_empty() || !(by_area || allowed) {
                 continue;
             }
             let line = format!(

@@ -108,7 +108,10 @@ fn readable(text: &str, origin: &str, e: &toml::de::Error) -> PolicyError {
             line,
             suggestion: closest(&word, expected.iter().map(String::as_str)),
             key: word,
-            table: enclosing_table(text, at),
+            table: match inline_parent(text, at) {
+                Some(parent) => format!("{} `{parent}`", enclosing_table(text, at)),
+                None => enclosing_table(text, at),
+            },
         };
     }
     if let Some((word, expected)) = unknown(&message, "unknown variant `") {
@@ -121,12 +124,64 @@ fn readable(text: &str, origin: &str, e: &toml::de::Error) -> PolicyError {
             expected: expected.into(),
         };
     }
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        // serde points at the table that lacks the key: its header is on that line.
+        let table = header_at(text, at).unwrap_or_else(|| enclosing_table(text, at));
+        return PolicyError::Syntax {
+            origin: origin.to_owned(),
+            line,
+            column,
+            message: format!("{table} is missing the required key `{field}`"),
+        };
+    }
+    let key = key_on_line(text, at);
+    let message = match (key.is_empty(), message.as_str()) {
+        (true, _) => message,
+        // serde's words for "a unit enum got something other than a string".
+        (false, "wanted string or table") => format!(
+            "`{key}` must be one of {} in quotes",
+            words_for(&key, &enclosing_table(text, at)).unwrap_or("the documented words")
+        ),
+        (false, _) => format!("`{key}`: {message}"),
+    };
     PolicyError::Syntax {
         origin: origin.to_owned(),
         line,
         column,
         message,
     }
+}
+
+/// The words an enum-valued key accepts, for "wanted string or table" errors.
+fn words_for(key: &str, table: &str) -> Option<&'static str> {
+    match (table, key) {
+        ("[areas]" | "[groups.areas]", _) | (_, "action" | "default_action") => {
+            Some("block, log, allow")
+        }
+        ("[[lists]]", "format") => Some("auto, hosts, plain, adblock"),
+        ("[log]", "format") => Some("auto, json, pretty"),
+        ("[log]", "queries") => Some("all, matched, none"),
+        (_, "mode") => Some("null-ip, nxdomain, nodata, refused, custom"),
+        _ => None,
+    }
+}
+
+/// The `[table]` or `[[array]]` header on the line holding byte offset `at`, if that
+/// line is one.
+fn header_at(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    line.starts_with('[').then(|| strip_header_comment(line))
+}
+
+fn strip_header_comment(line: &str) -> String {
+    // `[server] # where we listen` → `[server]`.
+    let end = line.rfind(']').map_or(line.len(), |i| i + 1);
+    line[..end].to_owned()
 }
 
 /// Splits serde's "unknown field `x`, expected one of `a`, `b`" into `x` and `[a, b]`.
@@ -149,25 +204,37 @@ fn enclosing_table(text: &str, at: usize) -> String {
         .rev()
         .map(str::trim)
         .find(|l| l.starts_with('['))
-        .map_or_else(
-            || "the top level".to_owned(),
-            |l| {
-                // Drop a trailing comment: `[server] # where we listen`.
-                let end = l.rfind(']').map_or(l.len(), |i| i + 1);
-                l[..end].to_owned()
-            },
-        )
+        .map_or_else(|| "the top level".to_owned(), strip_header_comment)
 }
 
-/// The key of the `key = value` line holding byte offset `at`.
-fn key_on_line(text: &str, at: usize) -> String {
+/// The text of the line holding byte offset `at`, up to `at`, and the whole line.
+fn line_around(text: &str, at: usize) -> (&str, &str) {
     let at = at.min(text.len());
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let line = &text[start..];
-    let line = line.split('\n').next().unwrap_or("");
-    line.split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
-        .unwrap_or_default()
+    let line = text[start..].split('\n').next().unwrap_or("");
+    (&text[start..at], line)
+}
+
+/// The key whose value holds byte offset `at`: on `key = value` lines the key, inside an
+/// inline table (`sinkhole = { mode = "x" }`) the inner key.
+fn key_on_line(text: &str, at: usize) -> String {
+    let (before, line) = line_around(text, at);
+    let key = match before.rfind('=') {
+        Some(eq) => before[..eq].rsplit(['{', ',']).next().unwrap_or(""),
+        None => line.split_once('=').map_or("", |(k, _)| k),
+    };
+    key.trim().trim_matches('"').to_owned()
+}
+
+/// The key of the inline table (`sinkhole = { ... }`) that byte offset `at` is inside.
+fn inline_parent(text: &str, at: usize) -> Option<String> {
+    let (before, _) = line_around(text, at);
+    let open = before.rfind('{')?;
+    if before[open..].contains('}') {
+        return None;
+    }
+    let key = before[..open].trim_end().strip_suffix('=')?;
+    Some(key.trim().trim_matches('"').to_owned())
 }
 
 #[cfg(test)]
@@ -207,6 +274,53 @@ mod tests {
         assert_eq!(
             err("[areas]\ndiagnostic-data = \"blok\"\n"),
             "test.toml:2: `diagnostic-data` = \"blok\" is not one of block, log, allow (did you mean `block`?)"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_names_the_table_that_lacks_it() {
+        assert_eq!(
+            err("[[rules]]\npattern = \"a.example\"\naction = \"block\"\n\n[[rules]]\npattern = \"b.example\"\n"),
+            "test.toml:5:1: [[rules]] is missing the required key `action`"
+        );
+        assert_eq!(
+            err("[[groups]] # lab\nname = \"g\"\n"),
+            "test.toml:1:1: [[groups]] is missing the required key `clients`"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        assert_eq!(
+            err("[server]\nudp_payload = \"big\"\n"),
+            "test.toml:2:15: `udp_payload`: invalid type: string \"big\", expected u16"
+        );
+        assert_eq!(
+            err("default_action = 3\n"),
+            "test.toml:1:18: `default_action` must be one of block, log, allow in quotes"
+        );
+        assert_eq!(
+            err("[areas]\napps = true\n"),
+            "test.toml:2:8: `apps` must be one of block, log, allow in quotes"
+        );
+        assert_eq!(
+            err("[log]\nformat = [\"json\"]\n"),
+            "test.toml:2:10: `format` must be one of auto, json, pretty in quotes"
+        );
+    }
+
+    #[test]
+    fn errors_inside_an_inline_table_name_the_inner_key() {
+        let group = "[[groups]]\nname = \"g\"\nclients = []\n";
+        assert_eq!(
+            err(&format!(
+                "{group}sinkhole = {{ mode = \"nxdomain\", tll = 3 }}\n"
+            )),
+            "test.toml:4: unknown key `tll` in [[groups]] `sinkhole` (did you mean `ttl`?)"
+        );
+        assert_eq!(
+            err(&format!("{group}sinkhole = {{ ttl = 3, mode = \"nxdomian\" }}\n")),
+            "test.toml:4: `mode` = \"nxdomian\" is not one of null-ip, nxdomain, nodata, refused, custom (did you mean `nxdomain`?)"
         );
     }
 

@@ -146,7 +146,8 @@ pub enum PolicyError {
     /// A catalog named by `catalogs` that could not be loaded.
     #[error("{origin}: catalog {catalog}")]
     Catalog {
-        /// The config file.
+        /// The config file and the line naming the catalog (`file:line`); the file alone
+        /// for the default catalog.
         origin: String,
         /// The catalog as written in `catalogs`.
         catalog: String,
@@ -157,7 +158,7 @@ pub enum PolicyError {
     /// A built-in catalog name that does not exist.
     #[error("{origin}: unknown built-in catalog `{name}`{}", hint(suggestion))]
     UnknownBuiltin {
-        /// The config file.
+        /// The config file and the line naming the catalog (`file:line`).
         origin: String,
         /// The name after `builtin:`.
         name: String,

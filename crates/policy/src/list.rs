@@ -18,9 +18,15 @@
 //!   first word that is an IP address → hosts, anything else → plain.
 //!
 //! In every format blank lines and comments are ignored: `#` starts a comment anywhere
-//! (after whitespace), `!` starts a comment line in adblock lists. A malformed line is
-//! counted and reported with its line number; it never stops the load.
+//! (after whitespace), `!` starts a comment line in adblock lists. Lines may end in LF or
+//! CRLF; the file is UTF-8 (a BOM is ignored) or UTF-16 with a BOM. A malformed line is
+//! counted and reported with its line number; it never stops the load. Malformed are:
+//! names the matcher rejects, bytes that are not UTF-8, and entries that would match
+//! every name (`*`, `*.`, `||*^`): in a downloaded list those are mistakes, not intent
+//! (a `[[rules]]` entry can still say `*`). A hosts line with one bad name among good
+//! ones loads the good ones and is reported for the bad one.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +119,31 @@ const HOSTS_SELF_NAMES: &[&str] = &[
     "0.0.0.0",
 ];
 
+/// The text of a list file's bytes.
+///
+/// UTF-8, with or without a byte-order mark, is the norm; a UTF-16 file with its BOM (what
+/// some Windows editors save) is decoded too. Bytes that are not valid UTF-8 are replaced
+/// with U+FFFD rather than refusing the whole file, so that a stray Latin-1 byte costs
+/// one malformed line (or nothing, in a comment), as every other malformed line does.
+pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    let utf16 = |bytes: &[u8], unit: fn([u8; 2]) -> u16| {
+        let units = bytes
+            .chunks(2)
+            .map(|c| unit([c[0], *c.get(1).unwrap_or(&0)]));
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect::<String>()
+    };
+    if let Some(rest) = bytes.strip_prefix(b"\xff\xfe") {
+        return Cow::Owned(utf16(rest, u16::from_le_bytes));
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xfe\xff") {
+        return Cow::Owned(utf16(rest, u16::from_be_bytes));
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes)
+}
+
 /// Parses a list, calling `add(text, item)` for every entry; `text` is the entry as
 /// written (what explain shows), `add` returns the matcher's complaint for a bad pattern.
 pub(crate) fn parse(
@@ -189,25 +220,42 @@ fn hosts_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<()
             "`{address}` is not an IP address (hosts format: ADDRESS NAME...)"
         ));
     }
+    // One bad name does not cost the line's other names: each is loaded or not on its
+    // own, and the line is reported once, with its first complaint.
     let mut any = false;
+    let mut first_error = None;
     for name in words {
         any = true;
         if HOSTS_SELF_NAMES.contains(&name) || is_address(name) {
             stats.skipped += 1;
             continue;
         }
-        if name.contains('*') {
-            return Err(format!(
-                "`{name}`: wildcards are not hosts syntax (use a plain list)"
-            ));
+        let added = if name.contains('*') {
+            Err("wildcards are not hosts syntax (use a plain list)".to_owned())
+        } else {
+            add(name, Item::Pattern(name))
+        };
+        match added {
+            Ok(()) => stats.loaded += 1,
+            Err(e) => {
+                first_error.get_or_insert_with(|| format!("`{name}`: {e}"));
+            }
         }
-        add(name, Item::Pattern(name))?;
-        stats.loaded += 1;
     }
-    if any {
-        Ok(())
+    match (any, first_error) {
+        (false, _) => Err("an address without a name".to_owned()),
+        (true, Some(e)) => Err(e),
+        (true, None) => Ok(()),
+    }
+}
+
+/// A list entry must name some domain: `*`, `*.` or `**` would match every name, which
+/// in a downloaded list is a mistake that would sinkhole the whole lab.
+fn names_a_domain(pattern: &str) -> Result<(), String> {
+    if pattern.bytes().all(|b| b == b'*' || b == b'.') {
+        Err("matches every name; a list entry must name a domain".to_owned())
     } else {
-        Err("an address without a name".to_owned())
+        Ok(())
     }
 }
 
@@ -219,6 +267,7 @@ fn plain_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<()
     if line.contains(char::is_whitespace) {
         return Err("more than one word (plain format: one name per line)".to_owned());
     }
+    names_a_domain(line)?;
     add(line, Item::Pattern(line))?;
     stats.loaded += 1;
     Ok(())
@@ -252,6 +301,7 @@ fn adblock_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<
     if name.contains(['^', '/', '|', '$']) {
         return Err("only `||name^` and `||*.name^` rules are supported".to_owned());
     }
+    names_a_domain(name)?;
     if name.starts_with("*.") {
         add(line, Item::Pattern(name))?;
     } else {
@@ -381,6 +431,72 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(stats.bad_lines[0].line, 1);
         assert_eq!(stats.bad_lines[0].reason, "bad char");
+    }
+
+    #[test]
+    fn a_hosts_line_with_one_bad_name_still_loads_its_other_names() {
+        let (got, stats) = run(
+            "0.0.0.0 a.example bad!.example c.example\n",
+            ListFormat::Hosts,
+        );
+        assert_eq!(
+            got,
+            pairs(&[("a.example", "a.example"), ("c.example", "c.example")])
+        );
+        assert_eq!((stats.loaded, stats.bad), (2, 1));
+        assert_eq!(stats.bad_lines[0].reason, "`bad!.example`: bad char");
+    }
+
+    #[test]
+    fn list_entries_that_match_every_name_are_malformed() {
+        let text = "*\n*.\n**\nok.example\n";
+        let (got, stats) = run(text, ListFormat::Plain);
+        assert_eq!(got, pairs(&[("ok.example", "ok.example")]));
+        assert_eq!(stats.bad, 3);
+        assert!(stats.bad_lines[0].reason.contains("matches every name"));
+        let (got, stats) = run("||*^\n||*.^\n||*.ok.example^\n", ListFormat::Adblock);
+        assert_eq!(got, pairs(&[("||*.ok.example^", "*.ok.example")]));
+        assert_eq!(stats.bad, 2);
+    }
+
+    #[test]
+    fn crlf_bom_and_blank_lines_are_read_like_plain_lf() {
+        let text =
+            "\u{feff}# title\r\n\r\n0.0.0.0 a.example\r\n   \t\r\nb.example\r\n||c.example^\r\n";
+        let (got, stats) = run(text, ListFormat::Auto);
+        assert_eq!(
+            got,
+            pairs(&[
+                ("a.example", "a.example"),
+                ("b.example", "b.example"),
+                ("||c.example^", "c.example +below")
+            ])
+        );
+        assert_eq!(stats.bad, 0);
+    }
+
+    #[test]
+    fn a_list_that_is_not_utf8_is_decoded_not_refused() {
+        assert_eq!(decode(b"a.example\n"), "a.example\n");
+        assert_eq!(decode(b"\xef\xbb\xbfa.example"), "a.example");
+        // Latin-1 in a comment and in a name: one replacement character each.
+        let text = decode(b"# caf\xe9\nb\xe9d.example\nok.example\n");
+        assert_eq!(text, "# caf\u{fffd}\nb\u{fffd}d.example\nok.example\n");
+        // UTF-16 with a BOM, as Windows editors save it, both byte orders.
+        let le: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(
+                "0.0.0.0 x.example\r\n"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes),
+            )
+            .collect();
+        assert_eq!(decode(&le), "0.0.0.0 x.example\r\n");
+        let be: Vec<u8> = [0xfe, 0xff]
+            .into_iter()
+            .chain("x.example".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(decode(&be), "x.example");
     }
 
     #[test]

@@ -452,14 +452,19 @@ fn unknown_builtin_catalog() {
     .to_string();
     assert_eq!(
         e,
-        "t: unknown built-in catalog `windows11-enterprize` (did you mean `windows11-enterprise`?)"
+        "t:1: unknown built-in catalog `windows11-enterprize` (did you mean `windows11-enterprise`?)"
     );
 }
 
 #[test]
-fn a_catalog_that_does_not_load_names_it() {
-    let e = Policy::from_config_str("catalogs = [\"nope.toml\"]", &dir_with(&[]), "t").unwrap_err();
-    assert!(e.to_string().starts_with("t: catalog nope.toml"), "{e}");
+fn a_catalog_that_does_not_load_names_it_and_its_line() {
+    let e = Policy::from_config_str(
+        "default_action = \"log\"\ncatalogs = [\n  \"catalog.toml\",\n  \"nope.toml\",\n]",
+        &dir_with(&[]),
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("t:4: catalog nope.toml"), "{e}");
 }
 
 // --- lists, files, warnings ---
@@ -539,6 +544,132 @@ fn conflicting_areas_are_warned_about_with_their_names() {
     )
     .unwrap();
     assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+}
+
+#[test]
+fn a_block_rule_over_log_areas_is_not_a_conflict_but_over_an_allow_area_it_is() {
+    let quiet = load_with(
+        "[[rules]]\npattern = \"*.microsoft.com\"\naction = \"block\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    let loud = load_with(
+        "[areas]\nwindows-update = \"allow\"\n\
+         [[rules]]\npattern = \"*.microsoft.com\"\naction = \"block\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        loud.warnings,
+        [
+            "x.update.microsoft.com is blocked by rule *.microsoft.com but also used by \
+          area Windows Update (windows-update) (allow): block wins"
+        ]
+    );
+}
+
+#[test]
+fn a_conflict_names_an_area_once_even_when_two_of_its_patterns_match() {
+    // Office gets two patterns that both match x.update.microsoft.com.
+    let dir = dir_with(&[(
+        "two.toml",
+        &CATALOG.replace(
+            "description = \"Office telemetry stops.\"\n",
+            "description = \"Office telemetry stops.\"\n\
+             [[area.endpoint]]\npattern = \"*.microsoft.com\"\noriginal = \"*.microsoft.com\"\n\
+             [[area.endpoint]]\npattern = \"x.update.microsoft.com\"\noriginal = \"x.update.microsoft.com\"\n",
+        ),
+    )]);
+    let loaded = Policy::from_config_str(
+        "catalogs = [\"two.toml\"]\n[areas]\nwindows-update = \"block\"\n",
+        &dir,
+        "test.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "x.update.microsoft.com is blocked by area Windows Update (windows-update) but \
+          also used by area Office (office) (log): block wins"
+        ]
+    );
+}
+
+#[test]
+fn settings_the_server_would_silently_change_are_errors_with_their_line() {
+    assert_eq!(
+        error("[server]\nudp_payload = 100\n"),
+        "test.toml:3: [server] `udp_payload` = 100 is below 512, the smallest payload every \
+         DNS client accepts"
+    );
+    assert_eq!(
+        error("[cache] # answers\nmax_ttl = 60\nmin_ttl = 300\n"),
+        "test.toml:4: [cache] `min_ttl` = 300 is above max_ttl = 60"
+    );
+    let e = error(
+        "[server]\nupstream_timeout_ms = 0\ntcp_idle_timeout_secs = 0\ntcp_max_connections = 0\n\
+         [log]\nqueue = 0\n",
+    );
+    assert!(e.starts_with("4 errors:\n"), "{e}");
+    for (line, key) in [
+        (3, "upstream_timeout_ms"),
+        (4, "tcp_idle_timeout_secs"),
+        (5, "tcp_max_connections"),
+        (7, "queue"),
+    ] {
+        assert!(e.contains(&format!("test.toml:{line}: [")), "{e}");
+        assert!(e.contains(&format!("`{key}` = 0 would ")), "{e}");
+    }
+}
+
+#[test]
+fn sinkhole_addresses_without_custom_mode_and_an_empty_allow_list_are_warned_about() {
+    let loaded = load_with(
+        "[server]\nallow_clients = []\n[sinkhole]\nmode = \"nxdomain\"\nipv4 = \"192.0.2.1\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "test.toml: [sinkhole]: `ipv4` and `ipv6` are used only with mode = \"custom\"; \
+             they are ignored",
+            "test.toml:3: [server] `allow_clients` is empty, so every client is refused",
+        ]
+    );
+}
+
+#[test]
+fn a_list_file_with_latin1_and_utf16_text_loads_instead_of_failing_the_config() {
+    let dir = dir_with(&[]);
+    std::fs::write(
+        dir.join("latin1.txt"),
+        b"# Liste f\xfcr das Labor\n0.0.0.0 ads.example\n0.0.0.0 b\xe9d.example\n",
+    )
+    .unwrap();
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(
+            "0.0.0.0 wide.example\r\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    std::fs::write(dir.join("utf16.txt"), utf16).unwrap();
+    let loaded = Policy::from_config_str(
+        "catalogs = []\n[[lists]]\npath = \"latin1.txt\"\naction = \"block\"\n\
+         [[lists]]\npath = \"utf16.txt\"\naction = \"block\"\n",
+        &dir,
+        "test.toml",
+    )
+    .unwrap();
+    let s = loaded.policy.summary();
+    assert_eq!((s.lists[0].loaded, s.lists[0].bad), (1, 1));
+    assert_eq!(s.lists[0].bad_lines[0].line, 3);
+    assert_eq!((s.lists[1].loaded, s.lists[1].bad), (1, 0));
+    assert_eq!(verdict(&loaded.policy, "ads.example"), Verdict::Block);
+    assert_eq!(verdict(&loaded.policy, "wide.example"), Verdict::Block);
 }
 
 // --- summary ---

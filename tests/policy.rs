@@ -251,14 +251,13 @@ fn check_reports_lists_with_loaded_and_bad_line_counts() {
         "# lab blocklist\n127.0.0.1 localhost\n0.0.0.0 ads.example tracker.example\nthis is not a hosts line\n||cdn.ads.example^\n",
     )
     .unwrap();
-    let catalog = repo_root().join("policies/windows11-enterprise.toml");
     let config = dir.path().join("winsink.toml");
     std::fs::write(
         &config,
         format!(
-            "catalogs = [{:?}]\n[[lists]]\npath = \"ads.txt\"\naction = \"block\"\nlabel = \"lab-ads\"\n\
+            "{}[[lists]]\npath = \"ads.txt\"\naction = \"block\"\nlabel = \"lab-ads\"\n\
              [[rules]]\npattern = \"*.ads.example\"\naction = \"log\"\nnote = \"watch\"\n",
-            catalog.display().to_string()
+            catalog_line()
         ),
     )
     .unwrap();
@@ -293,59 +292,191 @@ fn check_reports_lists_with_loaded_and_bad_line_counts() {
     );
 }
 
+/// `winsink check` on a config with `text` (and `files` beside it): the exit code, and
+/// stderr with the folder's path replaced by `DIR`. A failed check prints nothing on
+/// stdout.
+fn check_text(text: &str, files: &[(&str, &[u8])]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = run_winsink(&["check", "--config", config.to_str().unwrap()]);
+    if !out.status.success() {
+        assert_eq!(stdout(&out), "", "a failed check printed a summary");
+    }
+    let err = stderr(&out).replace(dir.path().to_str().unwrap(), "DIR");
+    (out.status.code(), err)
+}
+
+fn catalog_line() -> String {
+    let catalog = repo_root().join("policies/windows11-enterprise.toml");
+    format!("catalogs = [{:?}]\n", catalog.display().to_string())
+}
+
 #[test]
 fn check_rejects_typos_naming_file_line_key_and_suggestion() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.toml");
-    let catalog = repo_root().join("policies/windows11-enterprise.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "catalogs = [{:?}]\n\n[areas]\ndiagnostics-data = \"block\"\n",
-            catalog.display().to_string()
+    let (code, err) = check_text(
+        &format!(
+            "{}\n[areas]\ndiagnostics-data = \"block\"\n",
+            catalog_line()
         ),
-    )
-    .unwrap();
-    let out = run_winsink(&["check", "--config", config.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
-            "{}:4: unknown area id `diagnostics-data` (did you mean `diagnostic-data`?)",
-            config.display()
-        )),
-        "{err}"
+        &[],
     );
-    assert!(stdout(&out).is_empty());
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: DIR/winsink.toml does not load: DIR/winsink.toml:4: unknown area id \
+         `diagnostics-data` (did you mean `diagnostic-data`?)\n"
+    );
 
-    std::fs::write(
-        &config,
+    let (code, err) = check_text(
         "[server]\nlisten = []\nupstream = [\"udp://127.0.0.1:53\"]\n",
-    )
-    .unwrap();
-    let err = stderr(&run_winsink(&[
-        "check",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+        &[],
+    );
+    assert_eq!(code, Some(2));
     assert!(
         err.contains(":3: unknown key `upstream` in [server] (did you mean `upstreams`?)"),
         "{err}"
     );
 
-    std::fs::write(
-        &config,
-        "catalogs = []\n[[groups]]\nname = \"g\"\nclients = [\"10.0.0.0/33\"]\n",
-    )
-    .unwrap();
-    let err = stderr(&run_winsink(&[
-        "check",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (code, err) = check_text("defualt_action = \"block\"\n", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(
+            ":1: unknown key `defualt_action` in the top level (did you mean `default_action`?)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_rejects_bad_cidrs_and_patterns_saying_which_and_why() {
+    let (code, err) = check_text(
+        "catalogs = []\n[[groups]]\nname = \"g\"\nclients = [\"10.0.0.0/33\"]\n\
+         [[rules]]\npattern = \"ads..example\"\naction = \"block\"\n",
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("2 errors:"), "{err}");
     assert!(
         err.contains(":4: group `g`: invalid client network \"10.0.0.0/33\": "),
         "{err}"
+    );
+    assert!(
+        err.contains(":6: invalid domain pattern \"ads..example\": empty label"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_of_a_missing_list_file_exits_2_naming_it() {
+    let (code, err) = check_text(
+        "catalogs = []\n[[lists]]\npath = \"gone.txt\"\naction = \"block\"\n",
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: DIR/winsink.toml does not load: DIR/winsink.toml:3: list `gone.txt`: \
+         cannot read DIR/gone.txt: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn check_rejects_an_upstream_that_run_would_refuse() {
+    let (code, err) = check_text(
+        "catalogs = []\n[server]\nupstreams = [\n  \"udp://192.0.2.1:53\",\n  \"udp//192.0.2.2\",\n]\n",
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: DIR/winsink.toml does not load: DIR/winsink.toml:5: [server] upstreams: \
+         upstream \"udp//192.0.2.2\": expected an IP address with an optional port, like \
+         192.0.2.1:53 or [2001:db8::1]:53\n"
+    );
+}
+
+#[test]
+fn check_shows_where_it_listens_and_forwards() {
+    let out = run_winsink(&["check"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("\nlisten: 127.0.0.1:5353, [::1]:5353\nupstreams: "),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(
+        &config,
+        "catalogs = []\n[server]\nupstreams = [\"tcp://192.0.2.1:5300\", \"192.0.2.2\"]\n",
+    )
+    .unwrap();
+    let text = stdout(&run_winsink(&["check", "-c", config.to_str().unwrap()]));
+    assert!(
+        text.contains("\nupstreams: tcp://192.0.2.1:5300, udp://192.0.2.2:53\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_loads_a_messy_list_and_reports_each_malformed_line() {
+    // Windows line endings, a BOM, a Latin-1 byte, several names on a line, `::`,
+    // adblock forms and a stray `*`: every good name loads, every bad line is named.
+    let list: &[u8] = b"\xef\xbb\xbf# lab list \xe9\r\n\r\n127.0.0.1 localhost\r\n\
+        0.0.0.0 a.example b.example\r\n:: c.example\r\n||d.example^\r\n||*.e.example^\r\n\
+        f.example\r\n*\r\n0.0.0.0 g.example bad..example\r\n";
+    let (code, err) = check_text(
+        "catalogs = []\n[[lists]]\npath = \"messy.txt\"\naction = \"block\"\n",
+        &[("messy.txt", list)],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        "warning: list `messy.txt` (DIR/messy.txt): 2 malformed lines ignored:\n    \
+         line 9: matches every name; a list entry must name a domain (\"*\")\n    \
+         line 10: `bad..example`: empty label (a leading dot or two dots in a row) \
+         (\"0.0.0.0 g.example bad..example\")\n"
+    );
+}
+
+#[test]
+fn explain_refuses_a_name_no_client_could_ask() {
+    for (name, why) in [
+        ("bad name.example", "character ' ' is not allowed"),
+        ("a..example", "empty label"),
+        ("", "empty"),
+    ] {
+        let out = run_winsink(&["explain", name]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}");
+        assert_eq!(stdout(&out), "");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("error: {name:?} is not a DNS name: ")) && err.contains(why),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn explain_asks_a_unicode_name_as_its_a_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(
+        &config,
+        "catalogs = []\n[[rules]]\npattern = \"*.bücher.example\"\naction = \"block\"\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let v = explain_json(&["www.Bücher.example", "--config", cfg]);
+    assert_eq!(v["decision"], "block");
+    assert_eq!(v["name"], "www.Bücher.example");
+    let text = stdout(&run_winsink(&["explain", "www.bücher.example", "-c", cfg]));
+    assert!(
+        text.starts_with("www.bücher.example is asked as www.xn--bcher-kva.example\n"),
+        "{text}"
     );
 }
 

@@ -1,21 +1,41 @@
 //! `winsink check`: load the config exactly as `run` would, and say what it holds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::Policy;
+use winsink_policy::{Loaded, Policy};
+use winsink_server::{upstreams_from_resolv_conf, Upstream, RESOLV_CONF};
 
 /// The config file used when `--config` is not given (relative to the working directory).
 pub(crate) const DEFAULT_CONFIG: &str = "config/winsink.toml";
 
+/// `--config FILE`, as `check` and `explain` take it.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArg {
+    /// The config file.
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub(crate) config: PathBuf,
+}
+
+impl ConfigArg {
+    /// Loads the config as `run` does; on failure prints why and gives exit code 2.
+    pub(crate) fn load(&self) -> Result<Loaded, ExitCode> {
+        Policy::load(&self.config)
+            .with_context(|| format!("{} does not load", self.config.display()))
+            .map_err(|e| {
+                eprintln!("error: {e:#}");
+                ExitCode::from(crate::EXIT_INPUT)
+            })
+    }
+}
+
 /// `winsink check [--config FILE]`.
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Print the summary as JSON (warnings stay on stderr).
     #[arg(long)]
     json: bool,
@@ -24,15 +44,25 @@ pub(crate) struct CheckArgs {
 /// Exit 0 with a summary and warnings on a config that loads; exit 2 with the errors on
 /// one that does not.
 pub(crate) fn run(args: &CheckArgs) -> ExitCode {
-    let loaded = match Policy::load(&args.config)
-        .with_context(|| format!("{} does not load", args.config.display()))
-    {
+    let mut loaded = match args.config.load() {
         Ok(l) => l,
+        Err(code) => return code,
+    };
+    let path = &args.config.config;
+    // `run` parses the upstreams when it starts; a typo there must fail here too.
+    let upstreams = match upstreams(path, &loaded.policy) {
+        Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {} does not load: {e}", path.display());
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
+    if upstreams.is_empty() {
+        loaded.warnings.push(format!(
+            "no upstreams configured and {RESOLV_CONF} names none other than winsink \
+             itself: `winsink run` would refuse to start here"
+        ));
+    }
     let summary = loaded.policy.summary();
     if args.json {
         match serde_json::to_string_pretty(&summary) {
@@ -43,8 +73,18 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
         }
     } else {
-        println!("{}: OK", args.config.display());
+        println!("{}: OK", path.display());
         println!("{summary}");
+        let server = loaded.policy.server();
+        let listen: Vec<String> = server.listen.iter().map(ToString::to_string).collect();
+        println!("listen: {}", listen.join(", "));
+        let from = if server.upstreams.is_empty() {
+            format!(" (from {RESOLV_CONF})")
+        } else {
+            String::new()
+        };
+        let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
+        println!("upstreams: {}{from}", upstreams.join(", "));
     }
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
@@ -57,4 +97,28 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// The upstreams `run` would use: the configured ones, each parsed (an error names the
+/// line), or else the nameservers of `/etc/resolv.conf` other than winsink itself.
+fn upstreams(path: &Path, policy: &Policy) -> Result<Vec<Upstream>, String> {
+    let server = policy.server();
+    if server.upstreams.is_empty() {
+        let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
+        return Ok(upstreams_from_resolv_conf(&text, &server.listen));
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    server
+        .upstreams
+        .iter()
+        .map(|u| {
+            u.parse::<Upstream>().map_err(|e| {
+                let quoted = format!("{u:?}");
+                match text.lines().position(|l| l.contains(&quoted)) {
+                    Some(i) => format!("{}:{}: [server] upstreams: {e}", path.display(), i + 1),
+                    None => format!("{}: [server] upstreams: {e}", path.display()),
+                }
+            })
+        })
+        .collect()
 }

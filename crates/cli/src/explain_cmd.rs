@@ -1,26 +1,24 @@
 //! `winsink explain NAME`: the decision for one name, and every reason behind it.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::{Decision, MatchSource, Policy};
+use winsink_policy::{Decision, MatchSource};
 
-use crate::check_cmd::DEFAULT_CONFIG;
+use crate::check_cmd::ConfigArg;
 
 /// `winsink explain NAME [--client IP] [--config FILE] [--json]`.
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
-    /// The DNS name to explain (case and a trailing dot do not matter).
+    /// The DNS name to explain (case and a trailing dot do not matter; a Unicode name is
+    /// asked as its IDNA A-labels, as a client would send it).
     name: String,
     /// The client asking: decides which client group's settings apply.
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     client: IpAddr,
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Print JSON: `{"name", "client", "decision", "matches": [{"source", "area",
     /// "pattern", "action", "impact"}]}` (a stable interface).
     #[arg(long)]
@@ -28,16 +26,19 @@ pub(crate) struct ExplainArgs {
 }
 
 pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
-    let loaded = match Policy::load(&args.config)
-        .with_context(|| format!("{} does not load", args.config.display()))
-    {
-        Ok(l) => l,
+    // A name no client could ask would otherwise "pass", which reads as an answer.
+    let asked = match winsink_matcher::normalize_pattern(&args.name) {
+        Ok(n) => n,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {:?} is not a DNS name: {}", args.name, e.kind);
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
-    let decision = loaded.policy.decide(args.client, &args.name);
+    let loaded = match args.config.load() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let decision = loaded.policy.decide(args.client, &asked);
     if args.json {
         match serde_json::to_string(&decision.explain(&args.name, args.client)) {
             Ok(json) => println!("{json}"),
@@ -47,6 +48,9 @@ pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
             }
         }
     } else {
+        if !args.name.is_ascii() {
+            println!("{} is asked as {asked}", args.name);
+        }
         print!("{}", to_text(&args.name, args.client, &decision));
     }
     ExitCode::SUCCESS

@@ -57,10 +57,16 @@ pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
 
 # check DESCRIPTION COMMAND... : passes when COMMAND exits 0.
+# On failure it shows the tail of the last argument (usually the tool's output).
 check() {
     local what=$1
     shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
+    if "$@"; then
+        pass "$what"
+    else
+        fail "$what"
+        tail -n 12 <<<"${!#}" | sed 's/^/     | /'
+    fi
 }
 
 # A port free for both UDP and TCP on 127.0.0.1.
@@ -214,15 +220,15 @@ echo
 # q ARGS...: dig against winsink, full output.
 q() { dig +time=3 +tries=1 -p "$PORT" @127.0.0.1 "$@" 2>&1 || true; }
 # k ARGS...: kdig against winsink, full output.
-k() { kdig +time=3 +retry=0 -p "$PORT" @127.0.0.1 "$@" 2>&1 || true; }
+k() { kdig +timeout=3 +retry=0 -p "$PORT" @127.0.0.1 "$@" 2>&1 || true; }
 
 status_is() { grep -q "status: $1" <<<"$2"; }
 # answer_has OUTPUT REGEX: the ANSWER section has a line matching REGEX.
 answer_has() { awk '/ANSWER SECTION/{a=1;next} /^$/{a=0} a' <<<"$1" | grep -Eq "$2"; }
 answer_count() { grep -Eo 'ANSWER: [0-9]+' <<<"$1" | head -n1 | awk '{print $2}'; }
 authority_has_soa() { awk '/AUTHORITY SECTION/{a=1;next} /^$/{a=0} a' <<<"$1" | grep -q 'SOA'; }
-flags_have() { grep -E '^;; flags:' <<<"$1" | grep -Eq " $2[ ;]"; }
-k_flags_have() { grep -E '^;; Flags:' <<<"$1" | grep -Eq " $2( |$)"; }
+flags_have() { grep -E '^;; flags:' <<<"$2" | grep -Eq " $1[ ;]"; }
+k_flags_have() { grep -E '^;; Flags:' <<<"$2" | grep -Eq " $1( |;|$)"; }
 
 echo "== forwarded answers (dig and kdig, UDP and TCP)"
 for proto in udp tcp; do
@@ -289,7 +295,7 @@ check "dig tcp: all 16 TXT strings arrive" bash -c '[[ "$1" == 16 ]]' _ "$(answe
 out="$(q big.lab.test TXT)"
 check "dig (default, retries on TCP after TC): all 16 TXT strings arrive" \
     bash -c '[[ "$1" == 16 ]]' _ "$(answer_count "$out")"
-out="$(k +notcp +ignoretc +bufsize=1232 big.lab.test TXT)"
+out="$(k +notcp +ignore +bufsize=1232 big.lab.test TXT)"
 check "kdig udp: big TXT is truncated (TC)" k_flags_have tc "$out"
 out="$(k +tcp big.lab.test TXT)"
 check "kdig tcp: all 16 TXT strings arrive" \

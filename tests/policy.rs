@@ -519,6 +519,93 @@ fn default_config_lists_every_catalog_area_with_a_comment() {
     }
 }
 
+/// Every key the config format has is shown in `config/winsink.toml` (set, or commented
+/// out as an example) under a comment, in its table.
+#[test]
+fn default_config_documents_every_key() {
+    use winsink_policy::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
+    let keys =
+        |v: serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let tables: Vec<(&str, Vec<String>)> = vec![
+        ("", vec!["catalogs".into(), "default_action".into()]),
+        (
+            "[server]",
+            keys(serde_json::to_value(ServerSettings::default()).unwrap()),
+        ),
+        (
+            "[sinkhole]",
+            keys(serde_json::to_value(SinkholeSettings::default()).unwrap()),
+        ),
+        (
+            "[cache]",
+            keys(serde_json::to_value(CacheSettings::default()).unwrap()),
+        ),
+        (
+            "[log]",
+            keys(serde_json::to_value(LogSettings::default()).unwrap()),
+        ),
+        (
+            "[[rules]]",
+            vec!["pattern".into(), "action".into(), "note".into()],
+        ),
+        (
+            "[[lists]]",
+            ["path", "format", "action", "label"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    ];
+    let text = std::fs::read_to_string(repo_root().join("config/winsink.toml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (table, keys) in &tables {
+        for key in keys {
+            // The key's line: `key = ...` or `# key = ...`, after the table's header
+            // (itself possibly commented out, as the examples of [[rules]] are).
+            let start = if table.is_empty() {
+                0
+            } else {
+                lines
+                    .iter()
+                    .position(|l| l.trim_start_matches("# ").starts_with(table))
+                    .unwrap_or_else(|| panic!("config/winsink.toml has no {table}"))
+            };
+            let at = lines[start..]
+                .iter()
+                .position(|l| {
+                    let l = l.trim_start_matches("# ");
+                    l.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+                .map(|i| i + start)
+                .unwrap_or_else(|| panic!("config/winsink.toml does not show {table} {key}"));
+            // A comment on the line, or above it in the same paragraph (keys that share
+            // one, like min_ttl and max_ttl).
+            let commented = lines[at].matches('#').count()
+                > usize::from(lines[at].starts_with('#'))
+                || lines[..at]
+                    .iter()
+                    .rev()
+                    .take_while(|l| !l.trim().is_empty() && !l.starts_with('['))
+                    .any(|l| l.starts_with('#'));
+            assert!(commented, "{table} {key} (line {}) has no comment", at + 1);
+        }
+    }
+    // [[groups]] keys are described in one comment block.
+    for key in [
+        "name",
+        "clients",
+        "sinkhole",
+        "default_action",
+        "[groups.areas]",
+        "[[groups.rules]]",
+    ] {
+        assert!(
+            text.contains(&format!("#   {key} ")),
+            "config/winsink.toml does not describe [[groups]] {key}"
+        );
+    }
+}
+
 #[test]
 fn strict_blocks_all_but_the_areas_windows_needs() {
     let loaded = Policy::load(&repo_root().join("config/examples/strict.toml")).unwrap();

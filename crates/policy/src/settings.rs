@@ -1,7 +1,8 @@
 //! The server keys of the config file, as plain data.
 //!
 //! The policy crate only parses and validates these; `winsink-server` consumes them.
-//! Every field's doc comment states its default.
+//! Every field's doc comment states its default and the range loading enforces: a value
+//! outside it is an error naming its line, never silently replaced by a nearby one.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -21,19 +22,23 @@ pub struct ServerSettings {
     /// `/etc/resolv.conf` minus winsink's own listen addresses.
     pub upstreams: Vec<String>,
     /// Total time budget for answering a forwarded query across all upstreams, in
-    /// milliseconds; when it runs out the client gets SERVFAIL. Default: `2000`.
+    /// milliseconds (at least 1); when it runs out the client gets SERVFAIL.
+    /// Default: `2000`.
     pub upstream_timeout_ms: u64,
-    /// Client networks that may query; anyone else gets REFUSED.
+    /// Client networks that may query; anyone else gets REFUSED (an empty list, which
+    /// refuses everyone, loads with a warning).
     /// Default: loopback, RFC 1918, RFC 6598, link-local and ULA networks.
     pub allow_clients: Vec<IpNet>,
     /// UDP sockets bound per listen address with `SO_REUSEPORT`. Default: `0`, meaning
     /// one per CPU.
     pub udp_sockets: usize,
-    /// EDNS UDP payload size winsink advertises and honours, in bytes. Default: `1232`.
+    /// EDNS UDP payload size winsink advertises and honours, in bytes (at least 512).
+    /// Default: `1232`.
     pub udp_payload: u16,
-    /// Seconds an idle TCP connection is kept open. Default: `10`.
+    /// Seconds an idle TCP connection is kept open (at least 1). Default: `10`.
     pub tcp_idle_timeout_secs: u64,
-    /// Most TCP connections served at once; more are closed on accept. Default: `1024`.
+    /// Most TCP connections served at once (at least 1); more are closed on accept.
+    /// Default: `1024`.
     pub tcp_max_connections: usize,
 }
 
@@ -99,7 +104,8 @@ pub struct SinkholeSettings {
     /// TTL of sinkhole answers, in seconds; short so that toggling an area takes effect
     /// quickly on clients. Default: `10`.
     pub ttl: u32,
-    /// Address for A answers in `custom` mode. Default: none.
+    /// Address for A answers in `custom` mode (ignored, with a warning, in the others).
+    /// Default: none.
     pub ipv4: Option<Ipv4Addr>,
     /// Address for AAAA answers in `custom` mode. Default: none.
     pub ipv6: Option<Ipv6Addr>,
@@ -124,7 +130,7 @@ pub struct CacheSettings {
     pub enabled: bool,
     /// Most entries held. Default: `65536`.
     pub size: usize,
-    /// Lowest TTL an entry is kept for, in seconds. Default: `0`.
+    /// Lowest TTL an entry is kept for, in seconds (at most `max_ttl`). Default: `0`.
     pub min_ttl: u32,
     /// Highest TTL an entry is kept for, in seconds. Default: `86400`.
     pub max_ttl: u32,
@@ -180,8 +186,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// File to append query lines to, relative to the config file. Default: none (stdout).
     pub file: Option<PathBuf>,
-    /// Lines buffered between the resolver and the writer; past it lines are dropped and
-    /// counted. Default: `65536`.
+    /// Lines buffered between the resolver and the writer (at least 1); past it lines are
+    /// dropped and counted. Default: `65536`.
     pub queue: usize,
 }
 

@@ -49,8 +49,24 @@ original = "www.bing.com*"
 description = "No Live Tiles."
 "#;
 
+/// A folder of the tests', removed when dropped (a loaded policy needs its files no more).
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh folder holding `catalog.toml` and the given extra files.
-fn dir_with(files: &[(&str, &str)]) -> PathBuf {
+fn dir_with(files: &[(&str, &str)]) -> Dir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "winsink-policy-unit-{}-{}",
@@ -62,7 +78,7 @@ fn dir_with(files: &[(&str, &str)]) -> PathBuf {
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
-    dir
+    Dir(dir)
 }
 
 fn load_with(config: &str, files: &[(&str, &str)]) -> Result<Loaded, PolicyError> {
@@ -778,5 +794,7 @@ proptest::proptest! {
 /// One fixture folder shared by the property tests (they run many cases).
 fn fixture_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| dir_with(&[])).clone()
+    // Kept for the whole run (statics are never dropped): one folder left behind.
+    DIR.get_or_init(|| std::mem::ManuallyDrop::new(dir_with(&[])).0.clone())
+        .clone()
 }

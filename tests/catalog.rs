@@ -14,6 +14,15 @@ fn scratch(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("catalog-{name}"))
 }
 
+/// Runs `winsink ARGS...`, which must fail as bad input (exit 2) with nothing on
+/// stdout; its stderr.
+fn input_error(args: &[&str]) -> String {
+    let out = run_winsink(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    assert_eq!(stdout(&out), "", "{args:?}");
+    stderr(&out)
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v
         .as_object()
@@ -91,7 +100,7 @@ fn import_reports_each_skipped_row_with_its_line() {
 fn import_strict_refuses_skipped_rows() {
     let out_file = scratch("strict.toml");
     let _ = std::fs::remove_file(&out_file);
-    let out = run_winsink(&[
+    let err = input_error(&[
         "catalog",
         "import",
         "--strict",
@@ -99,21 +108,20 @@ fn import_strict_refuses_skipped_rows() {
         "-o",
         out_file.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--strict refuses skipped rows, nothing written"));
+    assert!(
+        err.contains("--strict refuses skipped rows, nothing written"),
+        "{err}"
+    );
     assert!(!out_file.exists());
 }
 
 #[test]
 fn import_of_a_non_page_exits_2_with_a_message() {
     let page = "crates/catalog/tests/fixtures/not-a-page.md";
-    let out = run_winsink(&["catalog", "import", page]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stdout(&out), "");
     assert_eq!(
-        stderr(&out),
+        input_error(&["catalog", "import", page]),
         format!(
-            "winsink: error: {page}: not a Microsoft endpoint page: no table with a \
+            "error: {page}: not a Microsoft endpoint page: no table with a \
              Destination column (1 other tables in 7 lines)\n"
         )
     );
@@ -123,21 +131,17 @@ fn import_of_a_non_page_exits_2_with_a_message() {
 fn import_of_a_binary_file_exits_2() {
     let page = scratch("binary.md");
     std::fs::write(&page, [0x7f, b'E', b'L', b'F', 0xff, 0xfe, 0x00]).unwrap();
-    let out = run_winsink(&["catalog", "import", page.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    let err = input_error(&["catalog", "import", page.to_str().unwrap()]);
     assert!(
-        stderr(&out)
-            .contains("not a Microsoft endpoint page: not UTF-8 text (invalid byte at offset 4)"),
-        "{}",
-        stderr(&out)
+        err.contains("not a Microsoft endpoint page: not UTF-8 text (invalid byte at offset 4)"),
+        "{err}"
     );
 }
 
 #[test]
 fn import_of_a_missing_file_exits_2() {
-    let out = run_winsink(&["catalog", "import", "no/such/page.md"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read page no/such/page.md"));
+    let err = input_error(&["catalog", "import", "no/such/page.md"]);
+    assert!(err.contains("cannot read page no/such/page.md"), "{err}");
 }
 
 #[test]
@@ -215,9 +219,7 @@ fn show_of_a_catalog_with_an_unknown_key_exits_2_naming_file_and_key() {
     let file = scratch("typo.toml");
     let committed = std::fs::read_to_string(repo_root().join(SHIPPED)).unwrap();
     std::fs::write(&file, committed.replacen("pattern =", "patern =", 1)).unwrap();
-    let out = run_winsink(&["catalog", "show", "--policy", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let err = input_error(&["catalog", "show", "--policy", file.to_str().unwrap()]);
     assert!(err.contains(file.to_str().unwrap()), "{err}");
     assert!(err.contains("unknown field `patern`"), "{err}");
 }
@@ -225,17 +227,14 @@ fn show_of_a_catalog_with_an_unknown_key_exits_2_naming_file_and_key() {
 #[test]
 fn import_of_a_flat_list_without_areas_exits_2_saying_why() {
     let page = "crates/catalog/tests/fixtures/flat-list.md";
-    let out = run_winsink(&["catalog", "import", page]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stdout(&out), "");
     assert_eq!(
-        stderr(&out),
+        input_error(&["catalog", "import", page]),
         format!(
             "{page}:12: skipped: table of 3 rows has Destination and Description columns but \
              no Area column: a flat list without areas is not imported\n\
              {page}:20: skipped: table of 1 row has Destination and Description columns but \
              no Area column: a flat list without areas is not imported\n\
-             winsink: error: {page}: no endpoints: nothing in the endpoint tables could be \
+             error: {page}: no endpoints: nothing in the endpoint tables could be \
              imported (2 skips reported)\n"
         )
     );
@@ -243,11 +242,9 @@ fn import_of_a_flat_list_without_areas_exits_2_saying_why() {
 
 #[test]
 fn show_of_a_file_that_is_not_a_catalog_names_it_once() {
-    let out = run_winsink(&["catalog", "show", "--policy", "Cargo.toml"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let err = input_error(&["catalog", "show", "--policy", "Cargo.toml"]);
     assert!(
-        err.starts_with("winsink: error: invalid catalog Cargo.toml: TOML parse error at line "),
+        err.starts_with("error: invalid catalog Cargo.toml: TOML parse error at line "),
         "{err}"
     );
     assert!(err.contains("expected `source` or `area`"), "{err}");

@@ -67,11 +67,11 @@ pub(crate) fn run(cmd: CatalogCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(e)) => {
-            eprintln!("winsink: error: {e:#}");
+            eprintln!("error: {e:#}");
             ExitCode::from(crate::EXIT_INPUT)
         }
         Err(Failure::Runtime(e)) => {
-            eprintln!("winsink: error: {e:#}");
+            eprintln!("error: {e:#}");
             ExitCode::from(crate::EXIT_RUNTIME)
         }
     }

@@ -176,6 +176,27 @@ fn precedence_1_group_allow_rules_come_before_global_ones() {
 }
 
 #[test]
+fn precedence_1_a_global_allow_rule_beats_a_group_block_rule() {
+    // Line 1 comes before line 2 whoever wrote the block: an allow rule is an exception
+    // the operator wrote down, and a group's block rule does not undo it.
+    let p = load(
+        "[[rules]]\npattern = \"x.example\"\naction = \"allow\"\nnote = \"global\"\n\
+         [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\"]\n\
+         [[groups.rules]]\npattern = \"*.example\"\naction = \"block\"\n",
+    );
+    let member = p.decide(ip("10.1.2.3"), "x.example");
+    assert_eq!(member.verdict, Verdict::Allow);
+    assert_eq!(
+        member.decided_by().unwrap().source,
+        MatchSource::Rule(Some("global"))
+    );
+    assert_eq!(
+        p.decide(ip("10.1.2.3"), "y.example").verdict,
+        Verdict::Block
+    );
+}
+
+#[test]
 fn precedence_1_does_not_apply_to_allow_areas() {
     // An `allow` area does not override another area's block: only rules and lists do.
     let p = load("[areas]\ndiagnostic-data = \"block\"\noffice = \"allow\"\n");

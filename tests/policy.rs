@@ -480,6 +480,31 @@ fn explain_asks_a_unicode_name_as_its_a_labels() {
     );
 }
 
+#[test]
+fn check_and_explain_do_not_panic_when_the_reader_goes_away() {
+    // `winsink check | head -2` once panicked with "failed printing to stdout".
+    for args in [
+        &["check"][..],
+        &["check", "--json"],
+        &["explain", "self.events.data.microsoft.com"],
+        &["explain", "--json", "www.bing.com"],
+        &["catalog", "show"],
+    ] {
+        let mut child = crate::support::winsink()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command has loaded anything to print.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
 // --- the shipped files themselves ---
 
 #[test]

@@ -1,7 +1,6 @@
 //! `winsink catalog ...`: import Microsoft's endpoint pages and show catalogs.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -152,15 +151,10 @@ fn show(args: &ShowArgs) -> Result<(), Failure> {
     write_stdout(&out)
 }
 
-/// Writes to stdout; a reader that went away (`| head`) is not an error.
 fn write_stdout(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(
-            anyhow::Error::new(e).context("cannot write to stdout"),
-        )),
-        _ => Ok(()),
-    }
+    crate::output::write_stdout(text)
+        .context("cannot write to stdout")
+        .map_err(Failure::Runtime)
 }
 
 /// Width the descriptions are wrapped to.

@@ -64,37 +64,38 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         ));
     }
     let summary = loaded.policy.summary();
-    if args.json {
+    let out = if args.json {
         match serde_json::to_string_pretty(&summary) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => s + "\n",
             Err(e) => {
                 eprintln!("error: cannot write the summary as JSON: {e}");
                 return ExitCode::from(crate::EXIT_RUNTIME);
             }
         }
     } else {
-        println!("{}: OK", path.display());
-        println!("{summary}");
         let server = loaded.policy.server();
         let listen: Vec<String> = server.listen.iter().map(ToString::to_string).collect();
-        println!("listen: {}", listen.join(", "));
         let from = if server.upstreams.is_empty() {
             format!(" (from {RESOLV_CONF})")
         } else {
             String::new()
         };
         let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
-        println!("upstreams: {}{from}", upstreams.join(", "));
-    }
+        let n = loaded.warnings.len();
+        format!(
+            "{}: OK\n{summary}\nlisten: {}\nupstreams: {}{from}\n{n} warning{}\n",
+            path.display(),
+            listen.join(", "),
+            upstreams.join(", "),
+            if n == 1 { "" } else { "s" }
+        )
+    };
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    if !args.json {
-        println!(
-            "{} warning{}",
-            loaded.warnings.len(),
-            if loaded.warnings.len() == 1 { "" } else { "s" }
-        );
+    if let Err(e) = crate::output::write_stdout(&out) {
+        eprintln!("error: cannot write to stdout: {e}");
+        return ExitCode::from(crate::EXIT_RUNTIME);
     }
     ExitCode::SUCCESS
 }

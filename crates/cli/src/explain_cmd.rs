@@ -39,19 +39,24 @@ pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
         Err(code) => return code,
     };
     let decision = loaded.policy.decide(args.client, &asked);
-    if args.json {
+    let out = if args.json {
         match serde_json::to_string(&decision.explain(&args.name, args.client)) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(e) => {
                 eprintln!("error: cannot write the decision as JSON: {e}");
                 return ExitCode::from(crate::EXIT_RUNTIME);
             }
         }
     } else {
+        let mut text = String::new();
         if !args.name.is_ascii() {
-            println!("{} is asked as {asked}", args.name);
+            text = format!("{} is asked as {asked}\n", args.name);
         }
-        print!("{}", to_text(&args.name, args.client, &decision));
+        text + &to_text(&args.name, args.client, &decision)
+    };
+    if let Err(e) = crate::output::write_stdout(&out) {
+        eprintln!("error: cannot write to stdout: {e}");
+        return ExitCode::from(crate::EXIT_RUNTIME);
     }
     ExitCode::SUCCESS
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod catalog_cmd;
 mod check_cmd;
 mod explain_cmd;
+mod output;
 mod reload;
 mod run_cmd;
 mod signals;

@@ -549,8 +549,7 @@ fn default_config_lists_every_catalog_area_with_a_comment() {
 #[test]
 fn default_config_documents_every_key() {
     use winsink_policy::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
-    let keys =
-        |v: serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let keys = |v: Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     let tables: Vec<(&str, Vec<String>)> = vec![
         ("", vec!["catalogs".into(), "default_action".into()]),
         (

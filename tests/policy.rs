@@ -186,6 +186,29 @@ fn explain_uses_the_client_group() {
 }
 
 #[test]
+fn explain_says_when_the_server_would_refuse_the_client() {
+    let text = stdout(&run_winsink(&[
+        "explain",
+        "www.bing.com",
+        "--client",
+        "203.0.113.9",
+    ]));
+    assert!(
+        text.ends_with(
+            "  but 203.0.113.9 is not in [server] allow_clients: `winsink run` answers it REFUSED\n"
+        ),
+        "{text}"
+    );
+    let text = stdout(&run_winsink(&[
+        "explain",
+        "www.bing.com",
+        "--client",
+        "10.1.2.3",
+    ]));
+    assert!(!text.contains("REFUSED"), "{text}");
+}
+
+#[test]
 fn explain_with_a_broken_config_exits_2() {
     let out = run_winsink(&["explain", "x.example", "--config", "does/not/exist.toml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -52,7 +52,21 @@ pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
         if !args.name.is_ascii() {
             text = format!("{} is asked as {asked}\n", args.name);
         }
-        text + &to_text(&args.name, args.client, &decision)
+        text += &to_text(&args.name, args.client, &decision);
+        let client = args.client.to_canonical();
+        if !loaded
+            .policy
+            .server()
+            .allow_clients
+            .iter()
+            .any(|n| n.contains(&client))
+        {
+            text += &format!(
+                "  but {client} is not in [server] allow_clients: `winsink run` answers it \
+                 REFUSED\n"
+            );
+        }
+        text
     };
     if let Err(e) = crate::output::write_stdout(&out) {
         eprintln!("error: cannot write to stdout: {e}");

@@ -569,6 +569,23 @@ impl Compiler<'_> {
                 });
             }
         }
+        // A group the server refuses is a toggle that can never apply.
+        for g in &cfg.groups {
+            for c in &g.clients {
+                let Ok(net) = parse_net(c.get_ref()) else {
+                    continue;
+                };
+                if !server.allow_clients.iter().any(|a| a.contains(&net)) {
+                    self.warnings.push(format!(
+                        "{}:{}: group `{}`: {net} is not inside [server] allow_clients, so \
+                         its clients are refused (REFUSED) before the group applies",
+                        self.origin,
+                        self.line(c.span()),
+                        g.name.get_ref()
+                    ));
+                }
+            }
+        }
         if server.allow_clients.is_empty() {
             self.warnings.push(format!(
                 "{}: [server] `allow_clients` is empty, so every client is refused",

@@ -678,6 +678,23 @@ fn sinkhole_addresses_without_custom_mode_and_an_empty_allow_list_are_warned_abo
 }
 
 #[test]
+fn a_group_outside_allow_clients_is_warned_about() {
+    let loaded = load_with(
+        "[server]\nallow_clients = [\"10.0.0.0/8\"]\n\
+         [[groups]]\nname = \"lab\"\nclients = [\"10.1.0.0/16\", \"192.0.2.0/24\"]\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.warnings,
+        [
+            "test.toml:6: group `lab`: 192.0.2.0/24 is not inside [server] allow_clients, so \
+          its clients are refused (REFUSED) before the group applies"
+        ]
+    );
+}
+
+#[test]
 fn a_list_file_with_latin1_and_utf16_text_loads_instead_of_failing_the_config() {
     let dir = dir_with(&[]);
     std::fs::write(

@@ -1,9 +1,10 @@
 //! Feeds arbitrary text to the list parser, as a list file named by a config.
 //!
 //! The first byte picks the format (auto, hosts, plain, adblock); the rest is the file.
-//! A list never stops a load: any UTF-8 text loads, malformed lines are counted, and
-//! the first ones are kept in line order with their line numbers. In a plain list, every
-//! line that is a valid pattern blocks the names it stands for (each `*` filled).
+//! A list never stops a load: any bytes load (UTF-8, UTF-16 with a BOM, or decoded with
+//! replacement characters), malformed lines are counted, and the first ones are kept in
+//! line order with their line numbers. In a plain UTF-8 list, every line that is a valid
+//! pattern naming a domain blocks the names it stands for (each `*` filled).
 //!
 //! The list parser is crate-private, so the file is written to a private folder and
 //! loaded through the public config path (`Policy::from_config_str`), as `winsink run`
@@ -61,11 +62,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
     let format = FORMATS[usize::from(selector) % FORMATS.len()];
-    std::fs::write(dir().join("list.txt"), text).expect("write the list file");
+    std::fs::write(dir().join("list.txt"), rest).expect("write the list file");
     let config = format!(
         "catalogs = []\n[[lists]]\npath = \"list.txt\"\nformat = \"{format}\"\naction = \"block\"\n"
     );
@@ -77,16 +75,23 @@ fuzz_target!(|data: &[u8]| {
     let [list] = &summary.lists[..] else {
         panic!("one list, got {:?}", summary.lists);
     };
-    let lines = text.lines().count();
     assert_eq!(list.bad_lines.len(), list.bad.min(MAX_BAD_LINES_KEPT));
     assert!(list.bad_lines.windows(2).all(|w| w[0].line < w[1].line));
+    // Every line ends in LF, CRLF or the end of the file, in UTF-8 or UTF-16.
+    let lines = rest.iter().filter(|&&b| b == b'\n').count() + 1;
     assert!(list.bad_lines.iter().all(|b| (1..=lines).contains(&b.line)));
+
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
 
     let client = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     for line in body.lines() {
         let entry = strip_comment(line.trim());
-        if format == "plain" && !entry.is_empty() && !entry.contains(char::is_whitespace) {
+        // `*`, `*.`, `**`: entries that would block every name are refused.
+        let names_a_domain = !entry.bytes().all(|b| b == b'*' || b == b'.');
+        if format == "plain" && names_a_domain && !entry.contains(char::is_whitespace) {
             let Ok(pattern) = winsink_matcher::normalize_pattern(entry) else {
                 continue;
             };

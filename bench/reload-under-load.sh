@@ -131,12 +131,12 @@ wait "$PERF" || true
 sent=$(awk '/Queries sent:/{print $3}' "$WORK/dnsperf.out")
 completed=$(awk '/Queries completed:/{print $3}' "$WORK/dnsperf.out")
 lost=$(awk '/Queries lost:/{print $3}' "$WORK/dnsperf.out")
-codes=$(grep -E 'Response codes:' "$WORK/dnsperf.out" | sed 's/^ *Response codes: *//')
+codes=$(grep -E 'Response codes:' "$WORK/dnsperf.out" | sed 's/^ *Response codes: *//' || true)
 qps=$(awk '/Queries per second:/{print $4}' "$WORK/dnsperf.out")
-avg=$(grep -E 'Average Latency' "$WORK/dnsperf.out" | sed 's/^ *//')
+avg=$(grep -E 'Average Latency' "$WORK/dnsperf.out" | sed 's/^ *//' || true)
 logged=$(reloads_logged)
 failed=$(grep -c 'reload failed' "$WORK/winsink.err" || true)
-servfail=$(grep -Eo 'SERVFAIL [0-9]+' <<<"$codes" | awk '{print $2}')
+servfail=$(grep -Eo 'SERVFAIL [0-9]+' <<<"$codes" | awk '{print $2}' || true)
 
 echo "reloads: $done_reloads edits in ${elapsed}s, $logged reloads logged, $failed failed"
 echo "dnsperf: sent $sent, completed $completed, lost $lost, ${qps} qps"

@@ -189,6 +189,12 @@ fn detect(line: &str) -> ListFormat {
 }
 
 fn is_address(word: &str) -> bool {
+    // A scoped IPv6 address (`fe80::1%lo0 localhost`, in StevenBlack's header) is an
+    // address too.
+    let word = match word.split_once('%') {
+        Some((address, zone)) if !zone.is_empty() => address,
+        _ => word,
+    };
     // The common cases first: parsing an address costs more than comparing a string.
     matches!(word, "0.0.0.0" | "127.0.0.1" | "::" | "::1")
         || (word.len() >= 2
@@ -359,6 +365,24 @@ mod tests {
             ])
         );
         assert_eq!((stats.loaded, stats.skipped, stats.bad), (4, 6, 0));
+    }
+
+    #[test]
+    fn stevenblack_header_is_all_self_entries() {
+        let text = "127.0.0.1 localhost\n127.0.0.1 localhost.localdomain\n127.0.0.1 local\n\
+                    255.255.255.255 broadcasthost\n::1 localhost\n::1 ip6-localhost\n\
+                    ::1 ip6-loopback\nfe80::1%lo0 localhost\nff00::0 ip6-localnet\n\
+                    ff00::0 ip6-mcastprefix\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n\
+                    ff02::3 ip6-allhosts\n0.0.0.0 0.0.0.0\n0.0.0.0 ads.example\n";
+        for format in [ListFormat::Hosts, ListFormat::Auto] {
+            let (got, stats) = run(text, format);
+            assert_eq!(got, pairs(&[("ads.example", "ads.example")]));
+            assert_eq!(
+                (stats.loaded, stats.skipped, stats.bad),
+                (1, 14, 0),
+                "{format:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::{Message, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
+
+use crate::support::dns::{ask_udp, query};
 use crate::support::repo_root;
 
 /// What the in-process upstream answers for every A question.
@@ -46,7 +51,10 @@ impl Upstream {
                 let Ok((len, from)) = socket.recv_from(&mut buf) else {
                     continue;
                 };
-                if let Some(reply) = dns::answer(&buf[..len], UPSTREAM_A) {
+                let reply = Message::from_vec(&buf[..len])
+                    .ok()
+                    .and_then(|q| upstream_answer(&q).to_vec().ok());
+                if let Some(reply) = reply {
                     let _ = socket.send_to(&reply, from);
                 }
             }
@@ -57,6 +65,24 @@ impl Upstream {
             thread: Some(thread),
         }
     }
+}
+
+/// [`UPSTREAM_A`] for an A question, NOERROR with no answer for anything else.
+fn upstream_answer(q: &Message) -> Message {
+    let mut m = Message::response(q.metadata.id, OpCode::Query);
+    m.metadata.authoritative = true;
+    m.metadata.recursion_desired = q.metadata.recursion_desired;
+    if let Some(question) = q.queries.first() {
+        m.add_query(question.clone());
+        if question.query_type() == RecordType::A {
+            m.add_answer(Record::from_rdata(
+                question.name().clone(),
+                1,
+                RData::A(A(UPSTREAM_A)),
+            ));
+        }
+    }
+    m
 }
 
 impl Drop for Upstream {
@@ -167,13 +193,25 @@ impl Daemon {
         self.stderr.lock().unwrap().clone()
     }
 
-    fn ask(&self, name: &str) -> dns::Reply {
-        dns::query(self.port, name)
-            .unwrap_or_else(|e| panic!("no answer for {name} from winsink: {e}\n{}", self.log()))
+    /// winsink's answer to `name` A over UDP.
+    fn ask(&self, name: &str) -> Reply {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let answer = ask_udp(addr, &query(name, RecordType::A, true));
+        Reply {
+            rcode: answer.metadata.response_code,
+            a: answer
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(A(ip)) => Some(*ip),
+                    _ => None,
+                })
+                .collect(),
+        }
     }
 
     /// Asks until `want` holds; returns how long it took.
-    fn ask_until(&self, name: &str, want: impl Fn(&dns::Reply) -> bool) -> Duration {
+    fn ask_until(&self, name: &str, want: impl Fn(&Reply) -> bool) -> Duration {
         let started = Instant::now();
         loop {
             let reply = self.ask(name);
@@ -235,12 +273,19 @@ fn listening_port(log: &str) -> Option<u16> {
         })
 }
 
-fn forwarded(reply: &dns::Reply) -> bool {
-    reply.rcode == 0 && reply.a == vec![UPSTREAM_A]
+/// What an answer to an A question said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reply {
+    rcode: ResponseCode,
+    a: Vec<Ipv4Addr>,
 }
 
-fn sinkholed(reply: &dns::Reply) -> bool {
-    reply.rcode == 0 && reply.a == vec![Ipv4Addr::UNSPECIFIED]
+fn forwarded(reply: &Reply) -> bool {
+    reply.rcode == ResponseCode::NoError && reply.a == [UPSTREAM_A]
+}
+
+fn sinkholed(reply: &Reply) -> bool {
+    reply.rcode == ResponseCode::NoError && reply.a == [Ipv4Addr::UNSPECIFIED]
 }
 
 #[test]
@@ -346,130 +391,4 @@ fn sigterm_stops_gracefully_with_exit_code_zero() {
         thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "{}", daemon.log());
-}
-
-/// Just enough DNS for these tests: A questions and answers over UDP.
-mod dns {
-    use std::io;
-    use std::net::{Ipv4Addr, UdpSocket};
-    use std::time::Duration;
-
-    const TYPE_A: u16 = 1;
-    const CLASS_IN: u16 = 1;
-
-    /// What a reply said.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub(super) struct Reply {
-        pub(super) rcode: u8,
-        pub(super) a: Vec<Ipv4Addr>,
-    }
-
-    fn encode_name(out: &mut Vec<u8>, name: &str) {
-        for label in name.trim_end_matches('.').split('.') {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-        out.push(0);
-    }
-
-    /// The offset just past the (uncompressed) name at `at`.
-    fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
-        loop {
-            let len = *msg.get(at)? as usize;
-            if len == 0 {
-                return Some(at + 1);
-            }
-            if len & 0xC0 == 0xC0 {
-                return Some(at + 2);
-            }
-            at += 1 + len;
-        }
-    }
-
-    fn u16_at(msg: &[u8], at: usize) -> Option<u16> {
-        Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]))
-    }
-
-    /// Asks 127.0.0.1:`port` for `name` A, three tries of one second each.
-    pub(super) fn query(port: u16, name: &str) -> io::Result<Reply> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
-        let id: u16 = rand_id();
-        let mut msg = Vec::with_capacity(64);
-        msg.extend_from_slice(&id.to_be_bytes());
-        msg.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
-        encode_name(&mut msg, name);
-        msg.extend_from_slice(&TYPE_A.to_be_bytes());
-        msg.extend_from_slice(&CLASS_IN.to_be_bytes());
-        let mut buf = [0u8; 1500];
-        let mut last = io::Error::new(io::ErrorKind::TimedOut, "no reply");
-        for _ in 0..3 {
-            socket.send_to(&msg, ("127.0.0.1", port))?;
-            match socket.recv(&mut buf) {
-                Ok(len) if len >= 12 && buf[..2] == id.to_be_bytes() => {
-                    return parse(&buf[..len]).ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::InvalidData, "malformed reply")
-                    });
-                }
-                Ok(_) => continue,
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    fn parse(msg: &[u8]) -> Option<Reply> {
-        let rcode = msg[3] & 0x0F;
-        let qdcount = u16_at(msg, 4)?;
-        let ancount = u16_at(msg, 6)?;
-        let mut at = 12;
-        for _ in 0..qdcount {
-            at = skip_name(msg, at)? + 4;
-        }
-        let mut a = Vec::new();
-        for _ in 0..ancount {
-            at = skip_name(msg, at)?;
-            let rtype = u16_at(msg, at)?;
-            let rdlen = u16_at(msg, at + 8)? as usize;
-            let rdata = msg.get(at + 10..at + 10 + rdlen)?;
-            if rtype == TYPE_A && rdlen == 4 {
-                a.push(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]));
-            }
-            at += 10 + rdlen;
-        }
-        Some(Reply { rcode, a })
-    }
-
-    /// The reply of the test upstream to `query`: `addr` for A, nothing for other types.
-    pub(super) fn answer(query: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
-        if query.len() < 12 || u16_at(query, 4)? != 1 {
-            return None;
-        }
-        let end = skip_name(query, 12)? + 4;
-        let question = query.get(12..end)?;
-        let qtype = u16_at(query, end - 4)?;
-        let is_a = qtype == TYPE_A;
-        let mut out = Vec::with_capacity(64);
-        out.extend_from_slice(&query[..2]);
-        // QR, opcode 0, AA, RD copied, RA; NOERROR.
-        out.push(0x84 | (query[2] & 0x01));
-        out.push(0x80);
-        out.extend_from_slice(&[0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
-        out.extend_from_slice(question);
-        if is_a {
-            out.extend_from_slice(&[0xC0, 0x0C]); // the question's name
-            out.extend_from_slice(&TYPE_A.to_be_bytes());
-            out.extend_from_slice(&CLASS_IN.to_be_bytes());
-            out.extend_from_slice(&1u32.to_be_bytes());
-            out.extend_from_slice(&4u16.to_be_bytes());
-            out.extend_from_slice(&addr.octets());
-        }
-        Some(out)
-    }
-
-    /// A query id that differs between calls and processes.
-    fn rand_id() -> u16 {
-        use std::hash::{BuildHasher, RandomState};
-        RandomState::new().hash_one(std::time::SystemTime::now()) as u16
-    }
 }

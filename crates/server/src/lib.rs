@@ -46,7 +46,7 @@
 //! answer, the cache TTL bounds and `log.queries` for the next query. [`Server::run`]
 //! serves until the shutdown token is cancelled, then stops accepting, lets queries in
 //! flight finish (at most [`DRAIN`]), and returns. Listener loops live in a `JoinSet`
-//! (the UDP threads as its blocking tasks; they look at the token every 200 ms);
+//! (the UDP threads as its blocking tasks, woken at shutdown);
 //! per-query and per-connection tasks in a `TaskTracker`, which can wait for them.
 //!
 //! ```no_run
@@ -72,8 +72,6 @@
 mod cache;
 mod engine;
 mod forward;
-#[doc(hidden)]
-pub mod fuzzing;
 mod listen;
 #[cfg(target_os = "linux")]
 mod mmsg;
@@ -254,6 +252,8 @@ impl Server {
             let addr = b.addr;
             let n = b.udp_sockets();
             let (udp, tcp) = listen::split(b).map_err(ServerError::Register)?;
+            let udp: Vec<Arc<std::net::UdpSocket>> = udp.into_iter().map(Arc::new).collect();
+            loops.spawn(listen::wake_udp_on_shutdown(udp.clone(), shutdown.clone()));
             for sock in udp {
                 let (engine, shutdown, tracker) =
                     (self.engine.clone(), shutdown.clone(), tracker.clone());

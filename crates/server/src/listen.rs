@@ -137,8 +137,27 @@ pub(crate) fn split(b: BoundAddr) -> io::Result<(Vec<StdUdpSocket>, TcpListener)
 /// queries without bound.
 pub(crate) const MAX_FORWARDS: usize = 4096;
 
-/// How often a UDP thread blocked in `recv_from` looks at the shutdown token.
+/// How often a UDP thread blocked in `recv_from` looks at the shutdown token where a
+/// blocked receive cannot be woken (not Linux).
+#[cfg(not(target_os = "linux"))]
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
+/// Wakes the UDP threads blocked on `sockets` once `shutdown` is cancelled. On Linux the
+/// threads block without a timeout (arming a timer for every wait costs a VM exit on
+/// virtual machines), so they must be woken.
+pub(crate) async fn wake_udp_on_shutdown(
+    sockets: Vec<Arc<StdUdpSocket>>,
+    shutdown: CancellationToken,
+) {
+    shutdown.cancelled().await;
+    #[cfg(target_os = "linux")]
+    for s in &sockets {
+        use std::os::fd::AsRawFd;
+        // The Arc keeps the descriptor open, so this cannot hit a reused number.
+        crate::mmsg::wake(s.as_raw_fd());
+    }
+    drop(sockets);
+}
 
 /// Serves one UDP socket until `shutdown`, on the calling (blocking) thread.
 ///
@@ -147,19 +166,21 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// cache hit cheap. Only cache misses go to the async runtime, through `tracker`.
 pub(crate) fn udp_thread(
     engine: Arc<Engine>,
-    sock: StdUdpSocket,
+    sock: Arc<StdUdpSocket>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     forwards: Arc<Semaphore>,
 ) {
-    if let Err(e) = sock
+    #[cfg(target_os = "linux")]
+    let setup = sock.set_nonblocking(false);
+    #[cfg(not(target_os = "linux"))]
+    let setup = sock
         .set_nonblocking(false)
-        .and_then(|()| sock.set_read_timeout(Some(SHUTDOWN_POLL)))
-    {
+        .and_then(|()| sock.set_read_timeout(Some(SHUTDOWN_POLL)));
+    if let Err(e) = setup {
         warn!(error = %e, "cannot set up a UDP socket; it is not served");
         return;
     }
-    let sock = Arc::new(sock);
     let mut scratch = Scratch::default();
     #[cfg(target_os = "linux")]
     {

@@ -16,6 +16,16 @@ pub(crate) const BATCH: usize = 32;
 /// Room per datagram. A query is far smaller; a longer one arrives cut and gets FORMERR.
 const SLOT: usize = 4096;
 
+/// Wakes a thread blocked receiving on `fd` for good: `shutdown(SHUT_RD)` marks the
+/// socket closed for reading (for an unconnected UDP socket Linux reports ENOTCONN but
+/// still sets the flag and wakes the waiters), and every later receive returns 0 at once.
+pub(crate) fn wake(fd: RawFd) {
+    // SAFETY: shutdown on a file descriptor has no memory-safety preconditions.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
+    }
+}
+
 /// Receive buffers for one socket.
 pub(crate) struct RecvBatch {
     bufs: Vec<u8>,
@@ -274,5 +284,29 @@ mod tests {
         let mut s: libc::sockaddr_storage = unsafe { zeroed() };
         to_storage(addr, &mut s);
         assert_eq!(from_storage(&s), Some(addr));
+    }
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn shutdown_wakes_a_blocked_receiver() {
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let s = sock.clone();
+        let t = std::thread::spawn(move || {
+            let mut rb = RecvBatch::new();
+            rb.recv(s.as_raw_fd())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        wake(sock.as_raw_fd());
+        // It returns (an empty datagram, or none) instead of blocking for ever.
+        assert!(t.join().unwrap().is_ok());
     }
 }

@@ -315,6 +315,46 @@ fn setting_microsoft_store_to_block_sinkholes_it_without_restart_and_reverting_f
 }
 
 #[test]
+fn editing_a_list_file_the_config_references_reloads_it() {
+    let daemon = Daemon::start();
+    let lists = daemon.config().with_file_name("lists");
+    fs::create_dir(&lists).unwrap();
+    fs::write(lists.join("lab.txt"), "# names the lab blocks\n").unwrap();
+    daemon.edit(
+        "\n[server]\n",
+        "\n[[lists]]\npath = \"lists/lab.txt\"\naction = \"block\"\nlabel = \"lab\"\n\n[server]\n",
+    );
+    daemon.log_until("list added: lab");
+    assert!(forwarded(&daemon.ask(STORE_NAME)));
+
+    // Only the list changes: the watcher follows files the config names, too.
+    save(
+        &lists.join("lab.txt"),
+        "# names the lab blocks\nx.wns.windows.com\n",
+    );
+    daemon.ask_until(STORE_NAME, sinkholed);
+    daemon.log_until("list lab: block 0 names → block 1 names");
+}
+
+#[test]
+fn a_listen_address_change_is_logged_as_needing_a_restart() {
+    let daemon = Daemon::start();
+    daemon.edit(
+        r#"listen = ["127.0.0.1:5353", "[::1]:5353"]"#,
+        r#"listen = ["0.0.0.0:53"]"#,
+    );
+    let log = daemon.log_until("restart winsink");
+    assert!(
+        log.contains(r#"[server] listen: ["127.0.0.1:5353","[::1]:5353"] → ["0.0.0.0:53"]"#),
+        "{log}"
+    );
+    assert!(
+        forwarded(&daemon.ask(STORE_NAME)),
+        "still serving where it was"
+    );
+}
+
+#[test]
 fn an_invalid_edit_keeps_the_running_policy_and_logs_why_until_fixed() {
     let mut daemon = Daemon::start();
     let line = fs::read_to_string(daemon.config())

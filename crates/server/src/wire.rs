@@ -231,13 +231,13 @@ fn skip_name_inner(packet: &[u8], mut pos: usize, pointers: bool) -> Option<usiz
         let len = *packet.get(pos)?;
         match len & 0xC0 {
             0x00 => {
-                pos += 1;
-                if len == 0 {
-                    return Some(pos);
-                }
-                pos += usize::from(len);
+                // RFC 1035's 255-octet limit counts every length octet, the root's too.
+                pos += 1 + usize::from(len);
                 if pos - start > MAX_NAME_LEN {
                     return None;
+                }
+                if len == 0 {
+                    return Some(pos);
                 }
             }
             0xC0 if pointers => {
@@ -431,7 +431,8 @@ pub(crate) fn name_to_text(packet: &[u8], mut pos: usize, out: &mut String) -> O
                 }
                 let label = packet.get(pos + 1..pos + 1 + usize::from(len))?;
                 total += 1 + label.len();
-                if total > MAX_NAME_LEN {
+                // The root label's octet still follows: a full name is total + 1 octets.
+                if total >= MAX_NAME_LEN {
                     return None;
                 }
                 if out.len() > start_len {
@@ -669,6 +670,33 @@ pub(crate) fn answer_count(packet: &[u8]) -> u16 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_question_name_of_256_octets_is_formerr_without_the_question() {
+        // Labels of 53, 53, 48, 48 and 48 octets: 255 octets with their length octets,
+        // 256 with the root label, one over RFC 1035's limit of 255. Found by fuzzing:
+        // the reply echoed a name hickory (and any client) cannot decode.
+        let mut p = vec![0, 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for len in [53u8, 53, 48, 48, 48] {
+            p.push(len);
+            p.extend(std::iter::repeat_n(b'a', usize::from(len)));
+        }
+        p.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let r = parse_query(&p)
+            .err()
+            .expect("a 256-octet name is not a query");
+        assert_eq!(r.kind, RejectKind::FormErr);
+        assert_eq!(r.question_end, None, "the name must not be echoed");
+
+        // One octet shorter is exactly the limit, and a query.
+        let mut p = vec![0, 5, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for len in [53u8, 53, 48, 48, 47] {
+            p.push(len);
+            p.extend(std::iter::repeat_n(b'a', usize::from(len)));
+        }
+        p.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert!(parse_query(&p).is_ok(), "a 255-octet name is a query");
+    }
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as HQuery, ResponseCode};
     use hickory_proto::rr::{Name, RData, RecordType};
 

@@ -774,3 +774,32 @@ fn no_query_lines_when_logging_is_off() {
     assert!(status.success());
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+#[test]
+fn a_client_group_gets_its_own_sinkhole_answer() {
+    let upstream = TestUpstream::start();
+    let group = r#"
+[[groups]]
+name = "lab"
+clients = ["127.0.0.0/8"]
+sinkhole = { mode = "nxdomain", ttl = 30 }
+[[groups.rules]]
+pattern = "lab-only.example.test"
+action = "block"
+"#;
+    let daemon = start(&[&upstream], group);
+    for name in [TELEMETRY, "lab-only.example.test"] {
+        let a = ask_udp(daemon.addr, &query(name, RecordType::A, true));
+        assert_eq!(a.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        assert_eq!(a.authorities.first().map(|r| r.ttl), Some(30));
+        let line = daemon.log_line();
+        check_line(
+            &line,
+            name,
+            RecordType::A,
+            "udp",
+            json!({"decision": "block", "rcode": "NXDOMAIN"}),
+        );
+    }
+    assert_eq!(upstream.total(), 0);
+}

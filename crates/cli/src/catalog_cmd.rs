@@ -29,8 +29,8 @@ pub(crate) struct ImportArgs {
     /// Write the catalog to this file instead of stdout.
     #[arg(short, long, value_name = "OUT.toml")]
     output: Option<PathBuf>,
-    /// The page's public URL [default: https://learn.microsoft.com/en-us/windows/privacy/
-    /// followed by PAGE's file name without .md].
+    /// The page's public URL [default: the learn.microsoft.com privacy folder
+    /// (`/en-us/windows/privacy/`) followed by PAGE's file name without .md].
     #[arg(long, value_name = "URL")]
     url: Option<String>,
     /// Fail (exit code 2, nothing written) if any row is skipped.

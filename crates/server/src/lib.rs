@@ -30,11 +30,12 @@
 //! on Linux `recvmmsg` and `sendmmsg` in batches of up to 32, not by an async task: no
 //! readiness polling, and one wake-up of the client per batch of answers. Most of the
 //! CPU of a UDP answer is the kernel's (copying, and waking the threads at both ends),
-//! so the fewer system calls and wake-ups, the better. Measured on the 2-core test
-//! machine with the server pinned to one core and dnsperf to the other, query log on
-//! (JSON to a file): at 20k and 50k queries/s, sinkhole answers cost 15.1 and 7.1 µs of
-//! CPU per query against Unbound's 14.7 and 6.6 (`always_null` local zone), cache hits
-//! 12.9 and 7.4 µs against Unbound's 13.5 and 7.1 (local data); runs vary by ±10%.
+//! so the fewer system calls and wake-ups, the better. `bench/load.sh` (2-core machine,
+//! server pinned to one core, dnsperf to the other, the same 1,000,000-name blocklist
+//! in both servers, winsink's query log on as JSON lines to a file) measured, in CPU per
+//! query at 20k and 50k queries/s: sinkhole answers 16.6 and 7.2 µs against Unbound's
+//! 22.7 and 14.6 (one `local-zone` per name), cache hits 13.3 and 6.7 µs against
+//! Unbound's 13.2 and 6.6. Runs on a shared machine vary by about ±10%.
 //! Only cache misses go through the async runtime (Tokio), as do TCP connections.
 //!
 //! # Shape
@@ -72,6 +73,8 @@
 mod cache;
 mod engine;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
 #[cfg(target_os = "linux")]
 mod mmsg;

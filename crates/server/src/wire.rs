@@ -682,9 +682,7 @@ mod tests {
             p.extend(std::iter::repeat_n(b'a', usize::from(len)));
         }
         p.extend_from_slice(&[0, 0, 1, 0, 1]);
-        let r = parse_query(&p)
-            .err()
-            .expect("a 256-octet name is not a query");
+        let r = parse_query(&p).expect_err("a 256-octet name is not a query");
         assert_eq!(r.kind, RejectKind::FormErr);
         assert_eq!(r.question_end, None, "the name must not be echoed");
 

@@ -141,7 +141,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
         return Cow::Owned(utf16(rest, u16::from_be_bytes));
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes)
+    // `from_utf8` validates valid text faster than the lossy decoder walks it.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Parses a list, calling `add(text, item)` for every entry; `text` is the entry as

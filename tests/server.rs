@@ -710,7 +710,7 @@ fn tcp_connections_are_limited_and_closed_when_idle() {
     let upstream = TestUpstream::start();
     let daemon = start(
         &[&upstream],
-        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 3",
+        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 5",
     );
     let wait = Some(crate::support::dns::WAIT);
     // The first connection takes the only slot and sends nothing.

@@ -96,6 +96,8 @@ server:
     verbosity: 0
     num-threads: 1
     access-control: 127.0.0.0/8 allow
+    # Unbound answers RFC 6761's test. itself by default; the bench zone lives under it.
+    local-zone: "test." nodefault
     do-not-query-localhost: no
     module-config: "iterator"
     msg-cache-size: 64m
@@ -152,6 +154,8 @@ kill "$U_PID"; wait "$U_PID" 2>/dev/null || true
 
 # --- winsink under test -------------------------------------------------------------
 W_PORT=$(free_port)
+# The query log goes to a folder of its own: winsink watches the config's folder for reloads.
+mkdir -p "$WORK/log"
 cat > "$WORK/winsink.toml" <<CONF
 # The shipped catalog, its default toggles, plus the benchmark blocklist.
 catalogs = ["$PWD/policies/windows11-enterprise.toml"]
@@ -172,7 +176,7 @@ allow_clients = ["127.0.0.0/8"]
 [log]
 queries = "all"
 format = "json"
-file = "$WORK/queries.log"
+file = "$WORK/log/queries.log"
 CONF
 echo "# starting winsink with $NAMES list entries" >&2
 taskset -c 0 "$WINSINK" run --config "$WORK/winsink.toml" --listen "127.0.0.1:$W_PORT" \
@@ -182,4 +186,4 @@ wait_port "$W_PORT"
 echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$W_PID/status)"
 measure "winsink sinkhole (log on)" "$W_PID" "$W_PORT" "$WORK/q-sinkhole.txt"
 measure "winsink cache-hit (log on)" "$W_PID" "$W_PORT" "$WORK/q-cache.txt"
-echo "winsink query-log lines: $(wc -l <"$WORK/queries.log")"
+echo "winsink query-log lines: $(wc -l <"$WORK/log/queries.log")"

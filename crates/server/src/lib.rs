@@ -111,8 +111,9 @@ pub const DRAIN: Duration = Duration::from_secs(2);
 /// Errors of the server crate, each keeping what it failed on.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// A listen address could not be bound.
-    #[error("cannot bind {proto} {addr}: {source}")]
+    /// A listen address could not be bound. The OS error is the error's source, so a
+    /// cause chain (`{:#}`) shows it once.
+    #[error("cannot bind {proto} {addr}{}", bind_hint(addr, source))]
     Bind {
         /// `udp` or `tcp`.
         proto: &'static str,
@@ -149,6 +150,15 @@ pub enum ServerError {
     /// A bound socket could not be handed to the runtime.
     #[error("cannot register a socket: {0}")]
     Register(io::Error),
+}
+
+/// Why a bind failed, when the OS error alone does not say what to do about it.
+fn bind_hint(addr: &SocketAddr, source: &io::Error) -> &'static str {
+    if source.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+        " (a port below 1024 needs CAP_NET_BIND_SERVICE: `setcap cap_net_bind_service=+ep` on the binary, or AmbientCapabilities= under systemd)"
+    } else {
+        ""
+    }
 }
 
 /// The settings read once at start (changing them needs a restart).

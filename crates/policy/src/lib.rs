@@ -47,8 +47,12 @@
 //! ```
 //!
 //! Unknown keys, unknown area ids, unknown action words, invalid patterns and CIDRs are
-//! errors that name the file, the line and the key, and suggest the closest valid name.
-//! A malformed line of a list file is a warning, never an error.
+//! errors that name the file, the line and the key, and suggest the closest valid name;
+//! so are values the server could only honour by changing them (`udp_payload` below 512,
+//! `min_ttl` above `max_ttl`, a zero timeout or queue). A malformed line of a list file is
+//! a warning, never an error. Warnings also name settings that cannot take effect:
+//! sinkhole addresses without `mode = "custom"`, a group network outside
+//! `allow_clients`, and names that one area blocks while another logs or allows them.
 //!
 //! # Actions and precedence
 //!

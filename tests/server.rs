@@ -803,3 +803,51 @@ action = "block"
     }
     assert_eq!(upstream.total(), 0);
 }
+
+#[test]
+fn a_tcp_client_that_stops_reading_loses_its_connection_slot() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let upstream = TestUpstream::start();
+    let daemon = start(
+        &[&upstream],
+        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 1\n[log]\nqueries = \"none\"",
+    );
+    let bytes = query("a.blocked.test", RecordType::A, false)
+        .to_vec()
+        .unwrap();
+    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&bytes);
+    // The hog pipelines queries and never reads an answer, until winsink's answers fill
+    // both socket buffers and winsink can neither write nor, in turn, read. It stops
+    // once its own writes block (or winsink closes the connection).
+    let mut hog = TcpStream::connect(daemon.addr).unwrap();
+    hog.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let chunk: Vec<u8> = frame.repeat(1 << 14);
+    for _ in 0..256 {
+        if hog.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    // Another client gets its answer: the hog's slot is freed when its answers stop
+    // leaving, although the hog keeps its end open.
+    let mut len = [0u8; 2];
+    let mut answered = None;
+    for _ in 0..500 {
+        let mut c = TcpStream::connect(daemon.addr).unwrap();
+        c.set_read_timeout(Some(crate::support::dns::WAIT)).unwrap();
+        c.write_all(&frame).unwrap();
+        if c.read_exact(&mut len).is_ok() {
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut body).unwrap();
+            answered = Some(Message::from_vec(&body).unwrap());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let a = answered.expect("a TCP answer while the hog still holds its connection open");
+    assert_eq!(rdata_of(&a), vec![RData::A(Ipv4Addr::UNSPECIFIED.into())]);
+    drop(hog);
+}

@@ -360,8 +360,9 @@ pub(crate) async fn tcp_loop(
     }
 }
 
-/// Serves the queries of one connection, in order, until it goes idle for `idle`, the
-/// client closes it, or shutdown (a query being answered is finished first).
+/// Serves the queries of one connection, in order, until it goes idle for `idle` (no
+/// query arriving, or an answer not taken), the client closes it, or shutdown (a query
+/// being answered is finished first).
 async fn tcp_connection(
     engine: &Engine,
     stream: &mut TcpStream,
@@ -407,7 +408,12 @@ async fn tcp_connection(
             frame.clear();
             frame.extend_from_slice(&(out.len() as u16).to_be_bytes());
             frame.extend_from_slice(&out);
-            stream.write_all(&frame).await?;
+            // A client that stops reading must not hold its connection slot for ever:
+            // the answer gets as long to leave as a query gets to arrive.
+            match tokio::time::timeout(idle, stream.write_all(&frame)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
+            }
         }
     }
 }

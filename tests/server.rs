@@ -851,3 +851,32 @@ fn a_tcp_client_that_stops_reading_loses_its_connection_slot() {
     assert_eq!(rdata_of(&a), vec![RData::A(Ipv4Addr::UNSPECIFIED.into())]);
     drop(hog);
 }
+
+#[test]
+fn a_stalled_query_log_warns_about_dropped_lines_and_does_not_block_shutdown() {
+    let upstream = TestUpstream::start();
+    let mut daemon = Daemon::start_stalled(
+        &config("[log]\nqueue = 1000"),
+        &["--upstream", &upstream.url()],
+    );
+    // Lines are dropped only once 1000 are queued; each is over 500 bytes (the area's
+    // impact text), so by then the writer has more than a pipe holds and blocks in its
+    // write. Answers keep coming all the while.
+    let q = query(TELEMETRY, RecordType::A, false);
+    let mut warned = false;
+    for _ in 0..100 {
+        for _ in 0..200 {
+            let a = ask_udp(daemon.addr, &q);
+            assert_eq!(rdata_of(&a), vec![RData::A(Ipv4Addr::UNSPECIFIED.into())]);
+        }
+        if daemon.stderr().contains("lines dropped") {
+            warned = true;
+            break;
+        }
+    }
+    assert!(warned, "no drop warning; stderr:\n{}", daemon.stderr());
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{status:?}; stderr:\n{}", daemon.stderr());
+    let err = daemon.stderr();
+    assert!(err.contains("the writer is blocked"), "{err}");
+}

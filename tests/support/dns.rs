@@ -480,6 +480,8 @@ pub(crate) struct Daemon {
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
     stdout_done: Option<JoinHandle<()>>,
+    /// Held open and never read, for [`Daemon::start_stalled`].
+    _stalled_stdout: Option<std::process::ChildStdout>,
     _dir: tempfile::TempDir,
 }
 
@@ -487,6 +489,16 @@ impl Daemon {
     /// Writes `config` to a fresh folder and runs `winsink run --config it --listen
     /// 127.0.0.1:0 --log-format json EXTRA...`.
     pub(crate) fn start(config: &str, extra: &[&str]) -> Self {
+        Self::spawn(config, extra, true)
+    }
+
+    /// Like [`Daemon::start`], but nobody reads winsink's stdout: a query log stalled as
+    /// behind a pipe whose reader hangs.
+    pub(crate) fn start_stalled(config: &str, extra: &[&str]) -> Self {
+        Self::spawn(config, extra, false)
+    }
+
+    fn spawn(config: &str, extra: &[&str], read_stdout: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("winsink.toml");
         std::fs::write(&path, config).expect("write config");
@@ -530,13 +542,18 @@ impl Daemon {
         });
         let (line_tx, lines) = mpsc::channel();
         let out_pipe = child.stdout.take().expect("stdout");
-        let stdout_done = std::thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
-                if line_tx.send(line).is_err() {
-                    return;
+        let (stdout_done, stalled_stdout) = if read_stdout {
+            let reader = std::thread::spawn(move || {
+                for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                    if line_tx.send(line).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+            (Some(reader), None)
+        } else {
+            (None, Some(out_pipe))
+        };
         let Ok(addr) = addr_rx.recv_timeout(WAIT) else {
             let _ = child.kill();
             let status = child.wait().ok();
@@ -551,7 +568,8 @@ impl Daemon {
             addr,
             lines,
             stderr,
-            stdout_done: Some(stdout_done),
+            stdout_done,
+            _stalled_stdout: stalled_stdout,
             _dir: dir,
         }
     }

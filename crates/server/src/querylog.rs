@@ -5,8 +5,10 @@
 //! dedicated writer thread swaps the pending buffer out every [`FLUSH_EVERY`], or as soon
 //! as [`FLUSH_AT`] bytes are waiting, and writes it with one system call. The queue is
 //! bounded in lines ([`LogSettings::queue`](winsink_policy::settings::LogSettings)): past
-//! it, lines are dropped and counted, and the writer warns with the count every
-//! [`WARN_EVERY`], so a slow disk or a stalled pipe never slows answers down.
+//! it, lines are dropped and counted, and a warning gives the count at most every
+//! [`WARN_EVERY`], so a slow disk or a stalled pipe never slows answers down. At
+//! shutdown the writer gets [`CLOSE_WAIT`] to write out the queue, so a stalled pipe
+//! cannot hang the daemon either.
 //!
 //! The writer wakes rarely on purpose: on the test machine, waking it every 256 KiB
 //! (about 240 times a second at 50k queries/s) made the answering thread sleep and wake
@@ -45,6 +47,8 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 pub(crate) const FLUSH_AT: usize = 1024 * 1024;
 /// Shortest interval between two "lines dropped" warnings.
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(5);
+/// How long [`QueryLog::close`] waits for the writer to write out what is queued.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How query lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,11 +123,46 @@ struct Queue {
     dropped: AtomicU64,
     dropped_total: AtomicU64,
     cap: usize,
+    /// When the queue was made: the clock of `next_warning`.
+    born: Instant,
+    /// Milliseconds after `born` before which no "lines dropped" warning is given.
+    next_warning: AtomicU64,
 }
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Warns with the lines dropped since the last warning, at most every
+    /// [`WARN_EVERY`] unless `now_anyway`. Called by the writer and by the answering
+    /// side as it drops lines: the writer alone cannot be relied on, as a stalled pipe
+    /// or disk blocks it in a write, which is exactly when lines are dropped.
+    fn warn_dropped(&self, now_anyway: bool) {
+        if self.dropped.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let now = self.born.elapsed().as_millis() as u64;
+        let due = self.next_warning.load(Ordering::Relaxed);
+        if !now_anyway && now < due {
+            return;
+        }
+        let next = now + WARN_EVERY.as_millis() as u64;
+        if self
+            .next_warning
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            // Another thread is warning right now.
+            return;
+        }
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            warn!(
+                dropped,
+                "query log: the writer could not keep up; {dropped} lines dropped"
+            );
+        }
     }
 }
 
@@ -168,6 +207,8 @@ impl QueryLog {
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
             cap: queue.max(1),
+            born: Instant::now(),
+            next_warning: AtomicU64::new(0),
         });
         let q = queue.clone();
         let writer = std::thread::Builder::new()
@@ -228,6 +269,7 @@ impl QueryLog {
             self.queue
                 .dropped_total
                 .fetch_add(dropped as u64, Ordering::Relaxed);
+            self.queue.warn_dropped(false);
         }
         buf.text.clear();
         buf.lines = 0;
@@ -239,13 +281,28 @@ impl QueryLog {
     }
 
     /// Writes out every queued line and stops the writer. Lines pushed afterwards are
-    /// discarded. Idempotent.
+    /// discarded. Idempotent. Waits at most [`CLOSE_WAIT`]: a writer blocked on a
+    /// stalled pipe or disk is left behind, so that shutdown cannot hang on it.
     pub fn close(&self) {
         self.queue.lock().closed = true;
         self.queue.wake.notify_one();
         let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
+        let Some(h) = handle else {
+            return;
+        };
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if h.is_finished() {
             let _ = h.join();
+        } else {
+            let pending = self.queue.lock().lines;
+            warn!(
+                pending,
+                "query log: the writer is blocked writing after {CLOSE_WAIT:?}; it and {pending} queued lines are abandoned"
+            );
+            self.queue.warn_dropped(true);
         }
     }
 }
@@ -258,7 +315,6 @@ impl Drop for QueryLog {
 
 fn write_loop(q: &Queue, mut sink: Box<dyn Write + Send>) {
     let mut spare: Vec<u8> = Vec::with_capacity(FLUSH_AT * 2);
-    let mut last_warning = Instant::now();
     let mut broken = false;
     loop {
         let closed = {
@@ -281,15 +337,7 @@ fn write_loop(q: &Queue, mut sink: Box<dyn Write + Send>) {
             }
         }
         spare.clear();
-        let dropped = q.dropped.load(Ordering::Relaxed);
-        if dropped > 0 && (closed || last_warning.elapsed() >= WARN_EVERY) {
-            q.dropped.fetch_sub(dropped, Ordering::Relaxed);
-            warn!(
-                dropped,
-                "query log: the writer could not keep up; {dropped} lines dropped"
-            );
-            last_warning = Instant::now();
-        }
+        q.warn_dropped(closed);
         if closed {
             return;
         }

@@ -880,3 +880,29 @@ fn a_stalled_query_log_warns_about_dropped_lines_and_does_not_block_shutdown() {
     let err = daemon.stderr();
     assert!(err.contains("the writer is blocked"), "{err}");
 }
+
+#[test]
+fn a_malformed_upstream_answer_gets_servfail_naming_the_upstream() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    let q = query(zone::MALFORMED, RecordType::A, true);
+    for _ in 0..2 {
+        let a = ask_udp(daemon.addr, &q);
+        assert_answers(&q, &a);
+        assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
+        assert!(a.answers.is_empty());
+        let (code, text) = ede(&a).pop().expect("an EDE");
+        assert_eq!(code, 22);
+        assert!(text.contains("no usable upstream answer"), "{text}");
+        assert!(text.contains(&upstream.url()), "{text}");
+        check_line(
+            &daemon.log_line(),
+            zone::MALFORMED,
+            RecordType::A,
+            "udp",
+            json!({"rcode": "SERVFAIL", "answers": 0, "cached": false, "upstream": null}),
+        );
+    }
+    // Nothing unusable is cached: the second query went upstream again.
+    assert_eq!(upstream.count(zone::MALFORMED, RecordType::A), 2);
+}

@@ -43,6 +43,8 @@ pub(crate) mod zone {
     /// A 192.0.2.5 over UDP, but first two forged replies: one with the wrong id, one
     /// with the wrong question, each claiming A 203.0.113.66.
     pub(crate) const SPOOFED: &str = "spoofed.example.test";
+    /// Over UDP, an answer whose owner name is a compression pointer past the end.
+    pub(crate) const MALFORMED: &str = "malformed.example.test";
 }
 
 /// How long the upstream waits before answering [`zone::SLOW`].
@@ -195,6 +197,12 @@ fn serve_udp(sock: &UdpSocket, state: &Arc<UpstreamState>) {
                     let _ = sock.send_to(&forged, peer);
                 }
             }
+            if q.name()
+                .to_ascii()
+                .eq_ignore_ascii_case("malformed.example.test.")
+            {
+                bytes = pointer_past_the_end(&query);
+            }
         }
         match delay {
             None => {
@@ -265,6 +273,16 @@ fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
             return;
         }
     }
+}
+
+/// An answer to `query` with one A record whose owner name points past the message.
+fn pointer_past_the_end(query: &Message) -> Vec<u8> {
+    let mut m = Message::response(query.metadata.id, OpCode::Query);
+    m.queries = query.queries.clone();
+    let mut bytes = m.to_vec().expect("encode");
+    bytes[6..8].copy_from_slice(&1u16.to_be_bytes());
+    bytes.extend_from_slice(&[0xC0, 0xFF, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 66]);
+    bytes
 }
 
 /// Replies to `query` that must not be believed: a wrong id, then a wrong question.

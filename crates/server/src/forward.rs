@@ -126,9 +126,18 @@ pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstrea
 /// Why no upstream answer could be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ForwardError {
-    /// Every upstream timed out or failed within the budget.
+    /// An upstream timed out (the others, if any, failed) within the budget.
     #[error("no upstream answered within {0} ms")]
     Exhausted(u64),
+    /// Every upstream failed at once: unreachable, or its answer was malformed or did
+    /// not match the query. Keeps the last upstream's failure.
+    #[error("no usable upstream answer ({upstream}: {reason})")]
+    Unusable {
+        /// The last upstream asked.
+        upstream: Arc<str>,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// The question could not be turned into an upstream query.
     #[error("the question cannot be forwarded")]
     BadQuestion,
@@ -216,7 +225,8 @@ impl Forwarder {
         cache: &CacheSettings,
     ) -> Result<Reply, ForwardError> {
         let budget_ms = self.budget.as_millis() as u64;
-        let exhausted = ForwardError::Exhausted(budget_ms);
+        let mut failure = ForwardError::Exhausted(budget_ms);
+        let mut timed_out = false;
         let query = HQuery::read(&mut BinDecoder::new(q.question()))
             .map_err(|_| ForwardError::BadQuestion)?;
         let deadline = Instant::now() + self.budget;
@@ -240,11 +250,23 @@ impl Forwarder {
                     self.preferred.store(idx, Ordering::Relaxed);
                     return Ok(reply);
                 }
-                Ok(Err(e)) => debug!(upstream = %target.label, error = %e, "upstream failed"),
-                Err(_) => debug!(upstream = %target.label, "upstream timed out"),
+                Ok(Err(e)) => {
+                    debug!(upstream = %target.label, error = %e, "upstream failed");
+                    if !timed_out {
+                        failure = ForwardError::Unusable {
+                            upstream: target.label.clone(),
+                            reason: e,
+                        };
+                    }
+                }
+                Err(_) => {
+                    debug!(upstream = %target.label, "upstream timed out");
+                    timed_out = true;
+                    failure = ForwardError::Exhausted(budget_ms);
+                }
             }
         }
-        Err(exhausted)
+        Err(failure)
     }
 
     fn request(&self, q: &Query<'_>, query: &HQuery) -> (DnsRequest, u16) {
@@ -332,11 +354,20 @@ impl Forwarder {
         }
         let reply =
             Reply::from_upstream(bytes, t.label.clone(), cache).map_err(|e| e.to_string())?;
-        if !reply.question().eq_ignore_ascii_case(q.question()) {
+        if !same_question(reply.question(), q.question()) {
             return Err("reply question does not match the query".into());
         }
         Ok(reply)
     }
+}
+
+/// Whether an upstream's question is the one asked: the name in any letter case (the
+/// upstream may normalise it), type and class exactly.
+fn same_question(upstream: &[u8], asked: &[u8]) -> bool {
+    let name = asked.len().saturating_sub(4);
+    upstream.len() == asked.len()
+        && upstream[..name].eq_ignore_ascii_case(&asked[..name])
+        && upstream[name..] == asked[name..]
 }
 
 impl Reply {
@@ -370,6 +401,28 @@ mod tests {
             let e = bad.parse::<Upstream>().unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }
+    }
+
+    #[test]
+    fn a_reply_for_another_type_is_not_the_same_question() {
+        // HTTPS (65 = 0x0041) and type 97 (0x0061) differ by an ASCII letter case bit.
+        let asked = b"\x03www\x07example\x00\x00\x41\x00\x01";
+        assert!(same_question(
+            b"\x03WWW\x07Example\x00\x00\x41\x00\x01",
+            asked
+        ));
+        assert!(!same_question(
+            b"\x03www\x07example\x00\x00\x61\x00\x01",
+            asked
+        ));
+        assert!(!same_question(
+            b"\x03www\x07example\x00\x00\x41\x00\x03",
+            asked
+        ));
+        assert!(!same_question(
+            b"\x03www\x07exampl\x00\x00\x41\x00\x01",
+            asked
+        ));
     }
 
     #[test]

@@ -702,6 +702,34 @@ fn edns_version_one_gets_badvers() {
     assert_eq!(upstream.total(), 0);
 }
 
+/// `m` as one TCP message: length, then bytes.
+fn tcp_frame(m: &Message) -> Vec<u8> {
+    let bytes = m.to_vec().unwrap();
+    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&bytes);
+    frame
+}
+
+/// Sends `frame` on fresh connections until one is answered (connections over the limit
+/// are closed unanswered); `None` if none is within 500 tries.
+fn tcp_answer_once_a_slot_is_free(addr: std::net::SocketAddr, frame: &[u8]) -> Option<Message> {
+    use std::io::{Read, Write};
+
+    let mut len = [0u8; 2];
+    for _ in 0..500 {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(crate::support::dns::WAIT)).unwrap();
+        c.write_all(frame).unwrap();
+        if c.read_exact(&mut len).is_ok() {
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut body).unwrap();
+            return Some(Message::from_vec(&body).unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
 #[test]
 fn tcp_connections_are_limited_and_closed_when_idle() {
     use std::io::{Read, Write};
@@ -719,9 +747,7 @@ fn tcp_connections_are_limited_and_closed_when_idle() {
     // A second one is closed unanswered (connections are accepted in order).
     let mut second = TcpStream::connect(daemon.addr).unwrap();
     second.set_read_timeout(wait).unwrap();
-    let bytes = query(zone::WWW, RecordType::A, false).to_vec().unwrap();
-    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
-    frame.extend_from_slice(&bytes);
+    let frame = tcp_frame(&query(zone::WWW, RecordType::A, false));
     let _ = second.write_all(&frame);
     let mut len = [0u8; 2];
     assert!(
@@ -737,20 +763,8 @@ fn tcp_connections_are_limited_and_closed_when_idle() {
     );
     drop(first);
     // Its slot frees up for the next client (the server releases it right after closing).
-    let mut answered = None;
-    for _ in 0..100 {
-        let mut c = TcpStream::connect(daemon.addr).unwrap();
-        c.set_read_timeout(wait).unwrap();
-        c.write_all(&frame).unwrap();
-        if c.read_exact(&mut len).is_ok() {
-            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            c.read_exact(&mut body).unwrap();
-            answered = Some(Message::from_vec(&body).unwrap());
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let a = answered.expect("a TCP answer once the slot is free");
+    let a = tcp_answer_once_a_slot_is_free(daemon.addr, &frame)
+        .expect("a TCP answer once the slot is free");
     assert_eq!(
         rdata_of(&a),
         vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
@@ -806,7 +820,7 @@ action = "block"
 
 #[test]
 fn a_tcp_client_that_stops_reading_loses_its_connection_slot() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::TcpStream;
 
     let upstream = TestUpstream::start();
@@ -814,11 +828,7 @@ fn a_tcp_client_that_stops_reading_loses_its_connection_slot() {
         &[&upstream],
         "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 1\n[log]\nqueries = \"none\"",
     );
-    let bytes = query("a.blocked.test", RecordType::A, false)
-        .to_vec()
-        .unwrap();
-    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
-    frame.extend_from_slice(&bytes);
+    let frame = tcp_frame(&query("a.blocked.test", RecordType::A, false));
     // The hog pipelines queries and never reads an answer, until winsink's answers fill
     // both socket buffers and winsink can neither write nor, in turn, read. It stops
     // once its own writes block (or winsink closes the connection).
@@ -833,21 +843,8 @@ fn a_tcp_client_that_stops_reading_loses_its_connection_slot() {
     }
     // Another client gets its answer: the hog's slot is freed when its answers stop
     // leaving, although the hog keeps its end open.
-    let mut len = [0u8; 2];
-    let mut answered = None;
-    for _ in 0..500 {
-        let mut c = TcpStream::connect(daemon.addr).unwrap();
-        c.set_read_timeout(Some(crate::support::dns::WAIT)).unwrap();
-        c.write_all(&frame).unwrap();
-        if c.read_exact(&mut len).is_ok() {
-            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            c.read_exact(&mut body).unwrap();
-            answered = Some(Message::from_vec(&body).unwrap());
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let a = answered.expect("a TCP answer while the hog still holds its connection open");
+    let a = tcp_answer_once_a_slot_is_free(daemon.addr, &frame)
+        .expect("a TCP answer while the hog still holds its connection open");
     assert_eq!(rdata_of(&a), vec![RData::A(Ipv4Addr::UNSPECIFIED.into())]);
     drop(hog);
 }

@@ -180,14 +180,9 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> bool {
         let Received { at: started, ts } = when;
-        let Ok(q) = parse_query(packet) else {
+        let Some((q, ip)) = reparse(packet, client, s) else {
             return false;
         };
-        let ip = client.ip().to_canonical();
-        s.name.clear();
-        if name_to_text(q.packet, HEADER_LEN, &mut s.name).is_none() {
-            return false;
-        }
         wire::cache_key(&q, &mut s.key);
 
         // Identical concurrent misses go upstream once.
@@ -274,14 +269,9 @@ impl Engine {
         s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> bool {
-        let Ok(q) = parse_query(packet) else {
+        let Some((q, ip)) = reparse(packet, client, s) else {
             return false;
         };
-        let ip = client.ip().to_canonical();
-        s.name.clear();
-        if name_to_text(q.packet, HEADER_LEN, &mut s.name).is_none() {
-            return false;
-        }
         let policy = self.policy.load();
         let outcome = Outcome {
             decision: verdict::decide(&policy, ip, &s.name),
@@ -493,8 +483,16 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[allow(unused_imports)]
-    use super::*;
+/// Parses again a packet that [`Engine::answer_now`] handed on: the query, the client's
+/// address as policies see it, and the name as text in `s.name`. `None` cannot happen
+/// for such a packet, but input never gets to panic.
+fn reparse<'p>(
+    packet: &'p [u8],
+    client: SocketAddr,
+    s: &mut Scratch,
+) -> Option<(Query<'p>, IpAddr)> {
+    let q = parse_query(packet).ok()?;
+    s.name.clear();
+    name_to_text(q.packet, HEADER_LEN, &mut s.name)?;
+    Some((q, client.ip().to_canonical()))
 }

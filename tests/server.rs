@@ -903,3 +903,38 @@ fn a_malformed_upstream_answer_gets_servfail_naming_the_upstream() {
     // Nothing unusable is cached: the second query went upstream again.
     assert_eq!(upstream.count(zone::MALFORMED, RecordType::A), 2);
 }
+
+#[test]
+fn past_4096_queries_waiting_for_upstreams_a_miss_gets_servfail_at_once() {
+    let silent = TestUpstream::silent();
+    // The budget outlasts the test: every query that reaches the upstream stays waiting.
+    let daemon = start(
+        &[&silent],
+        "[server]\nupstream_timeout_ms = 60000\n[log]\nqueries = \"none\"",
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut overloaded = None;
+    // Sent in rounds, as fast as winsink takes them; a few may be lost to a full socket
+    // buffer, so it keeps sending until the limit shows.
+    'rounds: for round in 0..200 {
+        for i in 0..100 {
+            let q = query(&format!("q{round}-{i}.example.test"), RecordType::A, true);
+            let _ = sock.send_to(&q.to_vec().unwrap(), daemon.addr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        if let Ok((len, _)) = sock.recv_from(&mut buf) {
+            overloaded = Some(Message::from_vec(&buf[..len]).unwrap());
+            break 'rounds;
+        }
+    }
+    let a = overloaded.expect("an answer before any upstream could have answered");
+    assert_eq!(a.metadata.response_code, ResponseCode::ServFail);
+    let (code, text) = ede(&a).pop().expect("an EDE");
+    assert_eq!(code, 22);
+    assert!(
+        text.contains("too many queries waiting for upstreams"),
+        "{text}"
+    );
+}

@@ -938,3 +938,34 @@ fn past_4096_queries_waiting_for_upstreams_a_miss_gets_servfail_at_once() {
         "{text}"
     );
 }
+
+#[test]
+fn a_low_open_files_limit_is_raised_for_the_sockets_queries_need() {
+    let upstream = TestUpstream::start();
+    let daemon = Daemon::start_with_open_files(&config(""), &["--upstream", &upstream.url()], 256);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (soft, hard) = (numbers[0], numbers[1]);
+    // 4096 upstream queries + 1024 TCP clients + 256 others, or all the hard limit allows.
+    assert_eq!(soft, hard.min(4096 + 1024 + 256), "{line}");
+    assert!(
+        daemon
+            .stderr()
+            .contains(&format!("open files limit raised from 256 to {soft}")),
+        "{}",
+        daemon.stderr()
+    );
+    // Still answering.
+    let a = ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+}

@@ -507,20 +507,44 @@ impl Daemon {
     /// Writes `config` to a fresh folder and runs `winsink run --config it --listen
     /// 127.0.0.1:0 --log-format json EXTRA...`.
     pub(crate) fn start(config: &str, extra: &[&str]) -> Self {
-        Self::spawn(config, extra, true)
+        Self::spawn(config, extra, true, None)
     }
 
     /// Like [`Daemon::start`], but nobody reads winsink's stdout: a query log stalled as
     /// behind a pipe whose reader hangs.
     pub(crate) fn start_stalled(config: &str, extra: &[&str]) -> Self {
-        Self::spawn(config, extra, false)
+        Self::spawn(config, extra, false, None)
     }
 
-    fn spawn(config: &str, extra: &[&str], read_stdout: bool) -> Self {
+    /// Like [`Daemon::start`], with the soft limit on open files set to `limit` (as
+    /// systemd's default of 1024 would be).
+    pub(crate) fn start_with_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
+        Self::spawn(config, extra, true, Some(limit))
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn spawn(config: &str, extra: &[&str], read_stdout: bool, open_files: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("winsink.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = super::winsink()
+        let mut command = match open_files {
+            None => super::winsink(),
+            Some(n) => {
+                // The shell lowers its limit and becomes winsink (same process id).
+                let mut c = std::process::Command::new("sh");
+                c.current_dir(super::repo_root()).args([
+                    "-c",
+                    &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_winsink"),
+                ]);
+                c
+            }
+        };
+        let mut child = command
             .arg("run")
             .arg("--config")
             .arg(&path)

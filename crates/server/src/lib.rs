@@ -161,6 +161,45 @@ fn bind_hint(addr: &SocketAddr, source: &io::Error) -> &'static str {
     }
 }
 
+/// Files besides upstream sockets and TCP connections: listening sockets, the query log,
+/// config files, the runtime's own.
+const OTHER_FILES: usize = 256;
+
+/// Raises the soft limit on open files to `needed`, within the hard limit. Every
+/// forwarded UDP query holds a socket of its own and every TCP client a connection; under
+/// systemd's default soft limit of 1024 a burst of cache misses would otherwise fail at
+/// once with "too many open files" while the hard limit allows far more.
+#[cfg(target_os = "linux")]
+fn raise_open_files_limit(needed: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit, which `lim` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= needed {
+        return;
+    }
+    let old = lim.rlim_cur;
+    let mut now = old;
+    let target = needed.min(lim.rlim_max);
+    if target > old {
+        lim.rlim_cur = target;
+        // SAFETY: setrlimit reads one rlimit, which `lim` is.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+            info!("open files limit raised from {old} to {target}");
+            now = target;
+        }
+    }
+    if now < needed {
+        warn!(
+            "open files limit is {now}; {needed} would let every upstream query and TCP client have a socket"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn raise_open_files_limit(_needed: u64) {}
+
 /// The settings read once at start (changing them needs a restart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -257,6 +296,9 @@ impl Server {
         listeners: Listeners,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
+        raise_open_files_limit(
+            (listen::MAX_FORWARDS + self.config.tcp_max_connections + OTHER_FILES) as u64,
+        );
         let tracker = TaskTracker::new();
         let mut loops = JoinSet::new();
         let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections));

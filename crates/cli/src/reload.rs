@@ -38,7 +38,7 @@ pub(crate) const QUIET: Duration = Duration::from_millis(250);
 /// A stream of writes that never goes quiet still reloads this long after it began, so a
 /// busy directory cannot postpone a reload forever.
 pub(crate) const MAX_DELAY: Duration = Duration::from_millis(1000);
-/// How often the polling fallback rescans when inotify is unavailable.
+/// How often the polling fallback looks at the watched files when inotify is unavailable.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A freshly loaded snapshot and what its load produced.
@@ -112,10 +112,40 @@ pub(crate) fn spawn<S: Source>(
     shutdown: CancellationToken,
     observer: Option<mpsc::UnboundedSender<Outcome>>,
 ) -> Reloader {
+    spawn_with(
+        Backend::Native,
+        source,
+        current,
+        files,
+        warnings,
+        shutdown,
+        observer,
+    )
+}
+
+/// Which watcher [`spawn_with`] starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// inotify (on Linux), falling back to polling if it fails.
+    Native,
+    /// Polling from the start (what the fallback does; tests choose it directly).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Polling,
+}
+
+fn spawn_with<S: Source>(
+    backend: Backend,
+    source: Arc<S>,
+    current: Arc<ArcSwap<S::Snapshot>>,
+    files: Vec<PathBuf>,
+    warnings: Vec<String>,
+    shutdown: CancellationToken,
+    observer: Option<mpsc::UnboundedSender<Outcome>>,
+) -> Reloader {
     let (force_tx, force_rx) = mpsc::channel(4);
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     // Watch before returning, so that a change made right after `spawn` is seen.
-    let mut dirs = DirWatcher::new(event_tx);
+    let mut dirs = DirWatcher::new(event_tx, backend);
     dirs.set(&files);
     let mut state = State {
         source,
@@ -152,7 +182,11 @@ async fn run<S: Source>(
     mut force: mpsc::Receiver<()>,
     shutdown: CancellationToken,
 ) {
+    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stamp = Stamp::of(&state.files);
     loop {
+        let polling = dirs.polling;
         let mut cause = tokio::select! {
             () = shutdown.cancelled() => return,
             Some(event) = events.recv() => {
@@ -162,6 +196,13 @@ async fn run<S: Source>(
                 Cause::Files
             }
             Some(()) = force.recv() => Cause::Forced,
+            _ = poll.tick(), if polling => {
+                let now = Stamp::of(&state.files);
+                if now == stamp {
+                    continue;
+                }
+                Cause::Files
+            }
         };
         // Debounce: absorb the rest of the burst.
         let started = Instant::now();
@@ -182,6 +223,28 @@ async fn run<S: Source>(
         attempt(state, cause).await;
         // The set of files, or where their symlinks point, may have changed.
         dirs.set(&state.files);
+        stamp = Stamp::of(&state.files);
+    }
+}
+
+/// What the polling fallback compares between two looks: where each watched file resolves
+/// to, its size and its modification time (nanoseconds where the file system has them).
+/// Cheap (a few system calls per file); a difference only triggers the content check.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp(Vec<Option<(PathBuf, u64, Option<std::time::SystemTime>)>>);
+
+impl Stamp {
+    fn of(files: &[PathBuf]) -> Self {
+        Self(
+            files
+                .iter()
+                .map(|file| {
+                    let resolved = std::fs::canonicalize(file).ok()?;
+                    let meta = std::fs::metadata(&resolved).ok()?;
+                    Some((resolved, meta.len(), meta.modified().ok()))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -312,7 +375,7 @@ struct DirWatcher {
 }
 
 impl DirWatcher {
-    fn new(events: mpsc::UnboundedSender<notify::Result<Event>>) -> Self {
+    fn new(events: mpsc::UnboundedSender<notify::Result<Event>>, backend: Backend) -> Self {
         let mut this = Self {
             backend: None,
             polling: false,
@@ -320,6 +383,10 @@ impl DirWatcher {
             dirs: BTreeSet::new(),
             names: HashSet::new(),
         };
+        if backend == Backend::Polling {
+            this.start_polling();
+            return this;
+        }
         match notify::recommended_watcher(this.handler()) {
             Ok(native) => this.backend = Some(Box::new(native)),
             Err(err) => this.fall_back_to_polling(&err),
@@ -340,14 +407,14 @@ impl DirWatcher {
             "file change notification unavailable ({why}); polling the config files every {}s instead",
             POLL_INTERVAL.as_secs()
         );
-        let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
-        match notify::PollWatcher::new(self.handler(), config) {
-            Ok(poll) => self.backend = Some(Box::new(poll)),
-            Err(err) => {
-                error!("cannot watch the config files ({err}); only SIGHUP reloads");
-                self.backend = None;
-            }
-        }
+        self.start_polling();
+    }
+
+    /// Polling is done by the reload loop itself, on the watched files only (see
+    /// [`Stamp`]): notify's `PollWatcher` compares whole-second mtimes, and would hash
+    /// every file in the directories to do better, a growing query log included.
+    fn start_polling(&mut self) {
+        self.backend = None;
         self.polling = true;
         self.dirs.clear();
     }
@@ -386,13 +453,8 @@ impl DirWatcher {
         }
         self.dirs = watched;
         if let Some(err) = failure {
-            if self.polling {
-                error!("cannot watch the config files ({err}); only SIGHUP reloads");
-            } else {
-                // Typically the inotify watch limit; polling a handful of dirs is cheap.
-                self.fall_back_to_polling(&err);
-                self.set(files);
-            }
+            // Typically the inotify watch limit; polling a handful of files is cheap.
+            self.fall_back_to_polling(&err);
         }
     }
 
@@ -791,6 +853,39 @@ mod tests {
         fs::write(h.path("winsink.toml"), "two").unwrap();
         assert_eq!(h.next().await, swapped("one → two"));
         assert_eq!(**h.current.load(), "two");
+    }
+
+    /// The polling fallback (no inotify) sees an editor's save too, only later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn polling_fallback_sees_a_rename_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        fs::write(&config, "one").unwrap();
+        let source = Arc::new(TextSource {
+            path: config.clone(),
+            extra: Vec::new(),
+            loads: AtomicUsize::new(0),
+        });
+        let first = source.load().unwrap();
+        let current = Arc::new(ArcSwap::from_pointee(first.value));
+        let (tx, mut outcomes) = mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let _reloader = spawn_with(
+            Backend::Polling,
+            Arc::clone(&source),
+            Arc::clone(&current),
+            first.files,
+            Vec::new(),
+            shutdown.clone(),
+            Some(tx),
+        );
+        fs::write(dir.path().join(".winsink.toml.swp"), "two, longer").unwrap();
+        fs::rename(dir.path().join(".winsink.toml.swp"), &config).unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+            .await
+            .expect("a reload within 30 s");
+        assert_eq!(outcome, Some(swapped("one → two, longer")));
+        shutdown.cancel();
     }
 
     /// A forced reload (SIGHUP) loads even when nothing changed.

@@ -150,6 +150,7 @@ fn spawn_with<S: Source>(
     let mut state = State {
         source,
         current,
+        stamp: Stamp::of(&files),
         fingerprint: fingerprint(&files),
         files,
         warnings: warnings.into_iter().collect(),
@@ -170,6 +171,8 @@ struct State<S: Source> {
     files: Vec<PathBuf>,
     /// The files' state when the snapshot in force (or the last failed attempt) was read.
     fingerprint: Fingerprint,
+    /// The files' metadata at the last look of the polling fallback.
+    stamp: Stamp,
     /// The warnings of the snapshot in force: a reload repeats only new ones.
     warnings: HashSet<String>,
     observer: Option<mpsc::UnboundedSender<Outcome>>,
@@ -184,7 +187,6 @@ async fn run<S: Source>(
 ) {
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut stamp = Stamp::of(&state.files);
     loop {
         let polling = dirs.polling;
         let mut cause = tokio::select! {
@@ -197,8 +199,7 @@ async fn run<S: Source>(
             }
             Some(()) = force.recv() => Cause::Forced,
             _ = poll.tick(), if polling => {
-                let now = Stamp::of(&state.files);
-                if now == stamp {
+                if Stamp::of(&state.files) == state.stamp {
                     continue;
                 }
                 Cause::Files
@@ -223,7 +224,7 @@ async fn run<S: Source>(
         attempt(state, cause).await;
         // The set of files, or where their symlinks point, may have changed.
         dirs.set(&state.files);
-        stamp = Stamp::of(&state.files);
+        state.stamp = Stamp::of(&state.files);
     }
 }
 

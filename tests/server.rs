@@ -969,3 +969,32 @@ fn a_low_open_files_limit_is_raised_for_the_sockets_queries_need() {
         vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
     );
 }
+
+#[test]
+fn the_ad_bit_reaches_a_client_that_asks_for_it_even_from_the_cache() {
+    let upstream = TestUpstream::start();
+    let daemon = start(&[&upstream], "");
+    // First without AD or DO: the upstream's answer gets cached; this client sees no AD.
+    let plain = query(zone::WWW, RecordType::AAAA, true);
+    let a = ask_udp(daemon.addr, &plain);
+    assert!(
+        !a.metadata.authentic_data,
+        "AD for a client that asked neither AD nor DO"
+    );
+    // Then with AD: from the cache, with the AD the upstream gives such a client.
+    let mut with_ad = query(zone::WWW, RecordType::AAAA, true);
+    with_ad.metadata.authentic_data = true;
+    let direct = ask_udp(upstream.addr, &with_ad);
+    assert!(direct.metadata.authentic_data);
+    let a = ask_udp(daemon.addr, &with_ad);
+    assert!(a.metadata.authentic_data, "AD lost on the way");
+    assert_eq!(a.answers, direct.answers);
+    let _ = daemon.log_line();
+    check_line(
+        &daemon.log_line(),
+        zone::WWW,
+        RecordType::AAAA,
+        "udp",
+        json!({"cached": true}),
+    );
+}

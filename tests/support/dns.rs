@@ -323,6 +323,10 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
     let mut m = Message::response(query.metadata.id, OpCode::Query);
     m.metadata.authoritative = true;
     m.metadata.recursion_desired = query.metadata.recursion_desired;
+    // As a validating resolver whose zone is signed: AD only for a query that asks for
+    // it with AD or DO (RFC 6840 §5.7).
+    m.metadata.authentic_data =
+        query.metadata.authentic_data || query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     m.add_query(q.clone());
     if query.edns.is_some() {
         let mut e = Edns::new();

@@ -273,6 +273,10 @@ impl Forwarder {
         let mut m = Message::query();
         m.metadata.recursion_desired = q.flags & crate::wire::FLAG_RD != 0;
         m.metadata.checking_disabled = q.checking_disabled();
+        // Always asked, so that one cached answer serves clients that want the AD bit
+        // (RFC 6840 §5.7: a validating upstream sets it only when asked); replay clears
+        // it for clients that asked neither AD nor DO.
+        m.metadata.authentic_data = true;
         m.queries.push(query.clone());
         let mut edns = Edns::new();
         edns.set_max_payload(self.payload)

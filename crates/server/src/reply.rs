@@ -5,8 +5,9 @@
 //! none) but its Extended DNS Errors are kept and passed on. Every other byte is the
 //! upstream's: flags, RCODE, all three sections, CNAME chains, compression. Replaying
 //! copies the bytes, writes the client's id and question (same length, the client's letter
-//! case), counts the TTLs down, and truncates with TC when the client's UDP limit is too
-//! small.
+//! case) and its RD and CD bits, clears AD for a client that asked for neither AD nor DO
+//! (RFC 6840 §5.7), counts the TTLs down, and truncates with TC when the client's UDP
+//! limit is too small.
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use hickory_proto::op::Message;
 use winsink_policy::settings::CacheSettings;
 
 use crate::wire::{
-    self, name_to_text, read_record, write_opt, EdnsInfo, Query, EDNS_OPTION_EDE, FLAG_CD, FLAG_RD,
-    FLAG_TC, HEADER_LEN, TYPE_CNAME, TYPE_DNAME, TYPE_OPT, TYPE_SOA,
+    self, name_to_text, read_record, write_opt, EdnsInfo, Query, EDNS_OPTION_EDE, FLAG_AD, FLAG_CD,
+    FLAG_RD, FLAG_TC, HEADER_LEN, TYPE_CNAME, TYPE_DNAME, TYPE_OPT, TYPE_SOA,
 };
 
 /// An upstream answer ready to replay.
@@ -178,6 +179,9 @@ impl Reply {
         }
         let mut flags = u16::from_be_bytes([out[2], out[3]]);
         flags = (flags & !(FLAG_RD | FLAG_CD | FLAG_TC)) | (q.flags & (FLAG_RD | FLAG_CD));
+        if q.flags & FLAG_AD == 0 && !q.dnssec_ok() {
+            flags &= !FLAG_AD;
+        }
         out[2..4].copy_from_slice(&flags.to_be_bytes());
         if elapsed > 0 {
             for &at in self.ttl_at.iter() {

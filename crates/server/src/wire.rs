@@ -25,6 +25,7 @@ pub(crate) const FLAG_AA: u16 = 0x0400;
 pub(crate) const FLAG_TC: u16 = 0x0200;
 pub(crate) const FLAG_RD: u16 = 0x0100;
 pub(crate) const FLAG_RA: u16 = 0x0080;
+pub(crate) const FLAG_AD: u16 = 0x0020;
 pub(crate) const FLAG_CD: u16 = 0x0010;
 const OPCODE_MASK: u16 = 0x7800;
 

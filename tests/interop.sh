@@ -47,8 +47,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The watchdog bounds the run even if a tool hangs.
-( sleep "${INTEROP_TIMEOUT:-300}"; echo "interop: timed out" >&2; kill -TERM $$ ) &
+# The watchdog bounds the run even if a tool hangs; stopped, it takes its sleep along.
+(
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleep "${INTEROP_TIMEOUT:-300}" &
+    sleeper=$!
+    wait "$sleeper"
+    echo "interop: timed out" >&2
+    kill -TERM $$
+) &
 PIDS+=($!)
 
 PASSED=0

@@ -344,3 +344,25 @@ impl Server {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_port_53_unprivileged_says_cap_net_bind_service_is_needed() {
+        let denied = |addr: &str| ServerError::Bind {
+            proto: "udp",
+            addr: addr.parse().unwrap(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        };
+        let e = denied("0.0.0.0:53").to_string();
+        assert!(e.starts_with("cannot bind udp 0.0.0.0:53 ("), "{e}");
+        assert!(e.contains("needs CAP_NET_BIND_SERVICE"), "{e}");
+        // Above 1024 a permission error has another cause; no hint that would mislead.
+        assert_eq!(
+            denied("127.0.0.1:5353").to_string(),
+            "cannot bind udp 127.0.0.1:5353"
+        );
+    }
+}

@@ -67,6 +67,21 @@ fn check_line(line: &Value, qname: &str, rtype: RecordType, proto: &str, expect:
     }
 }
 
+/// `a` is the upstream's answer for www A (192.0.2.1), and the log line says so.
+fn assert_www_forwarded(daemon: &Daemon, a: &Message, proto: &str) {
+    assert_eq!(
+        rdata_of(a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+    check_line(
+        &daemon.log_line(),
+        zone::WWW,
+        RecordType::A,
+        proto,
+        json!({"decision": "pass"}),
+    );
+}
+
 fn rcode_word(r: ResponseCode) -> &'static str {
     match r {
         ResponseCode::NoError => "NOERROR",
@@ -235,18 +250,7 @@ fn forwarded_answers_are_the_upstreams_answers() {
         a.queries
     );
     assert!(a.edns.is_none(), "no OPT for a client that sent none");
-    assert_eq!(
-        rdata_of(&a),
-        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
-    );
-    let line = daemon.log_line();
-    check_line(
-        &line,
-        zone::WWW,
-        RecordType::A,
-        "udp",
-        json!({"decision": "pass"}),
-    );
+    assert_www_forwarded(&daemon, &a, "udp");
 }
 
 #[test]
@@ -531,17 +535,7 @@ fn a_malformed_packet_gets_formerr_and_the_server_keeps_serving() {
     // Still serving.
     let q = query(zone::WWW, RecordType::A, false);
     let a = ask_udp(daemon.addr, &q);
-    assert_eq!(
-        rdata_of(&a),
-        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
-    );
-    check_line(
-        &daemon.log_line(),
-        zone::WWW,
-        RecordType::A,
-        "udp",
-        json!({"decision": "pass"}),
-    );
+    assert_www_forwarded(&daemon, &a, "udp");
 }
 
 #[test]
@@ -765,17 +759,7 @@ fn tcp_connections_are_limited_and_closed_when_idle() {
     // Its slot frees up for the next client (the server releases it right after closing).
     let a = tcp_answer_once_a_slot_is_free(daemon.addr, &frame)
         .expect("a TCP answer once the slot is free");
-    assert_eq!(
-        rdata_of(&a),
-        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
-    );
-    check_line(
-        &daemon.log_line(),
-        zone::WWW,
-        RecordType::A,
-        "tcp",
-        json!({"decision": "pass"}),
-    );
+    assert_www_forwarded(&daemon, &a, "tcp");
 }
 
 #[test]
@@ -964,10 +948,7 @@ fn a_low_open_files_limit_is_raised_for_the_sockets_queries_need() {
     );
     // Still answering.
     let a = ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
-    assert_eq!(
-        rdata_of(&a),
-        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
-    );
+    assert_www_forwarded(&daemon, &a, "udp");
 }
 
 #[test]

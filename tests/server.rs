@@ -630,7 +630,14 @@ fn a_bad_upstream_url_is_a_config_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = crate::support::stderr(&out);
-    assert!(err.contains("https://dns.example"), "{err}");
+    assert!(
+        err.contains("--upstream: upstream \"https://dns.example\""),
+        "{err}"
+    );
+    assert!(
+        !err.contains("winsink.toml:"),
+        "the config file is not to blame: {err}"
+    );
 }
 
 #[test]

@@ -96,7 +96,12 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     let config = match ServerConfig::from_settings(&server_settings, policy.cache()) {
         Ok(c) => c,
         Err(e) => {
-            error!("{}: {e}", args.config.display());
+            // Name where the bad value came from: the flag replaces the file's list.
+            if args.upstream.is_empty() {
+                error!("{}: {e}", args.config.display());
+            } else {
+                error!("--upstream: {e}");
+            }
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };

@@ -281,7 +281,7 @@ impl QueryLog {
     }
 
     /// Writes out every queued line and stops the writer. Lines pushed afterwards are
-    /// discarded. Idempotent. Waits at most [`CLOSE_WAIT`]: a writer blocked on a
+    /// discarded. Idempotent. Waits at most two seconds: a writer blocked on a
     /// stalled pipe or disk is left behind, so that shutdown cannot hang on it.
     pub fn close(&self) {
         self.queue.lock().closed = true;

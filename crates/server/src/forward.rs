@@ -99,8 +99,21 @@ impl fmt::Display for Upstream {
 }
 
 /// The nameservers of a `resolv.conf` text, minus those that are winsink itself (one of
-/// `own` on port 53, or any loopback address when winsink listens on a wildcard address).
+/// `own` on port 53, or, when winsink listens on a wildcard address on port 53, any
+/// loopback address or address of this host's interfaces).
 pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstream> {
+    let wildcard = own
+        .iter()
+        .any(|l| l.port() == 53 && l.ip().is_unspecified());
+    let local = if wildcard {
+        interface_addresses()
+    } else {
+        Vec::new()
+    };
+    nameservers_except(text, own, &local)
+}
+
+fn nameservers_except(text: &str, own: &[SocketAddr], local: &[IpAddr]) -> Vec<Upstream> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
@@ -113,7 +126,8 @@ pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstrea
             !own.iter().any(|l| {
                 l.port() == 53
                     && (l.ip() == *ip
-                        || (l.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+                        || (l.ip().is_unspecified()
+                            && (ip.is_loopback() || ip.is_unspecified() || local.contains(ip))))
             })
         })
         .map(|ip| Upstream {
@@ -121,6 +135,44 @@ pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstrea
             addr: SocketAddr::new(ip, 53),
         })
         .collect()
+}
+
+/// The addresses of this host's interfaces (empty where they cannot be listed).
+#[cfg(target_os = "linux")]
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list that freeifaddrs releases below;
+    // each node and its address are read only while the list is alive.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut node = list;
+        while let Some(n) = node.as_ref() {
+            if let Some(sa) = n.ifa_addr.as_ref() {
+                match i32::from(sa.sa_family) {
+                    libc::AF_INET => {
+                        let a = &*n.ifa_addr.cast::<libc::sockaddr_in>();
+                        out.push(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let a = &*n.ifa_addr.cast::<libc::sockaddr_in6>();
+                        out.push(IpAddr::from(a.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            node = n.ifa_next;
+        }
+        libc::freeifaddrs(list);
+        out
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn interface_addresses() -> Vec<IpAddr> {
+    Vec::new()
 }
 
 /// Why no upstream answer could be had.
@@ -437,6 +489,22 @@ mod tests {
         let labels: Vec<String> = ups.iter().map(ToString::to_string).collect();
         assert_eq!(labels, ["udp://192.0.2.1:53", "udp://[fe80::1]:53"]);
         let wildcard: Vec<SocketAddr> = vec!["0.0.0.0:53".parse().unwrap()];
-        assert_eq!(upstreams_from_resolv_conf(text, &wildcard).len(), 2);
+        assert_eq!(nameservers_except(text, &wildcard, &[]).len(), 2);
+        // On a wildcard address winsink is every address of the host, not only loopback.
+        let local: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        let ups = nameservers_except(text, &wildcard, &local);
+        assert_eq!(ups.len(), 1, "{ups:?}");
+        assert_eq!(ups[0].to_string(), "udp://[fe80::1]:53");
+        // On another port it is not.
+        let other: Vec<SocketAddr> = vec!["0.0.0.0:5353".parse().unwrap()];
+        assert_eq!(nameservers_except(text, &other, &local).len(), 3);
+    }
+
+    #[test]
+    fn this_hosts_interfaces_include_loopback() {
+        let local = interface_addresses();
+        if cfg!(target_os = "linux") {
+            assert!(local.contains(&IpAddr::from([127, 0, 0, 1])), "{local:?}");
+        }
     }
 }

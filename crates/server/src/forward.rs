@@ -200,6 +200,11 @@ pub(crate) enum ForwardError {
 
 type Exchange = DnsExchange<TokioRuntimeProvider>;
 
+/// Sends of one query to a UDP upstream: the first, then again every 333 ms (hickory's
+/// retry floor) while no answer came, each from a fresh socket (a fresh random port),
+/// all open until the answer or the budget's end.
+pub(crate) const UDP_ATTEMPTS: u8 = 3;
+
 struct Target {
     upstream: Upstream,
     label: Arc<str>,
@@ -243,6 +248,7 @@ impl Forwarder {
                 let udp = (upstream.transport == Transport::Udp).then(|| {
                     let stream = UdpClientStream::builder(upstream.addr, provider.clone())
                         .with_timeout(Some(budget))
+                        .with_max_retries(UDP_ATTEMPTS)
                         .build();
                     let (exchange, background) = DnsExchange::from_stream(stream);
                     tokio::spawn(background);
@@ -400,7 +406,8 @@ impl Forwarder {
         let response = match ex.send(request).next().await {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("exchange closed".into()),
+            // hickory ends the stream without an item on its own timeout.
+            None => return Err("no answer in time".into()),
         };
         let (_, bytes) = response.into_parts();
         // Over TCP the multiplexer gives each query an id of its own and matches replies

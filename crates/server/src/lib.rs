@@ -166,7 +166,8 @@ fn bind_hint(addr: &SocketAddr, source: &io::Error) -> &'static str {
 const OTHER_FILES: usize = 256;
 
 /// Raises the soft limit on open files to `needed`, within the hard limit. Every
-/// forwarded UDP query holds a socket of its own and every TCP client a connection; under
+/// forwarded UDP query holds a socket per send (up to three) and every TCP client a
+/// connection; under
 /// systemd's default soft limit of 1024 a burst of cache misses would otherwise fail at
 /// once with "too many open files" while the hard limit allows far more.
 #[cfg(target_os = "linux")]
@@ -297,7 +298,9 @@ impl Server {
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
         raise_open_files_limit(
-            (listen::MAX_FORWARDS + self.config.tcp_max_connections + OTHER_FILES) as u64,
+            (listen::MAX_FORWARDS * usize::from(forward::UDP_ATTEMPTS)
+                + self.config.tcp_max_connections
+                + OTHER_FILES) as u64,
         );
         let tracker = TaskTracker::new();
         let mut loops = JoinSet::new();

@@ -987,3 +987,27 @@ fn the_ad_bit_reaches_a_client_that_asks_for_it_even_from_the_cache() {
         json!({"cached": true}),
     );
 }
+
+#[test]
+fn a_refused_tcp_client_is_disconnected_after_its_answer() {
+    use std::io::{Read, Write};
+
+    let upstream = TestUpstream::start();
+    let daemon = start(
+        &[&upstream],
+        "[server]\nallow_clients = [\"10.0.0.0/8\"]\ntcp_idle_timeout_secs = 600",
+    );
+    let mut c = std::net::TcpStream::connect(daemon.addr).unwrap();
+    c.set_read_timeout(Some(crate::support::dns::WAIT)).unwrap();
+    c.write_all(&tcp_frame(&query(zone::WWW, RecordType::A, false)))
+        .unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    c.read_exact(&mut body).unwrap();
+    let a = Message::from_vec(&body).unwrap();
+    assert_eq!(a.metadata.response_code, ResponseCode::Refused);
+    // Then the connection ends, long before the idle timeout.
+    let mut rest = [0u8; 1];
+    assert_eq!(c.read(&mut rest).unwrap(), 0, "connection closed");
+}

@@ -88,6 +88,11 @@ impl Engine {
         }
     }
 
+    /// Whether `client` is in `allow_clients` of the policy in force.
+    pub(crate) fn allows(&self, client: IpAddr) -> bool {
+        allowed(&self.policy.load(), client.to_canonical())
+    }
+
     fn limit(&self, q: &Query<'_>, tcp: bool) -> usize {
         if tcp {
             TCP_LIMIT
@@ -119,12 +124,7 @@ impl Engine {
             return Now::Drop;
         }
 
-        if !policy
-            .server()
-            .allow_clients
-            .iter()
-            .any(|n| n.contains(&ip))
-        {
+        if !allowed(&policy, ip) {
             let mut a = Answer::new(out, &q, Rcode::Refused, 0);
             if let Some(e) = q.edns {
                 a.opt(self.payload, e, Rcode::Refused, |_| {});
@@ -481,6 +481,15 @@ impl Engine {
         };
         self.log.push(&line, &mut s.log);
     }
+}
+
+/// Whether `ip` (canonical: an IPv4-mapped address as IPv4) may query.
+fn allowed(policy: &Policy, ip: IpAddr) -> bool {
+    policy
+        .server()
+        .allow_clients
+        .iter()
+        .any(|n| n.contains(&ip))
 }
 
 /// Parses again a packet that [`Engine::answer_now`] handed on: the query, the client's

@@ -415,5 +415,10 @@ async fn tcp_connection(
                 Err(_) => return Ok(()),
             }
         }
+        // A client outside allow_clients has its REFUSED; it may not keep a connection
+        // slot that allowed clients need.
+        if !engine.allows(peer.ip()) {
+            return Ok(());
+        }
     }
 }

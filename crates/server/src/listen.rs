@@ -420,5 +420,13 @@ async fn tcp_connection(
         if !engine.allows(peer.ip()) {
             return Ok(());
         }
+        // One large message must not keep 64 KiB buffers for the connection's life: with
+        // every connection slot taken that would be hundreds of MiB.
+        for b in [&mut buf, &mut out, &mut frame] {
+            if b.capacity() > 16 * 1024 {
+                b.clear();
+                b.shrink_to(4096);
+            }
+        }
     }
 }

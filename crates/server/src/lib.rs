@@ -292,6 +292,10 @@ impl Server {
     }
 
     /// Serves `listeners` until `shutdown` is cancelled, then drains (at most [`DRAIN`]).
+    ///
+    /// First raises the process's soft limit on open files, within the hard limit, to
+    /// what the sockets of 4096 forwarded queries and every TCP client need (logged; a
+    /// warning when the hard limit is lower).
     pub async fn run(
         self,
         listeners: Listeners,

@@ -1011,3 +1011,45 @@ fn a_refused_tcp_client_is_disconnected_after_its_answer() {
     let mut rest = [0u8; 1];
     assert_eq!(c.read(&mut rest).unwrap(), 0, "connection closed");
 }
+
+#[test]
+fn a_slow_answer_from_a_tcp_upstream_does_not_hold_up_other_queries() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let upstream = TestUpstream::start();
+    let daemon = Daemon::start(
+        &config("[server]\nupstream_timeout_ms = 10000\n[log]\nqueries = \"none\""),
+        &["--upstream", &upstream.tcp_url()],
+    );
+    let addr = daemon.addr;
+    let slow_done = Arc::new(AtomicBool::new(false));
+    let done = slow_done.clone();
+    let slow = std::thread::spawn(move || {
+        let a = ask_udp(addr, &query(zone::SLOWER, RecordType::A, false));
+        done.store(true, Ordering::SeqCst);
+        a
+    });
+    // Once the slow question is with the upstream, a fast one is answered meanwhile.
+    for _ in 0..500 {
+        if upstream.count(zone::SLOWER, RecordType::A) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(upstream.count(zone::SLOWER, RecordType::A), 1);
+    let a = ask_udp(addr, &query(zone::WWW, RecordType::A, false));
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 1).into())]
+    );
+    assert!(
+        !slow_done.load(Ordering::SeqCst),
+        "the fast answer waited for the slow one"
+    );
+    let a = slow.join().unwrap();
+    assert_eq!(
+        rdata_of(&a),
+        vec![RData::A(Ipv4Addr::new(192, 0, 2, 8).into())]
+    );
+}

@@ -38,6 +38,8 @@ pub(crate) mod zone {
     pub(crate) const BIG: &str = "big.example.test";
     /// A 192.0.2.7, answered after [`super::SLOW_DELAY`].
     pub(crate) const SLOW: &str = "slow.example.test";
+    /// A 192.0.2.8, answered after [`super::SLOWER_DELAY`].
+    pub(crate) const SLOWER: &str = "slower.example.test";
     /// Not in the zone: NXDOMAIN with the SOA.
     pub(crate) const MISSING: &str = "missing.example.test";
     /// A 192.0.2.5 over UDP, but first two forged replies: one with the wrong id, one
@@ -49,6 +51,9 @@ pub(crate) mod zone {
 
 /// How long the upstream waits before answering [`zone::SLOW`].
 pub(crate) const SLOW_DELAY: Duration = Duration::from_millis(300);
+
+/// How long the upstream waits before answering [`zone::SLOWER`].
+pub(crate) const SLOWER_DELAY: Duration = Duration::from_secs(2);
 
 struct UpstreamState {
     silent: AtomicBool,
@@ -263,14 +268,26 @@ fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
         let Some((response, delay)) = respond(&query) else {
             continue;
         };
-        if let Some(d) = delay {
-            std::thread::sleep(d);
-        }
         let bytes = response.to_vec().expect("encode");
         let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
         frame.extend_from_slice(&bytes);
-        if stream.write_all(&frame).is_err() {
-            return;
+        match delay {
+            None => {
+                if stream.write_all(&frame).is_err() {
+                    return;
+                }
+            }
+            // As a real server does, a slow answer does not hold up the next queries on
+            // the connection: it is written when ready, from a thread of its own.
+            Some(d) => {
+                let Ok(mut late) = stream.try_clone() else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    std::thread::sleep(d);
+                    let _ = late.write_all(&frame);
+                });
+            }
         }
     }
 }
@@ -412,6 +429,14 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
                 RData::A(A(Ipv4Addr::new(192, 0, 2, 7))),
             ));
             delay = Some(SLOW_DELAY);
+        }
+        zone::SLOWER if rtype == RecordType::A => {
+            m.add_answer(Record::from_rdata(
+                owner.clone(),
+                300,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 8))),
+            ));
+            delay = Some(SLOWER_DELAY);
         }
         n if n.ends_with(".example.test") || n == "example.test" => {
             m.metadata.response_code = ResponseCode::NXDomain;

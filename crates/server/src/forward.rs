@@ -200,6 +200,14 @@ pub(crate) enum ForwardError {
 
 type Exchange = DnsExchange<TokioRuntimeProvider>;
 
+/// The kept TCP connection and how many were opened before it, so that a query whose
+/// exchange failed closes only the connection it used, not a newer one.
+#[derive(Default)]
+struct TcpSlot {
+    opened: u64,
+    exchange: Option<Exchange>,
+}
+
 /// Sends of one query to a UDP upstream: the first, then again every 333 ms (hickory's
 /// retry floor) while no answer came, each from a fresh socket (a fresh random port),
 /// all open until the answer or the budget's end.
@@ -210,8 +218,10 @@ struct Target {
     label: Arc<str>,
     /// The UDP exchange (UDP upstreams only); it opens a fresh socket per query.
     udp: Option<Exchange>,
-    /// A TCP connection, opened on first use and again after it fails.
-    tcp: tokio::sync::Mutex<Option<Exchange>>,
+    /// A TCP connection, opened on first use and again after it fails, shared by every
+    /// query (the exchange multiplexes them). The lock is held only to look it up or
+    /// open it, never for a query's round trip.
+    tcp: tokio::sync::Mutex<TcpSlot>,
 }
 
 /// Sends queries to the upstreams.
@@ -258,7 +268,7 @@ impl Forwarder {
                     upstream,
                     label: upstream.to_string().into(),
                     udp,
-                    tcp: tokio::sync::Mutex::new(None),
+                    tcp: tokio::sync::Mutex::new(TcpSlot::default()),
                 }
             })
             .collect();
@@ -358,35 +368,40 @@ impl Forwarder {
             }
             debug!(upstream = %t.label, "truncated answer, asking again over TCP");
         }
-        let mut slot = t.tcp.lock().await;
         // A kept connection may have been closed by the upstream meanwhile: one retry on
         // a fresh connection.
         for attempt in 0..2 {
-            let exchange = match &*slot {
-                Some(e) => e.clone(),
-                None => {
-                    let e = TcpClientStream::exchange(
-                        t.upstream.addr,
-                        None,
-                        self.budget,
-                        None,
-                        self.provider.clone(),
-                    )
-                    .await
-                    .map_err(|e| format!("tcp connect: {e}"))?;
-                    *slot = Some(e.clone());
-                    e
+            let (opened, exchange) = {
+                let mut slot = t.tcp.lock().await;
+                match &slot.exchange {
+                    Some(e) => (slot.opened, e.clone()),
+                    None => {
+                        let e = TcpClientStream::exchange(
+                            t.upstream.addr,
+                            None,
+                            self.budget,
+                            None,
+                            self.provider.clone(),
+                        )
+                        .await
+                        .map_err(|e| format!("tcp connect: {e}"))?;
+                        slot.opened += 1;
+                        slot.exchange = Some(e.clone());
+                        (slot.opened, e)
+                    }
                 }
             };
             match self.exchange(&exchange, false, t, q, query, cache).await {
                 Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 => {
-                    debug!(upstream = %t.label, error = %e, "tcp exchange failed, reconnecting");
-                    *slot = None;
-                }
                 Err(e) => {
-                    *slot = None;
-                    return Err(e);
+                    let mut slot = t.tcp.lock().await;
+                    if slot.opened == opened {
+                        slot.exchange = None;
+                    }
+                    if attempt == 1 {
+                        return Err(e);
+                    }
+                    debug!(upstream = %t.label, error = %e, "tcp exchange failed, reconnecting");
                 }
             }
         }

@@ -238,6 +238,11 @@ fn serve_tcp(listener: &TcpListener, state: &Arc<UpstreamState>) {
 
 fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
     let _ = stream.set_nonblocking(false);
+    // Answers are written whole, one at a time, from this thread or a slow answer's.
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let writer = Arc::new(Mutex::new(writer));
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     loop {
         if state.stop.load(Ordering::Relaxed) {
@@ -273,19 +278,17 @@ fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
         frame.extend_from_slice(&bytes);
         match delay {
             None => {
-                if stream.write_all(&frame).is_err() {
+                if writer.lock().expect("writer").write_all(&frame).is_err() {
                     return;
                 }
             }
             // As a real server does, a slow answer does not hold up the next queries on
             // the connection: it is written when ready, from a thread of its own.
             Some(d) => {
-                let Ok(mut late) = stream.try_clone() else {
-                    return;
-                };
+                let writer = writer.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(d);
-                    let _ = late.write_all(&frame);
+                    let _ = writer.lock().expect("writer").write_all(&frame);
                 });
             }
         }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::{repo_root, run_winsink, stderr, stdout, winsink};
 
-const SHARED_PAGE: &str = "../shared/catalogs/manage-windows-11-endpoints.md";
+const SHARED_PAGE: &str = "policies/sources/manage-windows-11-endpoints.md";
 const SHIPPED: &str = "policies/windows11-enterprise.toml";
 
 /// A scratch file path for one test.

@@ -330,11 +330,11 @@ fn control_characters_in_the_title_do_not_break_the_toml() {
     round_trips(&catalog);
 }
 
-/// Microsoft's Windows 11 Enterprise page, as published (shared with the repository).
+/// Microsoft's Windows 11 Enterprise page, as published (kept in `policies/sources/`).
 fn shared_page() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/catalogs/manage-windows-11-endpoints.md"
+        "/../../policies/sources/manage-windows-11-endpoints.md"
     );
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }

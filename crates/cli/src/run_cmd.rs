@@ -180,8 +180,9 @@ async fn serve(
     );
     let server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
     let shutdown = CancellationToken::new();
-    tokio::spawn(wait_for_signal(shutdown.clone()));
-    crate::reload::start(watch, server.policy(), shutdown.clone())
+    crate::signals::on_terminate(shutdown.clone());
+    let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
+    crate::signals::on_hangup(reloader.force, shutdown.clone())
         .context("cannot listen for SIGHUP")?;
     let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
     log.close();
@@ -189,30 +190,4 @@ async fn serve(
         warn!(dropped = log.dropped(), "query log lines dropped in total");
     }
     Ok(result?)
-}
-
-async fn wait_for_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => info!("SIGTERM: shutting down"),
-                    _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
-                }
-            }
-            Err(e) => {
-                warn!("cannot watch SIGTERM ({e}); only SIGINT stops winsink");
-                let _ = tokio::signal::ctrl_c().await;
-                info!("SIGINT: shutting down");
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        info!("interrupted: shutting down");
-    }
-    shutdown.cancel();
 }

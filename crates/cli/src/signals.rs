@@ -1,7 +1,8 @@
-//! SIGHUP for the daemon: it forces a reload of the config.
+//! The daemon's signals: SIGTERM and SIGINT stop it gracefully, SIGHUP forces a reload of
+//! the config.
 //!
-//! Only the binary handles signals (SIGTERM/SIGINT in `run_cmd.rs`); the reloader sees a
-//! "reload now" channel, so it stays testable without sending signals.
+//! Only the binary handles signals. The server sees a shutdown token and the reloader a
+//! "reload now" channel, so both stay testable without sending signals.
 
 use std::io;
 
@@ -9,7 +10,31 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT.
+pub(crate) fn on_terminate(shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        wait_for_terminate().await;
+        shutdown.cancel();
+    })
+}
+
+async fn wait_for_terminate() {
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+            }
+        }
+        Err(e) => {
+            warn!("cannot watch SIGTERM ({e}); only SIGINT stops winsink");
+            let _ = tokio::signal::ctrl_c().await;
+            info!("SIGINT: shutting down");
+        }
+    }
+}
 
 /// Sends `()` to `reload` on every SIGHUP until `shutdown` is cancelled.
 pub(crate) fn on_hangup(

@@ -156,8 +156,12 @@ fn show_json_has_the_stable_shape() {
     assert_eq!(areas.len(), 24);
     let mut pairs = 0;
     for area in areas {
-        assert_eq!(keys(area), ["endpoints", "id", "name", "turn_off"]);
+        assert_eq!(
+            keys(area),
+            ["endpoints", "id", "impact", "name", "turn_off"]
+        );
         assert!(area["turn_off"].is_string());
+        assert!(!area["impact"].as_str().unwrap().is_empty());
         for e in area["endpoints"].as_array().unwrap() {
             assert_eq!(
                 keys(e),
@@ -211,6 +215,16 @@ fn show_works_from_any_directory() {
     assert!(
         text.contains("  impact: The following endpoint is used by Microsoft Edge Update service")
     );
+    // Endpoints the page leaves undescribed point at the area impact, shown once.
+    assert!(text.contains(
+        "\ndiagnostic-data  Diagnostic Data (8 endpoints)\n  turn off: \
+         https://learn.microsoft.com/en-us/windows/privacy/manage-connections-from-windows-operating-system-components-to-microsoft-services#bkmk-priv-feedback\n  \
+         area impact: The following endpoints are used by the Connected User Experiences and Telemetry\n"
+    ));
+    assert!(text.contains(
+        "  impact: (the page states none for these: the area impact applies)\n    \
+         functional.events.data.microsoft.com"
+    ));
     assert!(text.contains("won’t be able"));
 }
 

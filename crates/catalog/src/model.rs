@@ -39,9 +39,40 @@ pub struct Area {
     /// Absolute "Learn how to turn off traffic" link, when the page gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_off: Option<String>,
+    /// What blocking the area as a whole breaks: the summary shown for an endpoint whose
+    /// own description is empty (the page leaves the description cell empty above the
+    /// area's first description). The importer's choice, made by [`Area::derived_impact`]:
+    /// the area's first non-empty endpoint description in page order. A catalog file
+    /// without the key gets the same derived text when it is read.
+    #[serde(default)]
+    pub impact: String,
     /// The endpoints of this area, in page order, each destination once.
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<Endpoint>,
+}
+
+impl Area {
+    /// The area-level impact the importer records, and that a catalog file without an
+    /// `impact` key gets: the first non-empty endpoint description, in page order (on
+    /// Microsoft's pages, the first description row of the area). An area whose page
+    /// describes none of its endpoints gets a sentence saying so, naming the area, so that
+    /// no log line of a catalog endpoint is left without an impact.
+    pub fn derived_impact(&self) -> String {
+        self.endpoints
+            .iter()
+            .map(|e| e.description.as_str())
+            .find(|d| !d.is_empty())
+            .map_or_else(
+                || {
+                    format!(
+                        "What {} uses these endpoints for stops working (the source page \
+                         describes none of them).",
+                        self.name
+                    )
+                },
+                str::to_owned,
+            )
+    }
 }
 
 /// One destination of an area.
@@ -96,11 +127,19 @@ pub enum CatalogError {
 
 impl Catalog {
     /// Parses a catalog from its TOML form. `origin` names the text in error messages.
+    ///
+    /// An area without an `impact` key gets [`Area::derived_impact`].
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, CatalogError> {
-        toml::from_str(text).map_err(|source| CatalogError::Toml {
+        let mut catalog: Self = toml::from_str(text).map_err(|source| CatalogError::Toml {
             origin: origin.to_owned(),
             source,
-        })
+        })?;
+        for area in &mut catalog.areas {
+            if area.impact.trim().is_empty() {
+                area.impact = area.derived_impact();
+            }
+        }
+        Ok(catalog)
     }
 
     /// Reads a catalog TOML file.
@@ -165,6 +204,7 @@ impl Catalog {
     /// ```json
     /// {"source": {"title": "...", "url": "...", "date": "..."},
     ///  "areas": [{"id": "...", "name": "...", "turn_off": "..." | null,
+    ///             "impact": "...",
     ///             "endpoints": [{"pattern": "...", "original": "...",
     ///                            "protocols": ["..."], "description": "...",
     ///                            "sections": ["..."]}]}]}
@@ -183,6 +223,7 @@ impl Catalog {
                     id: &a.id,
                     name: &a.name,
                     turn_off: a.turn_off.as_deref(),
+                    impact: &a.impact,
                     endpoints: &a.endpoints,
                 })
                 .collect(),
@@ -224,6 +265,7 @@ mod json {
         pub(super) id: &'a str,
         pub(super) name: &'a str,
         pub(super) turn_off: Option<&'a str>,
+        pub(super) impact: &'a str,
         pub(super) endpoints: &'a [Endpoint],
     }
 }

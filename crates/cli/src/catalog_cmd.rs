@@ -44,7 +44,7 @@ pub(crate) struct ShowArgs {
     /// A catalog TOML file [default: the Windows 11 Enterprise catalog built into winsink].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Print JSON: {"source": {title, url, date}, "areas": [{id, name, turn_off,
+    /// Print JSON: {"source": {title, url, date}, "areas": [{id, name, turn_off, impact,
     /// endpoints: [{pattern, original, protocols, description, sections}]}]}.
     #[arg(long)]
     json: bool,
@@ -160,8 +160,8 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
 /// Width the descriptions are wrapped to.
 const WIDTH: usize = 96;
 
-/// The text form of `catalog show`: per area its id, name, endpoint count and turn-off
-/// link; then each run of endpoints that share an impact, the impact once, and the
+/// The text form of `catalog show`: per area its id, name, endpoint count, turn-off
+/// link and area impact; then each run of endpoints that share an impact, the impact once, and the
 /// endpoints' patterns (with the page's spelling when it differs) and protocols.
 fn render(catalog: &Catalog) -> String {
     let mut s = String::new();
@@ -192,15 +192,20 @@ fn render(catalog: &Catalog) -> String {
         if let Some(link) = &area.turn_off {
             let _ = writeln!(s, "  turn off: {link}");
         }
+        wrap(&mut s, &area.impact, "  area impact: ", "               ");
         let mut last: Option<&str> = None;
         for e in &area.endpoints {
             if last != Some(e.description.as_str()) {
-                let impact = if e.description.is_empty() {
-                    "(the page states no impact)"
+                if e.description.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "  impact: (the page states none for these: the area impact applies)"
+                    );
+                } else if e.description == area.impact {
+                    let _ = writeln!(s, "  impact: the area impact");
                 } else {
-                    &e.description
-                };
-                wrap(&mut s, impact, "  impact: ", "          ");
+                    wrap(&mut s, &e.description, "  impact: ", "          ");
+                }
                 last = Some(&e.description);
             }
             let mut line = format!("    {}", e.pattern);

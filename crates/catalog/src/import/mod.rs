@@ -40,6 +40,13 @@
 //! destination in two areas belongs to both. Protocols are canonicalised by
 //! [`text::protocols`], descriptions turned into plain text by [`text::clean_description`].
 //!
+//! Every area also gets an [`impact`](crate::Area::impact): what blocking the area as a
+//! whole breaks, for the endpoints the page gives no description of (on the Windows 11
+//! page, the rows above an area's first description). It is the area's first non-empty
+//! description in page order ([`Area::derived_impact`](crate::Area::derived_impact)), so
+//! it is deterministic and quotes the page; endpoint descriptions stay as the page wrote
+//! them, empty ones included.
+//!
 //! The page text is first repaired of mojibake (UTF-8 once read as Windows-1252:
 //! `wonâ€™t` → `won’t`): each run of characters that Windows-1252 maps back to the bytes
 //! of one UTF-8 sequence becomes that character.
@@ -383,6 +390,10 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
     if builder.areas.iter().all(|a| a.endpoints.is_empty()) {
         return Err(ImportError::NoEndpoints { skipped });
     }
+    let mut areas = builder.areas;
+    for area in &mut areas {
+        area.impact = area.derived_impact();
+    }
     let title = if parser.title.is_empty() {
         url.rsplit('/').next().unwrap_or(url).to_owned()
     } else {
@@ -396,7 +407,7 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
                 date: front.date.unwrap_or_default(),
                 sections: builder.sections,
             },
-            areas: builder.areas,
+            areas,
         },
         skipped,
         merged: builder.merged,
@@ -911,6 +922,7 @@ impl Builder {
             id: id.to_owned(),
             name: name.to_owned(),
             turn_off: None,
+            impact: String::new(),
             endpoints: Vec::new(),
         });
         self.by_pattern.push(HashMap::new());

@@ -464,6 +464,87 @@ fn windows_11_enterprise_every_area_has_its_turn_off_link() {
 }
 
 #[test]
+fn every_area_impact_is_its_first_description_on_the_page() {
+    for page in [
+        shared_page(),
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/sources/manage-windows-11-endpoints-2025-05-23.md"
+        ))
+        .unwrap(),
+    ] {
+        let c = run(&page, "manage-windows-11-endpoints.md").catalog;
+        for area in &c.areas {
+            let first = area
+                .endpoints
+                .iter()
+                .map(|e| e.description.as_str())
+                .find(|d| !d.is_empty())
+                .unwrap_or_else(|| panic!("{}: the page describes no endpoint", area.id));
+            assert_eq!(area.impact, first, "{}", area.id);
+        }
+    }
+    // The six endpoints above their area's first description: empty on the page, so the
+    // area impact is what a log line shows for them.
+    let c = shared_import().catalog;
+    let empty: Vec<&str> = c
+        .areas
+        .iter()
+        .flat_map(|a| a.endpoints.iter())
+        .filter(|e| e.description.is_empty())
+        .map(|e| e.pattern.as_str())
+        .collect();
+    assert_eq!(
+        empty,
+        [
+            "functional.events.data.microsoft.com",
+            "browser.events.data.msn.com",
+            "www.microsoft.com",
+            "edge.microsoft.com",
+            "windows.msn.com",
+            "definitionupdates.microsoft.com"
+        ]
+    );
+    assert!(c
+        .area("diagnostic-data")
+        .unwrap()
+        .impact
+        .starts_with("The following endpoints are used by the Connected User Experiences"));
+}
+
+#[test]
+fn an_area_without_any_description_gets_an_impact_naming_it() {
+    let page = "\
+| Area | Description | Protocol | Destination |
+|---|---|---|---|
+| Mystery | | HTTPS | a.example |
+";
+    let c = run(page, "x.md").catalog;
+    assert_eq!(
+        c.area("mystery").unwrap().impact,
+        "What Mystery uses these endpoints for stops working (the source page describes \
+         none of them)."
+    );
+}
+
+#[test]
+fn a_catalog_file_without_area_impacts_derives_them_when_read() {
+    let c = shared_import().catalog;
+    let mut bare = c.clone();
+    for area in &mut bare.areas {
+        area.impact.clear();
+    }
+    let toml: String = bare
+        .to_toml_string()
+        .unwrap()
+        .split_inclusive('\n')
+        .filter(|l| *l != "impact = \"\"\n")
+        .collect();
+    assert!(!toml.contains("\nimpact = "));
+    assert_eq!(Catalog::from_toml_str(&toml, "<no impacts>").unwrap(), c);
+}
+
+#[test]
 fn windows_11_enterprise_area_ids_follow_the_slug_rule() {
     let c = shared_import().catalog;
     for area in &c.areas {

@@ -186,6 +186,22 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// An area id, asked to be changed, that no loaded catalog has.
+    #[error("no catalog area has the id `{id}`{}", hint(suggestion))]
+    NoSuchArea {
+        /// The id as asked.
+        id: String,
+        /// The closest area id, if one is close.
+        suggestion: Option<String>,
+    },
+    /// The config file cannot be changed in place.
+    #[error("cannot change {}: {reason}", path.display())]
+    NotWritable {
+        /// The config file.
+        path: PathBuf,
+        /// Why not, in words (a read-only mode, the OS error).
+        reason: String,
+    },
     /// Several independent problems, all reported at once.
     #[error("{} errors:\n  {}", .0.len(), list(.0))]
     Several(Vec<Self>),

@@ -102,6 +102,7 @@
 mod compile;
 mod config;
 mod decision;
+pub mod edit;
 mod error;
 pub mod list;
 mod policy;

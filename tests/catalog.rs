@@ -6,8 +6,12 @@ use serde_json::Value;
 
 use crate::support::{repo_root, run_winsink, stderr, stdout, winsink};
 
-const SHARED_PAGE: &str = "policies/sources/manage-windows-11-endpoints.md";
+/// The newest revision of Microsoft's page: the source of the shipped catalog.
+const SHARED_PAGE: &str = "policies/sources/manage-windows-11-endpoints-2025-05-23.md";
 const SHIPPED: &str = "policies/windows11-enterprise.toml";
+/// The 2023 revision, kept as a fixture, and its import.
+const PAGE_2023: &str = "policies/sources/manage-windows-11-endpoints.md";
+const FIXTURE_2023: &str = "crates/catalog/tests/fixtures/windows11-enterprise-2023-10-06.toml";
 
 /// A scratch file path for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -55,7 +59,26 @@ fn import_of_the_shared_page_equals_the_committed_catalog() {
     assert_eq!(
         stderr(&out),
         format!(
-            "{SHARED_PAGE}: 24 areas, 104 endpoints (102 distinct patterns) in 1 section from \
+            "{SHARED_PAGE}: 24 areas, 105 endpoints (103 distinct patterns) in 1 section from \
+             130 table rows; 1 repeated destination merged, 0 mojibake characters repaired, \
+             0 rows skipped\n"
+        )
+    );
+}
+
+#[test]
+fn import_of_the_2023_page_equals_its_fixture() {
+    let out = run_winsink(&["catalog", "import", PAGE_2023]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fixture = std::fs::read_to_string(repo_root().join(FIXTURE_2023)).unwrap();
+    assert!(
+        stdout(&out) == fixture,
+        "{FIXTURE_2023} is stale: regenerate it"
+    );
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{PAGE_2023}: 24 areas, 104 endpoints (102 distinct patterns) in 1 section from \
              129 table rows; 1 repeated destination merged, 1 mojibake character repaired, \
              0 rows skipped\n"
         )
@@ -70,7 +93,7 @@ fn import_without_output_writes_the_toml_to_stdout() {
     assert!(stdout(&out) == committed);
     assert!(stdout(&out).starts_with(
         "# Windows endpoint catalog: Connection endpoints for Windows 11 Enterprise\n\
-         # Source: https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints (ms.date 10/06/2023)\n\
+         # Source: https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints (ms.date 05/23/2025)\n\
          # Licence: the source page is (c) Microsoft, licensed CC BY 4.0\n"
     ));
 }
@@ -151,7 +174,7 @@ fn show_json_has_the_stable_shape() {
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(keys(&v), ["areas", "source"]);
     assert_eq!(keys(&v["source"]), ["date", "title", "url"]);
-    assert_eq!(v["source"]["date"], "10/06/2023");
+    assert_eq!(v["source"]["date"], "05/23/2025");
     let areas = v["areas"].as_array().unwrap();
     assert_eq!(areas.len(), 24);
     let mut pairs = 0;
@@ -177,7 +200,7 @@ fn show_json_has_the_stable_shape() {
             pairs += 1;
         }
     }
-    assert_eq!(pairs, 104);
+    assert_eq!(pairs, 105);
     let store = areas.iter().find(|a| a["id"] == "microsoft-store").unwrap();
     assert_eq!(store["name"], "Microsoft Store");
     assert!(store["endpoints"]
@@ -206,8 +229,8 @@ fn show_works_from_any_directory() {
     let text = stdout(&out);
     assert!(text.starts_with(
         "Connection endpoints for Windows 11 Enterprise\n  \
-         https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints (10/06/2023)\n  \
-         24 areas, 104 endpoints, 102 distinct patterns\n"
+         https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints (05/23/2025)\n  \
+         24 areas, 105 endpoints, 103 distinct patterns\n"
     ));
     assert!(text.contains("\ncortana-and-live-tiles  Cortana and Live Tiles (17 endpoints)\n"));
     assert!(text.contains("\n    www.bing.com (page: www.bing.com*)"));

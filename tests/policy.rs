@@ -653,6 +653,80 @@ fn default_config_documents_every_key() {
     }
 }
 
+/// The 2025 page adds `*.api.cdp.microsoft.com` to Windows Update, and that wildcard
+/// also matches Edge's `msedge.api.cdp.microsoft.com`: the name is shared by two areas,
+/// and the precedence rules decide it (any block blocks, else any log logs), with `check`
+/// warning when a block takes the name from an area that allows or logs it.
+#[test]
+fn windows_update_s_cdp_wildcard_shares_edge_s_update_check() {
+    let decide = |update: &str, edge: &str, name: &str| -> (Value, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{}[areas]\nwindows-update = \"{update}\"\nmicrosoft-edge = \"{edge}\"\n",
+                catalog_line()
+            ),
+        )
+        .unwrap();
+        let v = explain_json(&[name, "--config", config.to_str().unwrap()]);
+        let check = run_winsink(&["check", "--config", config.to_str().unwrap()]);
+        assert!(check.status.success(), "{}", stderr(&check));
+        (v, stderr(&check))
+    };
+    let edge = "msedge.api.cdp.microsoft.com";
+    let (v, _) = decide("log", "log", edge);
+    let matches: Vec<(&str, &str)> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["area"].as_str().unwrap(), m["pattern"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        matches,
+        [
+            ("Microsoft Edge", "msedge.api.cdp.microsoft.com"),
+            ("Windows Update", "*.api.cdp.microsoft.com"),
+        ]
+    );
+
+    for (update, edge_action, want) in [
+        ("block", "allow", "block"),
+        ("allow", "block", "block"),
+        ("allow", "log", "log"),
+        ("log", "allow", "log"),
+        ("allow", "allow", "allow"),
+    ] {
+        let (v, warnings) = decide(update, edge_action, edge);
+        assert_eq!(
+            v["decision"], want,
+            "windows-update={update} microsoft-edge={edge_action}"
+        );
+        let warned = warnings.contains(&format!("warning: {edge} is blocked by"));
+        assert_eq!(
+            warned,
+            want == "block",
+            "windows-update={update} microsoft-edge={edge_action}: {warnings}"
+        );
+    }
+    let (_, warnings) = decide("block", "allow", edge);
+    assert!(
+        warnings.contains(
+            "warning: msedge.api.cdp.microsoft.com is blocked by area Windows Update \
+             (windows-update) but also used by area Microsoft Edge (microsoft-edge) (allow): \
+             block wins"
+        ),
+        "{warnings}"
+    );
+    // Any other name under api.cdp.microsoft.com is Windows Update's alone.
+    let (v, _) = decide("block", "allow", "geo.api.cdp.microsoft.com");
+    assert_eq!(v["decision"], "block");
+    assert_eq!(areas_of(&v), ["Windows Update"]);
+    let (v, _) = decide("allow", "block", "geo.api.cdp.microsoft.com");
+    assert_eq!(v["decision"], "allow");
+}
+
 #[test]
 fn strict_blocks_all_but_the_areas_windows_needs() {
     let loaded = Policy::load(&repo_root().join("config/examples/strict.toml")).unwrap();

@@ -103,9 +103,13 @@ pub struct ImportOptions {
 impl ImportOptions {
     /// Options for a page file published under [`PAGE_DIRECTORY`]: the URL is the
     /// directory plus the file name without `.md` (and without any folders before it).
+    /// A revision saved under a dated name, `NAME-YYYY-MM-DD.md`
+    /// (`manage-windows-11-endpoints-2025-05-23.md`), is the page published as `NAME`:
+    /// Microsoft revises a page in place, at the same URL.
     pub fn for_page_file(file_name: &str) -> Self {
         let name = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
         let name = name.strip_suffix(".md").unwrap_or(name);
+        let name = strip_date_suffix(name);
         Self {
             url: format!("{PAGE_DIRECTORY}{name}"),
         }
@@ -114,6 +118,27 @@ impl ImportOptions {
     /// Options for a page published at `url`.
     pub fn with_url(url: impl Into<String>) -> Self {
         Self { url: url.into() }
+    }
+}
+
+/// `name-2025-05-23` → `name`; any other name as it is.
+fn strip_date_suffix(name: &str) -> &str {
+    let b = name.as_bytes();
+    let Some(start) = b.len().checked_sub(11) else {
+        return name;
+    };
+    let dated = b[start] == b'-'
+        && b[start + 1..].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if dated && start > 0 {
+        &name[..start]
+    } else {
+        name
     }
 }
 

@@ -330,17 +330,83 @@ fn control_characters_in_the_title_do_not_break_the_toml() {
     round_trips(&catalog);
 }
 
-/// Microsoft's Windows 11 Enterprise page, as published (kept in `policies/sources/`).
+/// Microsoft's Windows 11 Enterprise page as published in 2023 (kept in
+/// `policies/sources/`; the fixture of the older revision).
 fn shared_page() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../policies/sources/manage-windows-11-endpoints.md"
+    source_page("manage-windows-11-endpoints.md")
+}
+
+/// The 2025-05-23 revision of the page, the source of the shipped catalog.
+fn page_2025() -> String {
+    source_page("manage-windows-11-endpoints-2025-05-23.md")
+}
+
+fn source_page(file: &str) -> String {
+    let path = format!(
+        "{}/../../policies/sources/{file}",
+        env!("CARGO_MANIFEST_DIR")
     );
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
 fn shared_import() -> Imported {
     run(&shared_page(), "manage-windows-11-endpoints.md")
+}
+
+fn import_2025() -> Imported {
+    run(&page_2025(), "manage-windows-11-endpoints-2025-05-23.md")
+}
+
+#[test]
+fn a_dated_revision_file_is_the_page_at_its_undated_url() {
+    let url = |f: &str| ImportOptions::for_page_file(f).url;
+    let page = "https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints";
+    assert_eq!(url("manage-windows-11-endpoints-2025-05-23.md"), page);
+    assert_eq!(
+        url("some/dir/manage-windows-11-endpoints-2025-05-23.md"),
+        page
+    );
+    assert_eq!(url("manage-windows-11-endpoints.md"), page);
+    // Not a date: kept.
+    assert_eq!(
+        url("a-2025-5-23.md"),
+        format!("{PAGE_DIRECTORY}a-2025-5-23")
+    );
+    assert_eq!(url("2025-05-23.md"), format!("{PAGE_DIRECTORY}2025-05-23"));
+    assert_eq!(
+        url("-2025-05-23.md"),
+        format!("{PAGE_DIRECTORY}-2025-05-23")
+    );
+}
+
+#[test]
+fn the_2025_revision_adds_one_windows_update_endpoint_and_needs_no_repair() {
+    let imported = import_2025();
+    let c = &imported.catalog;
+    assert_eq!(c.areas.len(), 24);
+    assert_eq!(c.endpoint_count(), 105);
+    assert_eq!(c.patterns().len(), 103);
+    assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+    assert_eq!(imported.repaired, 0, "the revision fixed the mojibake");
+    assert_eq!(c.source.date, "05/23/2025");
+    assert_eq!(
+        c.source.url,
+        "https://learn.microsoft.com/en-us/windows/privacy/manage-windows-11-endpoints"
+    );
+    let cdp = endpoint(c, "windows-update", "*.api.cdp.microsoft.com");
+    assert_eq!(cdp.protocols, ["TLSv1.2", "HTTPS", "HTTP"]);
+    assert!(
+        cdp.description
+            .starts_with("The following endpoint is for a public web API"),
+        "{}",
+        cdp.description
+    );
+    // The repaired text equals what the importer made of the 2023 mojibake.
+    let old = shared_import().catalog;
+    assert_eq!(
+        endpoint(c, "microsoft-edge", "msedge.api.cdp.microsoft.com").description,
+        endpoint(&old, "microsoft-edge", "msedge.api.cdp.microsoft.com").description
+    );
 }
 
 #[test]
@@ -558,6 +624,7 @@ fn windows_11_enterprise_area_ids_follow_the_slug_rule() {
 fn every_imported_pattern_is_a_valid_matcher_pattern() {
     let pages = [
         (shared_page(), "manage-windows-11-endpoints.md"),
+        (page_2025(), "manage-windows-11-endpoints-2025-05-23.md"),
         (FAMILY_PRO.to_owned(), "f.md"),
         (OLDER_LAYOUT.to_owned(), "o.md"),
         (STRAY_SPACES.to_owned(), "s.md"),
@@ -586,14 +653,24 @@ fn windows_11_enterprise_round_trips_through_toml() {
 }
 
 #[test]
-fn the_shipped_catalog_is_the_import_of_the_shared_page() {
-    let imported = shared_import().catalog;
+fn the_shipped_catalog_is_the_import_of_the_2025_page() {
+    let imported = import_2025().catalog;
     // Compared as booleans: on failure the catalogs are too long to print usefully.
     assert!(
         crate::WINDOWS11_ENTERPRISE_TOML == imported.to_toml_string().unwrap(),
         "policies/windows11-enterprise.toml is stale: regenerate it with `winsink catalog import`"
     );
     assert!(crate::windows11_enterprise() == &imported);
+}
+
+#[test]
+fn the_2023_fixture_catalog_is_the_import_of_the_2023_page() {
+    const FIXTURE: &str = include_str!("../../tests/fixtures/windows11-enterprise-2023-10-06.toml");
+    assert!(
+        FIXTURE == shared_import().catalog.to_toml_string().unwrap(),
+        "crates/catalog/tests/fixtures/windows11-enterprise-2023-10-06.toml is stale: \
+         regenerate it with `winsink catalog import`"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! Each helper owns its module line below.
 
 mod catalog;
+mod faults;
 mod policy;
 mod reload;
 mod server;

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{opt::EdnsOption, A, AAAA, CNAME, SOA, TXT};
+use hickory_proto::rr::rdata::{opt::EdnsOption, A, AAAA, CNAME, NS, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// How long any single wait may take before the test fails.
@@ -47,10 +47,16 @@ pub(crate) mod zone {
     pub(crate) const SPOOFED: &str = "spoofed.example.test";
     /// Over UDP, an answer whose owner name is a compression pointer past the end.
     pub(crate) const MALFORMED: &str = "malformed.example.test";
+    /// A 192.0.2.6 over UDP, but first, with the query's id, 3 garbage bytes and the
+    /// answer cut short; the real answer follows [`super::GARBLED_DELAY`] later.
+    pub(crate) const GARBLED: &str = "garbled.example.test";
 }
 
 /// How long the upstream waits before answering [`zone::SLOW`].
 pub(crate) const SLOW_DELAY: Duration = Duration::from_millis(300);
+
+/// How long the upstream waits before the real answer to [`zone::GARBLED`].
+pub(crate) const GARBLED_DELAY: Duration = Duration::from_millis(100);
 
 /// How long the upstream waits before answering [`zone::SLOWER`].
 pub(crate) const SLOWER_DELAY: Duration = Duration::from_secs(2);
@@ -122,9 +128,19 @@ impl TestUpstream {
             .unwrap_or(0)
     }
 
-    /// All queries received.
+    /// Stops answering (`true`) or answers again (`false`); queries are counted either way.
+    pub(crate) fn set_silent(&self, silent: bool) {
+        self.state.silent.store(silent, Ordering::Relaxed);
+    }
+
+    /// All queries received, except winsink's upstream probes (`. NS`).
     pub(crate) fn total(&self) -> usize {
-        self.state.counts.lock().expect("counts").values().sum()
+        let counts = self.state.counts.lock().expect("counts");
+        let probes = counts
+            .get(&(String::new(), RecordType::NS))
+            .copied()
+            .unwrap_or(0);
+        counts.values().sum::<usize>() - probes
     }
 }
 
@@ -178,7 +194,7 @@ fn serve_udp(sock: &UdpSocket, state: &Arc<UpstreamState>) {
         if state.silent.load(Ordering::Relaxed) {
             continue;
         }
-        let Some((response, delay)) = respond(&query) else {
+        let Some((response, mut delay)) = respond(&query) else {
             continue;
         };
         let limit = query
@@ -207,6 +223,14 @@ fn serve_udp(sock: &UdpSocket, state: &Arc<UpstreamState>) {
                 .eq_ignore_ascii_case("malformed.example.test.")
             {
                 bytes = pointer_past_the_end(&query);
+            }
+            if q.name()
+                .to_ascii()
+                .eq_ignore_ascii_case("garbled.example.test.")
+            {
+                let _ = sock.send_to(&[bytes[0], bytes[1], 0], peer);
+                let _ = sock.send_to(&bytes[..bytes.len() - 3], peer);
+                delay = Some(GARBLED_DELAY);
             }
         }
         match delay {
@@ -425,6 +449,13 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
                 RData::A(A(Ipv4Addr::new(192, 0, 2, 5))),
             ));
         }
+        zone::GARBLED if rtype == RecordType::A => {
+            m.add_answer(Record::from_rdata(
+                owner.clone(),
+                300,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 6))),
+            ));
+        }
         zone::SLOW if rtype == RecordType::A => {
             m.add_answer(Record::from_rdata(
                 owner.clone(),
@@ -440,6 +471,15 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
                 RData::A(A(Ipv4Addr::new(192, 0, 2, 8))),
             ));
             delay = Some(SLOWER_DELAY);
+        }
+        // winsink's upstream probe.
+        "" if rtype == RecordType::NS => {
+            m.metadata.authoritative = false;
+            m.add_answer(Record::from_rdata(
+                Name::root(),
+                3600,
+                RData::NS(NS(name("ns.example.test."))),
+            ));
         }
         n if n.ends_with(".example.test") || n == "example.test" => {
             m.metadata.response_code = ResponseCode::NXDomain;

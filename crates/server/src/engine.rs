@@ -65,7 +65,7 @@ pub(crate) struct Engine {
     pub(crate) policy: Arc<ArcSwap<Policy>>,
     pub(crate) cache: Cache,
     inflight: Inflight,
-    forwarder: Forwarder,
+    pub(crate) forwarder: Forwarder,
     log: Arc<QueryLog>,
     payload: u16,
 }

@@ -1,14 +1,20 @@
 //! The transparent forwarder: asks the upstreams, in turn, within a total time budget.
 //!
-//! Built on hickory-net's [`DnsExchange`], which returns the upstream's message intact
-//! (hickory-resolver's `lookup` would rewrite CNAME chains). A UDP upstream's exchange
-//! sends each query from a fresh random port and skips replies whose source, id or
-//! question do not match; winsink checks id and question once more on every reply, TCP
-//! included, and discards a mismatch. A truncated UDP reply is asked again over TCP.
+//! UDP upstreams are asked by winsink's own exchange ([`udp`]): a fresh connected socket
+//! per send, replies with another id or question and malformed ones discarded (counted,
+//! logged at most once a minute per upstream) while it keeps waiting for a good one, and
+//! an ICMP port unreachable ending the attempt at once. TCP upstreams, and answers that
+//! came truncated over UDP, go through hickory-net's [`DnsExchange`] over one kept
+//! connection per upstream, which returns the upstream's message intact
+//! (hickory-resolver's `lookup` would rewrite CNAME chains); winsink checks the question
+//! of every reply once more.
 //!
-//! Failover: upstreams are tried in order starting from the one that answered last; each
-//! gets an equal share of the budget that is left, the last one all of it. Only a timeout
-//! or a network error moves on; an upstream's SERVFAIL or REFUSED is its answer, passed on.
+//! Failover: upstreams are tried in order starting from the one that answered last,
+//! except that one which failed in the last [`HOLD_DOWN`](health::HOLD_DOWN) goes after
+//! those that did not ([`health`]); each gets an equal share of the budget that is left,
+//! the last one all of it. A timeout, a network error or only unusable replies move on;
+//! so does a SERVFAIL or REFUSED answer, which is passed on only if no other upstream
+//! answers.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -20,13 +26,20 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
-use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::{DnsExchange, DnsHandle};
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query as HQuery};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::time::{timeout_at, Instant};
-use tracing::debug;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 use winsink_policy::settings::CacheSettings;
+
+mod health;
+mod udp;
+
+use health::Failure;
+pub use health::{UpstreamHealth, UpstreamState, UpstreamStatus};
+use udp::Verdict;
 
 use crate::reply::Reply;
 use crate::wire::{Query, FLAG_TC};
@@ -181,8 +194,8 @@ pub(crate) enum ForwardError {
     /// An upstream timed out (the others, if any, failed) within the budget.
     #[error("no upstream answered within {0} ms")]
     Exhausted(u64),
-    /// Every upstream failed at once: unreachable, or its answer was malformed or did
-    /// not match the query. Keeps the last upstream's failure.
+    /// Every upstream failed at once: unreachable, or only malformed answers or answers
+    /// to other queries came. Keeps the last upstream's failure.
     #[error("no usable upstream answer ({upstream}: {reason})")]
     Unusable {
         /// The last upstream asked.
@@ -208,25 +221,27 @@ struct TcpSlot {
     exchange: Option<Exchange>,
 }
 
-/// Sends of one query to a UDP upstream: the first, then again every 333 ms (hickory's
-/// retry floor) while no answer came, each from a fresh socket (a fresh random port),
-/// all open until the answer or the budget's end.
+/// Sends of one query to a UDP upstream: the first, then again every
+/// [`udp::RESEND_EVERY`] while no good answer came, each from a fresh socket (a fresh
+/// random port), all open until the answer or the deadline.
 pub(crate) const UDP_ATTEMPTS: u8 = 3;
+
+/// How often the prober looks for upstreams whose hold-down is over.
+const PROBE_TICK: Duration = Duration::from_secs(1);
 
 struct Target {
     upstream: Upstream,
-    label: Arc<str>,
-    /// The UDP exchange (UDP upstreams only); it opens a fresh socket per query.
-    udp: Option<Exchange>,
     /// A TCP connection, opened on first use and again after it fails, shared by every
     /// query (the exchange multiplexes them). The lock is held only to look it up or
-    /// open it, never for a query's round trip.
+    /// open it, never for a query's round trip. UDP upstreams use it for answers that
+    /// came truncated.
     tcp: tokio::sync::Mutex<TcpSlot>,
 }
 
 /// Sends queries to the upstreams.
 pub(crate) struct Forwarder {
     targets: Vec<Target>,
+    health: UpstreamHealth,
     budget: Duration,
     /// The upstream that answered last: tried first, so that a dead first upstream does
     /// not cost every query a timeout.
@@ -241,49 +256,78 @@ impl fmt::Debug for Forwarder {
         f.debug_struct("Forwarder")
             .field(
                 "upstreams",
-                &self.targets.iter().map(|t| &*t.label).collect::<Vec<_>>(),
+                &self
+                    .targets
+                    .iter()
+                    .map(|t| t.upstream.to_string())
+                    .collect::<Vec<_>>(),
             )
             .field("budget", &self.budget)
             .finish()
     }
 }
 
+/// The RCODEs that say an upstream cannot answer (it is passed on only when no other
+/// upstream does better).
+fn failing_rcode(rcode: u16) -> Option<&'static str> {
+    match rcode {
+        2 => Some("SERVFAIL"),
+        5 => Some("REFUSED"),
+        _ => None,
+    }
+}
+
+fn net_failure(what: &str, e: &hickory_net::NetError) -> Failure {
+    match e {
+        hickory_net::NetError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Failure::ConnectionRefused
+        }
+        hickory_net::NetError::Timeout => Failure::Network(format!("{what}: timed out")),
+        _ => Failure::Network(format!("{what}: {e}")),
+    }
+}
+
+/// The start-up probe's question: `. NS`, which every recursive resolver answers.
+const PROBE: &[u8] = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01";
+
 impl Forwarder {
     /// Sets up exchanges for `upstreams`. Must run inside a Tokio runtime.
     pub(crate) fn new(upstreams: &[Upstream], budget: Duration, payload: u16) -> Self {
-        let provider = TokioRuntimeProvider::new();
         let targets = upstreams
             .iter()
-            .map(|&upstream| {
-                let udp = (upstream.transport == Transport::Udp).then(|| {
-                    let stream = UdpClientStream::builder(upstream.addr, provider.clone())
-                        .with_timeout(Some(budget))
-                        .with_max_retries(UDP_ATTEMPTS)
-                        .build();
-                    let (exchange, background) = DnsExchange::from_stream(stream);
-                    tokio::spawn(background);
-                    exchange
-                });
-                Target {
-                    upstream,
-                    label: upstream.to_string().into(),
-                    udp,
-                    tcp: tokio::sync::Mutex::new(TcpSlot::default()),
-                }
+            .map(|&upstream| Target {
+                upstream,
+                tcp: tokio::sync::Mutex::new(TcpSlot::default()),
             })
             .collect();
         Self {
             targets,
+            health: UpstreamHealth::new(upstreams),
             budget,
             preferred: AtomicUsize::new(0),
             payload,
-            provider,
+            provider: TokioRuntimeProvider::new(),
         }
     }
 
     /// The total time budget.
     pub(crate) fn budget(&self) -> Duration {
         self.budget
+    }
+
+    /// The upstreams' health.
+    pub(crate) fn health(&self) -> &UpstreamHealth {
+        &self.health
+    }
+
+    /// The order to ask the upstreams in: from the one that answered last, those in
+    /// hold-down after the others.
+    fn order(&self) -> Vec<usize> {
+        let n = self.targets.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut order: Vec<usize> = (0..n).map(|i| (first + i) % n).collect();
+        order.sort_by_key(|&i| self.health.held_down(i));
+        order
     }
 
     /// Forwards `q` and returns the first upstream answer that matches it.
@@ -295,13 +339,14 @@ impl Forwarder {
         let budget_ms = self.budget.as_millis() as u64;
         let mut failure = ForwardError::Exhausted(budget_ms);
         let mut timed_out = false;
+        // A SERVFAIL or REFUSED answer, passed on if no other upstream answers.
+        let mut fallback = None;
         let query = HQuery::read(&mut BinDecoder::new(q.question()))
             .map_err(|_| ForwardError::BadQuestion)?;
         let deadline = Instant::now() + self.budget;
-        let n = self.targets.len();
-        let first = self.preferred.load(Ordering::Relaxed);
-        for i in 0..n {
-            let idx = (first + i) % n;
+        let order = self.order();
+        let n = order.len();
+        for (i, &idx) in order.iter().enumerate() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -312,29 +357,111 @@ impl Forwarder {
             } else {
                 left / (n - i) as u32
             };
-            let target = &self.targets[idx];
-            match timeout_at(now + share, self.ask(target, q, &query, cache)).await {
-                Ok(Ok(reply)) => {
-                    self.preferred.store(idx, Ordering::Relaxed);
-                    return Ok(reply);
-                }
-                Ok(Err(e)) => {
-                    debug!(upstream = %target.label, error = %e, "upstream failed");
-                    if !timed_out {
+            let until = now + share;
+            let result = match timeout_at(until, self.ask(idx, q, &query, cache, until)).await {
+                Ok(r) => r,
+                Err(_) => Err(Failure::Timeout(share)),
+            };
+            let label = self.health.label(idx);
+            match result {
+                Ok(reply) => match failing_rcode(reply.rcode()) {
+                    None => {
+                        self.health.answered(idx);
+                        self.preferred.store(idx, Ordering::Relaxed);
+                        return Ok(reply);
+                    }
+                    Some(word) => {
+                        debug!(upstream = %label, "upstream answered {word}");
+                        self.health.failed(idx, &Failure::Rcode(word));
+                        fallback.get_or_insert(reply);
+                    }
+                },
+                Err(f) => {
+                    debug!(upstream = %label, error = %f, "upstream failed");
+                    self.health.failed(idx, &f);
+                    if let Failure::Timeout(_) = f {
+                        timed_out = true;
+                        failure = ForwardError::Exhausted(budget_ms);
+                    } else if !timed_out {
                         failure = ForwardError::Unusable {
-                            upstream: target.label.clone(),
-                            reason: e,
+                            upstream: label.clone(),
+                            reason: f.to_string(),
                         };
                     }
                 }
-                Err(_) => {
-                    debug!(upstream = %target.label, "upstream timed out");
-                    timed_out = true;
-                    failure = ForwardError::Exhausted(budget_ms);
+            }
+        }
+        fallback.ok_or(failure)
+    }
+
+    /// Asks upstream `idx` the start-up probe's question once; how long the answer took.
+    async fn probe(&self, idx: usize) -> Result<Duration, Failure> {
+        let started = Instant::now();
+        let Ok(q) = crate::wire::parse_query(PROBE) else {
+            return Err(Failure::Unusable("the probe does not parse".into()));
+        };
+        let query = HQuery::read(&mut BinDecoder::new(q.question()))
+            .map_err(|e| Failure::Unusable(e.to_string()))?;
+        let until = started + self.budget;
+        let cache = CacheSettings::default();
+        let reply = match timeout_at(until, self.ask(idx, &q, &query, &cache, until)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(Failure::Timeout(self.budget)),
+        };
+        match failing_rcode(reply.rcode()) {
+            Some(word) => Err(Failure::Rcode(word)),
+            None => Ok(started.elapsed()),
+        }
+    }
+
+    /// Probes every upstream once and says how each answered; then, until `shutdown`,
+    /// probes again each upstream that is down once its hold-down is over, so that it
+    /// comes back without a client's query paying for the attempt.
+    pub(crate) async fn probe_loop(&self, shutdown: CancellationToken) {
+        let startup = futures_util::future::join_all((0..self.targets.len()).map(|i| async move {
+            let label = self.health.label(i);
+            match self.probe(i).await {
+                Ok(took) => {
+                    self.health.answered(i);
+                    info!(
+                        upstream = %label,
+                        "upstream {label} answered the start-up probe (. NS) in {} ms",
+                        took.as_millis()
+                    );
+                }
+                Err(why) => {
+                    self.health.failed_quietly(i, &why);
+                    warn!(
+                        upstream = %label,
+                        reason = %why,
+                        "upstream {label} did not answer the start-up probe (. NS): {why}; serving anyway, other upstreams first"
+                    );
+                }
+            }
+        }));
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = startup => {}
+        }
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(PROBE_TICK) => {}
+            }
+            for i in 0..self.targets.len() {
+                if self.health.state(i) != UpstreamState::Down || self.health.held_down(i) {
+                    continue;
+                }
+                let result = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    r = self.probe(i) => r,
+                };
+                match result {
+                    Ok(_) => self.health.answered(i),
+                    Err(why) => self.health.failed(i, &why),
                 }
             }
         }
-        Err(failure)
     }
 
     fn request(&self, q: &Query<'_>, query: &HQuery) -> (DnsRequest, u16) {
@@ -354,19 +481,58 @@ impl Forwarder {
         (DnsRequest::new(m, DnsRequestOptions::default()), id)
     }
 
+    /// Takes a reply apart: a malformed one, or one for another question, is discarded.
+    fn check(
+        &self,
+        bytes: Vec<u8>,
+        label: &Arc<str>,
+        q: &Query<'_>,
+        cache: &CacheSettings,
+    ) -> Verdict<Reply> {
+        match Reply::from_upstream(bytes, label.clone(), cache) {
+            Err(e) => Verdict::Discard(e.to_string()),
+            Ok(r) if !same_question(r.question(), q.question()) => {
+                Verdict::Discard("a reply for another question".into())
+            }
+            Ok(r) => Verdict::Accept(r),
+        }
+    }
+
     async fn ask(
         &self,
-        t: &Target,
+        idx: usize,
         q: &Query<'_>,
         query: &HQuery,
         cache: &CacheSettings,
-    ) -> Result<Reply, String> {
-        if let Some(udp) = &t.udp {
-            let reply = self.exchange(udp, true, t, q, query, cache).await?;
+        deadline: Instant,
+    ) -> Result<Reply, Failure> {
+        let t = &self.targets[idx];
+        let label = self.health.label(idx);
+        if t.upstream.transport == Transport::Udp {
+            let (request, id) = self.request(q, query);
+            let bytes = request
+                .to_vec()
+                .map_err(|e| Failure::Unusable(format!("cannot encode the query: {e}")))?;
+            let reply = udp::exchange(
+                t.upstream.addr,
+                &bytes,
+                id,
+                deadline,
+                |b| {
+                    // Every part of it must parse, as hickory's TCP exchange makes
+                    // sure for TCP: the client gets these bytes.
+                    if let Err(e) = Message::from_vec(&b) {
+                        return Verdict::Discard(format!("a malformed reply ({e})"));
+                    }
+                    self.check(b, label, q, cache)
+                },
+                |why| self.health.discarded(idx, why),
+            )
+            .await?;
             if !reply.truncated() {
                 return Ok(reply);
             }
-            debug!(upstream = %t.label, "truncated answer, asking again over TCP");
+            debug!(upstream = %label, "truncated answer, asking again over TCP");
         }
         // A kept connection may have been closed by the upstream meanwhile: one retry on
         // a fresh connection.
@@ -384,14 +550,14 @@ impl Forwarder {
                             self.provider.clone(),
                         )
                         .await
-                        .map_err(|e| format!("tcp connect: {e}"))?;
+                        .map_err(|e| net_failure("tcp connect", &e))?;
                         slot.opened += 1;
                         slot.exchange = Some(e.clone());
                         (slot.opened, e)
                     }
                 }
             };
-            match self.exchange(&exchange, false, t, q, query, cache).await {
+            match self.tcp_exchange(&exchange, label, q, query, cache).await {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     let mut slot = t.tcp.lock().await;
@@ -401,41 +567,36 @@ impl Forwarder {
                     if attempt == 1 {
                         return Err(e);
                     }
-                    debug!(upstream = %t.label, error = %e, "tcp exchange failed, reconnecting");
+                    debug!(upstream = %label, error = %e, "tcp exchange failed, reconnecting");
                 }
             }
         }
-        Err("tcp exchange failed".into())
+        Err(Failure::Network("tcp exchange failed".into()))
     }
 
-    async fn exchange(
+    /// One query over a kept TCP connection. TCP cannot be spoofed off-path: a reply that
+    /// does not fit ends the exchange.
+    async fn tcp_exchange(
         &self,
         ex: &Exchange,
-        udp: bool,
-        t: &Target,
+        label: &Arc<str>,
         q: &Query<'_>,
         query: &HQuery,
         cache: &CacheSettings,
-    ) -> Result<Reply, String> {
-        let (request, id) = self.request(q, query);
+    ) -> Result<Reply, Failure> {
+        let (request, _) = self.request(q, query);
         let response = match ex.send(request).next().await {
             Some(Ok(r)) => r,
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(net_failure("tcp", &e)),
             // hickory ends the stream without an item on its own timeout.
-            None => return Err("no answer in time".into()),
+            None => return Err(Failure::Timeout(self.budget)),
         };
+        // The multiplexer gives each query an id of its own and matches replies by it.
         let (_, bytes) = response.into_parts();
-        // Over TCP the multiplexer gives each query an id of its own and matches replies
-        // by it; over UDP the id is ours.
-        if udp && bytes.get(0..2) != Some(&id.to_be_bytes()[..]) {
-            return Err("reply id does not match the query".into());
+        match self.check(bytes, label, q, cache) {
+            Verdict::Accept(r) => Ok(r),
+            Verdict::Discard(why) => Err(Failure::Unusable(why)),
         }
-        let reply =
-            Reply::from_upstream(bytes, t.label.clone(), cache).map_err(|e| e.to_string())?;
-        if !same_question(reply.question(), q.question()) {
-            return Err("reply question does not match the query".into());
-        }
-        Ok(reply)
     }
 }
 

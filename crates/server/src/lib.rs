@@ -98,7 +98,9 @@ use tracing::{info, warn};
 use winsink_policy::settings::{CacheSettings, ServerSettings};
 use winsink_policy::Policy;
 
-pub use forward::{upstreams_from_resolv_conf, Transport, Upstream};
+pub use forward::{
+    upstreams_from_resolv_conf, Transport, Upstream, UpstreamHealth, UpstreamState, UpstreamStatus,
+};
 pub use listen::{bind, BoundAddr, Listeners};
 pub use querylog::{LogFormat, LogTarget, QueryLog};
 
@@ -286,6 +288,12 @@ impl Server {
         Self { engine, config }
     }
 
+    /// Each upstream's health (up or down, when it last answered, counters), kept
+    /// current by the forwarder while the server runs. Cheap to clone and to read.
+    pub fn upstream_health(&self) -> UpstreamHealth {
+        self.engine.forwarder.health().clone()
+    }
+
     /// The policy in force: store a new `Arc<Policy>` into it to reload.
     pub fn policy(&self) -> Arc<ArcSwap<Policy>> {
         self.engine.policy.clone()
@@ -308,6 +316,10 @@ impl Server {
         );
         let tracker = TaskTracker::new();
         let mut loops = JoinSet::new();
+        {
+            let (engine, shutdown) = (self.engine.clone(), shutdown.clone());
+            loops.spawn(async move { engine.forwarder.probe_loop(shutdown).await });
+        }
         let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections));
         let forwards = Arc::new(Semaphore::new(listen::MAX_FORWARDS));
         for b in listeners.bound {

@@ -287,3 +287,153 @@ fn show_of_a_file_that_is_not_a_catalog_names_it_once() {
     assert!(err.contains("expected `source` or `area`"), "{err}");
     assert_eq!(err.matches("TOML parse error").count(), 1, "{err}");
 }
+
+// --- catalog diff ---
+
+#[test]
+fn diff_of_the_2023_and_2025_pages_shows_the_new_endpoint_and_the_repaired_description() {
+    let out = run_winsink(&["catalog", "diff", PAGE_2023, SHARED_PAGE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "--- {PAGE_2023} (Connection endpoints for Windows 11 Enterprise, ms.date 10/06/2023)\n\
+             +++ {SHARED_PAGE} (Connection endpoints for Windows 11 Enterprise, ms.date 05/23/2025)\n\
+             + endpoint windows-update  *.api.cdp.microsoft.com  TLSv1.2/HTTPS/HTTP\n\
+             ~ description microsoft-edge  msedge.api.cdp.microsoft.com  (mojibake repaired)\n    \
+             … you disable this endpoint, Microsoft Edge [-wonâ€™t-] {{+won’t+}} be able to check for and …\n\
+             2 changes: 1 endpoint added, 1 description changed\n"
+        )
+    );
+
+    let out = run_winsink(&["catalog", "diff", "--json", PAGE_2023, SHARED_PAGE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["changes"], 2);
+    assert_eq!(v["old"]["date"], "10/06/2023");
+    assert_eq!(v["new"]["origin"], SHARED_PAGE);
+    assert_eq!(
+        v["endpoints_added"],
+        serde_json::json!([{
+            "area": "windows-update",
+            "pattern": "*.api.cdp.microsoft.com",
+            "protocols": ["TLSv1.2", "HTTPS", "HTTP"],
+            "description": "The following endpoint is for a public web API used by Windows and \
+                other OS-agnostic products to check for new updates. If you disable this \
+                endpoint, these products won't be able to check for and apply software updates."
+        }])
+    );
+    let changed = v["descriptions_changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1);
+    let c = &changed[0];
+    assert_eq!(
+        (&c["area"], &c["pattern"], &c["mojibake_repaired"]),
+        (
+            &Value::from("microsoft-edge"),
+            &Value::from("msedge.api.cdp.microsoft.com"),
+            &Value::from(true)
+        )
+    );
+    let words: Vec<(String, String)> = c["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["op"] != "same")
+        .map(|w| {
+            (
+                w["op"].as_str().unwrap().to_owned(),
+                w["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        words,
+        [
+            ("removed".to_owned(), "wonâ€™t".to_owned()),
+            ("added".to_owned(), "won’t".to_owned())
+        ]
+    );
+    for key in [
+        "areas_added",
+        "areas_removed",
+        "areas_renamed",
+        "endpoints_removed",
+        "endpoints_moved",
+        "protocols_changed",
+        "impacts_changed",
+        "turn_off_changed",
+    ] {
+        assert_eq!(v[key], serde_json::json!([]), "{key}");
+    }
+}
+
+#[test]
+fn diff_mixes_catalog_files_pages_and_the_builtin() {
+    // The 2023 catalog (mojibake repaired on import) against the built-in one: only the
+    // new endpoint.
+    let out = run_winsink(&[
+        "catalog",
+        "diff",
+        FIXTURE_2023,
+        "builtin:windows11-enterprise",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with(
+            "+ endpoint windows-update  *.api.cdp.microsoft.com  TLSv1.2/HTTPS/HTTP\n\
+             1 change: 1 endpoint added\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = run_winsink(&["catalog", "diff", SHARED_PAGE, SHIPPED]);
+    assert!(stdout(&out).ends_with("\nno changes\n"), "{}", stdout(&out));
+
+    // An edited copy: an area renamed, an endpoint moved, protocols changed.
+    let edited = scratch("edited.toml");
+    let text = std::fs::read_to_string(repo_root().join(SHIPPED)).unwrap();
+    let text = text
+        .replacen("id = \"xbox-live\"\nname = \"Xbox Live\"", "id = \"xbox\"\nname = \"Xbox\"", 1)
+        .replacen(
+            "pattern = \"da.xboxservices.com\"\noriginal = \"da.xboxservices.com\"\nprotocols = [\"TLSv1.2\"]",
+            "pattern = \"da.xboxservices.com\"\noriginal = \"da.xboxservices.com\"\nprotocols = [\"HTTPS\"]",
+            1,
+        );
+    std::fs::write(&edited, text).unwrap();
+    let out = run_winsink(&["catalog", "diff", SHIPPED, edited.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("\n~ area xbox-live → xbox: \"Xbox Live\" → \"Xbox\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n~ protocols xbox  da.xboxservices.com: TLSv1.2 → HTTPS\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("2 changes: 1 area renamed, 1 protocol list changed\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn diff_of_something_that_is_not_a_catalog_exits_2_saying_what_it_takes() {
+    assert_eq!(
+        input_error(&["catalog", "diff", "Cargo.lock", SHIPPED]),
+        "error: Cargo.lock: not a catalog: name a page (.md), a catalog file (.toml) or \
+         builtin:NAME\n"
+    );
+    assert_eq!(
+        input_error(&["catalog", "diff", SHIPPED, "builtin:windows12"]),
+        "error: builtin:windows12: no such built-in catalog (built in: \
+         builtin:windows11-enterprise)\n"
+    );
+    let err = input_error(&[
+        "catalog",
+        "diff",
+        "crates/catalog/tests/fixtures/not-a-page.md",
+        SHIPPED,
+    ]);
+    assert!(err.contains("not a Microsoft endpoint page"), "{err}");
+}

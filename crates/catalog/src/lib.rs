@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod diff;
 pub mod import;
 mod model;
 

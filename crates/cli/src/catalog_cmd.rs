@@ -19,6 +19,14 @@ pub(crate) enum CatalogCommand {
     Import(ImportArgs),
     /// Show the areas of a catalog, their ids, and each endpoint's pattern and impact.
     Show(ShowArgs),
+    /// Compare two catalogs or pages (any mix of .md, .toml and builtin:NAME): areas
+    /// added, removed or renamed, endpoints added, removed or moved between areas,
+    /// description (word diff) and protocol changes.
+    ///
+    /// Pages are read as written (no mojibake repair), so a revision that repaired its
+    /// text shows the repair. Exit code 0 whether or not they differ, 2 if one does not
+    /// load.
+    Diff(crate::catalog_diff::DiffArgs),
 }
 
 /// Arguments of `winsink catalog import`.
@@ -62,6 +70,9 @@ pub(crate) fn run(cmd: CatalogCommand) -> ExitCode {
     let result = match cmd {
         CatalogCommand::Import(args) => import_page(&args),
         CatalogCommand::Show(args) => show(&args),
+        CatalogCommand::Diff(args) => crate::catalog_diff::run(&args)
+            .map_err(Failure::Input)
+            .and_then(|text| write_stdout(&text)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,16 +95,7 @@ fn report_skipped(page: &Path, skipped: &[Skipped]) {
 
 fn import_page(args: &ImportArgs) -> Result<(), Failure> {
     let page = &args.page;
-    let bytes = std::fs::read(page)
-        .with_context(|| format!("cannot read page {}", page.display()))
-        .map_err(Failure::Input)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Failure::Input(anyhow!(
-            "{}: not a Microsoft endpoint page: not UTF-8 text (invalid byte at offset {})",
-            page.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let text = crate::catalog_source::read_page(page).map_err(Failure::Input)?;
     let options = match &args.url {
         Some(url) => ImportOptions::with_url(url.clone()),
         None => {

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod catalog_cmd;
+mod catalog_diff;
+mod catalog_source;
 mod check_cmd;
 mod explain_cmd;
 mod output;

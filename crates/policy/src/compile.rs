@@ -37,7 +37,8 @@ pub const DEFAULT_CATALOGS: &[&str] = &["builtin:windows11-enterprise"];
 /// The names of the built-in catalogs (`builtin:NAME`).
 pub const BUILTIN_CATALOGS: &[&str] = &["windows11-enterprise"];
 
-fn builtin(name: &str) -> Option<&'static Catalog> {
+/// The built-in catalog `NAME` (of `builtin:NAME`), if there is one.
+pub fn builtin_catalog(name: &str) -> Option<&'static Catalog> {
     match name {
         "windows11-enterprise" => Some(winsink_catalog::windows11_enterprise()),
         _ => None,
@@ -435,13 +436,13 @@ impl Compiler<'_> {
         line: Option<usize>,
     ) -> Result<std::borrow::Cow<'static, Catalog>, PolicyError> {
         if let Some(b) = name.strip_prefix(BUILTIN_PREFIX) {
-            return builtin(b).map(std::borrow::Cow::Borrowed).ok_or_else(|| {
-                PolicyError::UnknownBuiltin {
+            return builtin_catalog(b)
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| PolicyError::UnknownBuiltin {
                     origin: self.at(line),
                     name: b.to_owned(),
                     suggestion: closest(b, BUILTIN_CATALOGS.iter().copied()),
-                }
-            });
+                });
         }
         let path = self.resolve(name);
         let catalog = Catalog::from_path(&path).map_err(|source| PolicyError::Catalog {

@@ -109,7 +109,7 @@ mod policy;
 pub mod settings;
 mod summary;
 
-pub use compile::{Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
+pub use compile::{builtin_catalog, Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
 pub use decision::{
     Action, AreaRef, Decision, Explanation, Match, MatchRecord, MatchSource, Verdict,
     MAX_REPORTED_MATCHES,

@@ -98,6 +98,13 @@ pub const PAGE_DIRECTORY: &str = "https://learn.microsoft.com/en-us/windows/priv
 pub struct ImportOptions {
     /// The page's public URL: recorded as the source and used to make links absolute.
     pub url: String,
+    /// Whether mojibake is repaired (default `true`). `winsink catalog diff` reads pages
+    /// as written, so that a revision that fixed its mojibake shows as a change.
+    pub repair_mojibake: bool,
+    /// The catalog that gives areas to the endpoints of flat per-edition lists (tables
+    /// without an Area column): a destination it lists goes to the same areas there.
+    /// `None`: such tables are skipped.
+    pub areas_from: Option<Catalog>,
 }
 
 impl ImportOptions {
@@ -110,15 +117,37 @@ impl ImportOptions {
         let name = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
         let name = name.strip_suffix(".md").unwrap_or(name);
         let name = strip_date_suffix(name);
-        Self {
-            url: format!("{PAGE_DIRECTORY}{name}"),
-        }
+        Self::with_url(format!("{PAGE_DIRECTORY}{name}"))
     }
 
     /// Options for a page published at `url`.
     pub fn with_url(url: impl Into<String>) -> Self {
-        Self { url: url.into() }
+        Self {
+            url: url.into(),
+            repair_mojibake: true,
+            areas_from: None,
+        }
     }
+
+    /// The same options, reading the page as written: no mojibake repair.
+    #[must_use]
+    pub fn as_written(mut self) -> Self {
+        self.repair_mojibake = false;
+        self
+    }
+
+    /// The same options, taking the areas of flat per-edition lists from `reference`.
+    #[must_use]
+    pub fn areas_from(mut self, reference: Catalog) -> Self {
+        self.areas_from = Some(reference);
+        self
+    }
+}
+
+/// Repairs mojibake (UTF-8 text once read as Windows-1252) in `text`, as the importer
+/// does; returns the text and how many characters were put back.
+pub fn repair_mojibake(text: &str) -> (std::borrow::Cow<'_, str>, usize) {
+    mojibake::repair(text)
 }
 
 /// `name-2025-05-23` → `name`; any other name as it is.
@@ -382,7 +411,11 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
         });
     }
 
-    let (text, repaired) = mojibake::repair(page);
+    let (text, repaired) = if options.repair_mojibake {
+        mojibake::repair(page)
+    } else {
+        (std::borrow::Cow::Borrowed(page), 0)
+    };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let lines: Vec<&str> = text.lines().collect();
     let (front, body) = front_matter(&lines);

@@ -8,4 +8,5 @@ mod faults;
 mod policy;
 mod reload;
 mod server;
+mod service;
 mod support;

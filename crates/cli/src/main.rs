@@ -2,13 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 mod catalog_cmd;
 mod catalog_diff;
 mod catalog_source;
 mod check_cmd;
 mod explain_cmd;
+mod gen_cmd;
 mod output;
 mod reload;
 mod run_cmd;
@@ -37,8 +38,12 @@ enum Command {
     Catalog(catalog_cmd::CatalogCommand),
     /// Load the config exactly as `run` would and summarise it (exit 2 on errors).
     Check(check_cmd::CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(gen_cmd::CompletionsArgs),
     /// Show the decision for a name and every match behind it.
     Explain(explain_cmd::ExplainArgs),
+    /// Print the man page winsink(1), or write every command's page into a folder.
+    Man(gen_cmd::ManArgs),
     /// Serve DNS: sinkhole blocked names, forward the rest, log every query.
     Run(run_cmd::RunArgs),
 }
@@ -48,7 +53,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Check(args) => check_cmd::run(&args),
+        Command::Completions(args) => gen_cmd::completions(Cli::command(), &args),
         Command::Explain(args) => explain_cmd::run(&args),
+        Command::Man(args) => gen_cmd::man(Cli::command(), &args),
         Command::Run(args) => run_cmd::run(args),
     }
 }

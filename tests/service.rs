@@ -1,9 +1,206 @@
-//! Installing and running winsink as a service: shell completions and man pages
-//! generated from the real binary's command line.
+//! Installing and running winsink as a service: systemd's readiness protocol, the error
+//! for a port already taken, shell completions and man pages, all against the real binary.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::support::{run_winsink, stderr, stdout};
+use hickory_proto::rr::{RData, RecordType};
+
+use crate::support::dns::{ask_udp, query, TestUpstream, WAIT};
+use crate::support::{run_winsink, stderr, stdout, winsink};
+
+/// A Diagnostic Data endpoint: blocked by every config below.
+const BLOCKED: &str = "watson.events.data.microsoft.com";
+
+/// A config on the built-in catalog that blocks Diagnostic Data.
+const CONFIG: &str =
+    "catalogs = [\"builtin:windows11-enterprise\"]\n\n[areas]\ndiagnostic-data = \"block\"\n";
+
+/// A `winsink` process started by these tests, with its stderr collected; killed on drop.
+struct Process {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    /// Where it said it listens (`listening on ADDR`), as they appear.
+    listening: mpsc::Receiver<SocketAddr>,
+}
+
+impl Process {
+    /// Spawns `cmd` with stdout discarded (the query log) and stderr collected.
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn winsink");
+        let pipe = child.stderr.take().expect("stderr");
+        let text = Arc::new(Mutex::new(String::new()));
+        let (tx, listening) = mpsc::channel();
+        let sink = Arc::clone(&text);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+                {
+                    let _ = tx.send(addr);
+                }
+                let mut t = sink.lock().expect("stderr");
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        Self {
+            child,
+            stderr: text,
+            listening,
+        }
+    }
+
+    /// The first address it listens on.
+    fn addr(&self) -> SocketAddr {
+        self.listening
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("no `listening on` line; stderr:\n{}", self.stderr()))
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr").clone()
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-s", name, &pid]).status();
+        assert!(ok.expect("kill").success(), "kill -s {name} failed");
+    }
+
+    /// Waits for the exit, at most [`WAIT`].
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the stderr reader catch up with the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "winsink did not exit; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `winsink run --config CONFIG --listen 127.0.0.1:0 --upstream UPSTREAM`.
+fn run_cmd(config: &Path, listen: &str, upstream: &str) -> Command {
+    let mut cmd = winsink();
+    cmd.arg("run").arg("--config").arg(config).args([
+        "--listen",
+        listen,
+        "--upstream",
+        upstream,
+        "--log-format",
+        "json",
+    ]);
+    cmd
+}
+
+/// Asks for [`BLOCKED`] and checks the sinkhole answer came back.
+fn assert_blocked(addr: SocketAddr) {
+    let a = ask_udp(addr, &query(BLOCKED, RecordType::A, false));
+    let ips: Vec<&RData> = a.answers.iter().map(|r| &r.data).collect();
+    assert_eq!(
+        ips,
+        [&RData::A(Ipv4Addr::UNSPECIFIED.into())],
+        "{BLOCKED} is sinkholed"
+    );
+}
+
+/// The next datagram on the notify socket, as text.
+fn next_notification(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("no sd_notify message in time");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn systemd_hears_ready_once_serving_reloading_around_a_reload_and_stopping() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(&config, CONFIG).expect("write config");
+    let socket_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(WAIT)).expect("timeout");
+
+    let mut cmd = run_cmd(&config, "127.0.0.1:0", &upstream.url());
+    cmd.env("NOTIFY_SOCKET", &socket_path);
+    let mut winsink = Process::spawn(cmd);
+
+    // READY=1 comes once the socket is bound and the policy loaded: the address in its
+    // STATUS answers a blocked name at once.
+    let ready = next_notification(&sock);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    let status = ready
+        .lines()
+        .find_map(|l| l.strip_prefix("STATUS=serving "))
+        .unwrap_or_else(|| panic!("no STATUS line: {ready:?}"));
+    let addr: SocketAddr = status.parse().expect("STATUS names the address");
+    assert_eq!(addr, winsink.addr(), "STATUS and the log name the same address");
+    assert_blocked(addr);
+
+    // SIGHUP (what ExecReload sends): RELOADING=1 with the monotonic time, then READY=1.
+    winsink.signal("HUP");
+    let reloading = next_notification(&sock);
+    assert!(
+        reloading.lines().any(|l| l == "RELOADING=1"),
+        "{reloading:?}"
+    );
+    assert!(
+        reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading:?}"
+    );
+    assert_eq!(next_notification(&sock).trim(), "READY=1");
+    assert_blocked(addr);
+
+    winsink.signal("TERM");
+    assert_eq!(next_notification(&sock).trim(), "STOPPING=1");
+    let status = winsink.wait();
+    assert!(status.success(), "{status}; stderr:\n{}", winsink.stderr());
+}
+
+#[test]
+fn a_listen_port_in_use_names_the_command_that_shows_who_holds_it() {
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("winsink.toml");
+    std::fs::write(&config, CONFIG).expect("write config");
+    let mut winsink = Process::spawn(run_cmd(&config, &addr.to_string(), "udp://127.0.0.1:9"));
+    let status = winsink.wait();
+    assert_eq!(status.code(), Some(1), "stderr:\n{}", winsink.stderr());
+    let err = winsink.stderr();
+    assert!(err.contains(&format!("cannot bind udp {addr}")), "{err}");
+    let ss = format!("`ss -lunp 'sport = :{}'`", addr.port());
+    assert!(err.contains(&ss), "{err}");
+}
 
 #[test]
 fn completions_are_generated_for_bash_zsh_and_fish() {

@@ -10,6 +10,7 @@ mod catalog_source;
 mod check_cmd;
 mod explain_cmd;
 mod gen_cmd;
+mod notify;
 mod output;
 mod reload;
 mod run_cmd;

@@ -170,6 +170,11 @@ async fn serve(
     watch: crate::reload::Watch,
 ) -> anyhow::Result<()> {
     let listeners = bind(&settings.listen, settings.udp_sockets)?;
+    let listening: Vec<String> = listeners
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let log = Arc::new(QueryLog::start(&target, format, queue)?);
     let upstreams: Vec<String> = config.upstreams.iter().map(ToString::to_string).collect();
     info!(
@@ -184,6 +189,13 @@ async fn serve(
     let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
     crate::signals::on_hangup(reloader.force, shutdown.clone())
         .context("cannot listen for SIGHUP")?;
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        crate::notify::stopping();
+    });
+    // The sockets are bound and the policy loaded: queries sent now are answered.
+    crate::notify::ready(&format!("serving {}", listening.join(", ")));
     let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
     log.close();
     if log.dropped() > 0 {

@@ -155,11 +155,24 @@ pub enum ServerError {
 }
 
 /// Why a bind failed, when the OS error alone does not say what to do about it.
-fn bind_hint(addr: &SocketAddr, source: &io::Error) -> &'static str {
-    if source.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 {
-        " (a port below 1024 needs CAP_NET_BIND_SERVICE: `setcap cap_net_bind_service=+ep` on the binary, or AmbientCapabilities= under systemd)"
-    } else {
-        ""
+fn bind_hint(addr: &SocketAddr, source: &io::Error) -> String {
+    let port = addr.port();
+    match source.kind() {
+        io::ErrorKind::PermissionDenied if port < 1024 => {
+            " (a port below 1024 needs CAP_NET_BIND_SERVICE: `setcap cap_net_bind_service=+ep` on the binary, or AmbientCapabilities= under systemd)".to_owned()
+        }
+        // On most Linux desktops and many servers, systemd-resolved's stub listener holds
+        // 127.0.0.53:53 and 127.0.0.54:53, which also blocks a wildcard bind of port 53.
+        io::ErrorKind::AddrInUse if port == 53 => " (another process holds port 53: \
+            often systemd-resolved's stub listener, or another resolver such as dnsmasq or \
+            unbound; see which with `ss -lunp 'sport = :53'`; free it from systemd-resolved \
+            with `DNSStubListener=no` in /etc/systemd/resolved.conf and `systemctl restart \
+            systemd-resolved`, or listen only on the lab interface's address)"
+            .to_owned(),
+        io::ErrorKind::AddrInUse => {
+            format!(" (another process holds it: see which with `ss -lunp 'sport = :{port}'`)")
+        }
+        _ => String::new(),
     }
 }
 
@@ -383,5 +396,29 @@ mod tests {
             denied("127.0.0.1:5353").to_string(),
             "cannot bind udp 127.0.0.1:5353"
         );
+    }
+
+    #[test]
+    fn port_53_in_use_names_systemd_resolved_and_how_to_free_it() {
+        let in_use = |addr: &str| ServerError::Bind {
+            proto: "udp",
+            addr: addr.parse().unwrap(),
+            source: io::ErrorKind::AddrInUse.into(),
+        };
+        let e = in_use("0.0.0.0:53").to_string();
+        assert!(e.starts_with("cannot bind udp 0.0.0.0:53 ("), "{e}");
+        for needle in [
+            "systemd-resolved's stub listener",
+            "`ss -lunp 'sport = :53'`",
+            "`DNSStubListener=no`",
+        ] {
+            assert!(e.contains(needle), "{needle} missing: {e}");
+        }
+        let e = in_use("127.0.0.1:5353").to_string();
+        assert!(
+            e.ends_with("(another process holds it: see which with `ss -lunp 'sport = :5353'`)"),
+            "{e}"
+        );
+        assert!(!e.contains("resolved"), "{e}");
     }
 }

@@ -240,10 +240,13 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
         return Some(Outcome::Unchanged);
     }
     let source = Arc::clone(&state.source);
+    crate::notify::reloading();
     let loaded = match blocking(move || source.load()).await {
         Some(loaded) => loaded,
         None => Err(anyhow::anyhow!("the loader panicked")),
     };
+    // Swapped in or not, winsink serves on: the reload is over for the service manager.
+    crate::notify::reloaded();
     let outcome = match loaded {
         Ok(loaded) => {
             let new = Arc::new(loaded.value);

@@ -163,7 +163,11 @@ fn systemd_hears_ready_once_serving_reloading_around_a_reload_and_stopping() {
         .find_map(|l| l.strip_prefix("STATUS=serving "))
         .unwrap_or_else(|| panic!("no STATUS line: {ready:?}"));
     let addr: SocketAddr = status.parse().expect("STATUS names the address");
-    assert_eq!(addr, winsink.addr(), "STATUS and the log name the same address");
+    assert_eq!(
+        addr,
+        winsink.addr(),
+        "STATUS and the log name the same address"
+    );
     assert_blocked(addr);
 
     // SIGHUP (what ExecReload sends): RELOADING=1 with the monotonic time, then READY=1.

@@ -8,6 +8,7 @@ use hickory_proto::rr::{RData, RecordType};
 
 use crate::support::dns::{ask_udp, query, Daemon, TestUpstream, WAIT};
 
+mod querylog;
 mod upstream;
 
 /// A name the config blocks whatever happens upstream.

@@ -187,8 +187,8 @@ async fn serve(
     let shutdown = CancellationToken::new();
     crate::signals::on_terminate(shutdown.clone());
     let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
-    crate::signals::on_hangup(reloader.force, shutdown.clone())
-        .context("cannot listen for SIGHUP")?;
+    crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
+        .context("cannot listen for SIGHUP and SIGUSR1")?;
     let stopping = shutdown.clone();
     tokio::spawn(async move {
         stopping.cancelled().await;
@@ -197,9 +197,7 @@ async fn serve(
     // The sockets are bound and the policy loaded: queries sent now are answered.
     crate::notify::ready(&format!("serving {}", listening.join(", ")));
     let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
+    // Says how many lines were dropped over the run, if any.
     log.close();
-    if log.dropped() > 0 {
-        warn!(dropped = log.dropped(), "query log lines dropped in total");
-    }
     Ok(result?)
 }

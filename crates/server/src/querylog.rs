@@ -8,7 +8,8 @@
 //! it, lines are dropped and counted, and a warning gives the count at most every
 //! [`WARN_EVERY`], so a slow disk or a stalled pipe never slows answers down. At
 //! shutdown the writer gets [`CLOSE_WAIT`] to write out the queue, so a stalled pipe
-//! cannot hang the daemon either.
+//! cannot hang the daemon either. A write error does not stop the log, and SIGHUP or
+//! SIGUSR1 make the writer reopen the file by its path ([`writer`]).
 //!
 //! The writer wakes rarely on purpose: on the test machine, waking it every 256 KiB
 //! (about 240 times a second at 50k queries/s) made the answering thread sleep and wake
@@ -27,11 +28,10 @@
 //! rather than a query) leaves no line.
 
 use std::fmt::Write as _;
-use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,6 +40,8 @@ use tracing::warn;
 
 use crate::wire::{rcode_name, type_name};
 use crate::ServerError;
+
+mod writer;
 
 /// Longest time a line waits in the queue.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -122,6 +124,10 @@ struct Queue {
     wake: Condvar,
     dropped: AtomicU64,
     dropped_total: AtomicU64,
+    /// Lines dropped because writing them failed.
+    write_dropped: AtomicU64,
+    /// Set to make the writer open the file again by its path.
+    reopen: AtomicBool,
     cap: usize,
     /// When the queue was made: the clock of `next_warning`.
     born: Instant,
@@ -184,18 +190,15 @@ impl std::fmt::Debug for QueryLog {
 impl QueryLog {
     /// Opens `target` and starts the writer thread. `queue` bounds the lines waiting.
     pub fn start(target: &LogTarget, format: LogFormat, queue: usize) -> Result<Self, ServerError> {
-        let sink: Box<dyn Write + Send> = match target {
-            LogTarget::Stdout => Box::new(io::stdout()),
-            LogTarget::File(path) => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|source| ServerError::LogFile {
-                        path: path.clone(),
-                        source,
-                    })?,
-            ),
+        let sink = match target {
+            LogTarget::Stdout => writer::Sink::Stdout(io::stdout()),
+            LogTarget::File(path) => writer::Sink::File {
+                file: writer::open(path).map_err(|source| ServerError::LogFile {
+                    path: path.clone(),
+                    source,
+                })?,
+                path: path.clone(),
+            },
         };
         let queue = Arc::new(Queue {
             pending: Mutex::new(Pending {
@@ -206,6 +209,8 @@ impl QueryLog {
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
+            write_dropped: AtomicU64::new(0),
+            reopen: AtomicBool::new(false),
             cap: queue.max(1),
             born: Instant::now(),
             next_warning: AtomicU64::new(0),
@@ -213,7 +218,7 @@ impl QueryLog {
         let q = queue.clone();
         let writer = std::thread::Builder::new()
             .name("winsink-querylog".into())
-            .spawn(move || write_loop(&q, sink))
+            .spawn(move || writer::run(&q, sink))
             .map_err(ServerError::Thread)?;
         Ok(Self {
             queue,
@@ -275,12 +280,22 @@ impl QueryLog {
         buf.lines = 0;
     }
 
-    /// Lines dropped since the start because the queue was full.
+    /// Lines dropped since the start: the queue was full, or writing them failed.
     pub fn dropped(&self) -> u64 {
         self.queue.dropped_total.load(Ordering::Relaxed)
+            + self.queue.write_dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes out every queued line and stops the writer. Lines pushed afterwards are
+    /// Makes the writer open the log file again by its path, soon (for `logrotate`'s
+    /// `create` mode, or `mv q.log q.log.1`); lines queued meanwhile go to the new file.
+    /// Nothing to do for stdout.
+    pub fn reopen(&self) {
+        self.queue.reopen.store(true, Ordering::Relaxed);
+        self.queue.wake.notify_one();
+    }
+
+    /// Writes out every queued line and stops the writer; then, if any lines were
+    /// dropped over the run, says how many and why. Lines pushed afterwards are
     /// discarded. Idempotent. Waits at most two seconds: a writer blocked on a
     /// stalled pipe or disk is left behind, so that shutdown cannot hang on it.
     pub fn close(&self) {
@@ -296,6 +311,7 @@ impl QueryLog {
         }
         if h.is_finished() {
             let _ = h.join();
+            self.say_total();
         } else {
             let pending = self.queue.lock().lines;
             warn!(
@@ -307,40 +323,27 @@ impl QueryLog {
     }
 }
 
-impl Drop for QueryLog {
-    fn drop(&mut self) {
-        self.close();
+impl QueryLog {
+    fn say_total(&self) {
+        let total = self.dropped();
+        if total == 0 {
+            return;
+        }
+        let queue = self.queue.dropped_total.load(Ordering::Relaxed);
+        let failed = self.queue.write_dropped.load(Ordering::Relaxed);
+        warn!(
+            dropped = total,
+            "query log: {} lines dropped over the run ({} could not be written, {} found the queue full)",
+            writer::thousands(total),
+            writer::thousands(failed),
+            writer::thousands(queue)
+        );
     }
 }
 
-fn write_loop(q: &Queue, mut sink: Box<dyn Write + Send>) {
-    let mut spare: Vec<u8> = Vec::with_capacity(FLUSH_AT * 2);
-    let mut broken = false;
-    loop {
-        let closed = {
-            let mut p = q.lock();
-            if !p.closed && p.buf.len() < FLUSH_AT {
-                p = q
-                    .wake
-                    .wait_timeout(p, FLUSH_EVERY)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            std::mem::swap(&mut p.buf, &mut spare);
-            p.lines = 0;
-            p.closed
-        };
-        if !spare.is_empty() && !broken {
-            if let Err(e) = sink.write_all(&spare).and_then(|()| sink.flush()) {
-                warn!(error = %e, "query log: write failed; further query lines are discarded");
-                broken = true;
-            }
-        }
-        spare.clear();
-        q.warn_dropped(closed);
-        if closed {
-            return;
-        }
+impl Drop for QueryLog {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock};
 use hickory_proto::op::{Message, MessageType};
 use libfuzzer_sys::fuzz_target;
 use winsink_policy::Policy;
-use winsink_server::fuzzing::{Handled, Harness};
+use winsink_server::fuzzing::{Handled, Harness, Proto};
 use winsink_server::LogFormat;
 
 const MODES: [&str; 5] = [
@@ -102,7 +102,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let harness = &harnesses()[usize::from(sel & 0x0f) % (2 * MODES.len())];
-    let tcp = sel & 0x10 != 0;
+    let proto = if sel & 0x10 != 0 {
+        Proto::Tcp
+    } else {
+        Proto::Udp
+    };
     let client = SocketAddr::new(CLIENTS[usize::from(sel >> 5) & 3], 53000);
     let mut h = harness.lock().unwrap_or_else(|e| e.into_inner());
     h.clear_cache();
@@ -124,7 +128,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let mut out = Vec::new();
-    let handled = h.answer(query, client, tcp, &mut out);
+    let handled = h.answer(query, client, proto, &mut out);
     let no_header = query.len() < 12;
     let is_response = !no_header && query[2] & 0x80 != 0;
     if handled == Handled::Drop {
@@ -148,7 +152,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(out[2] & 0x80 != 0, "QR not set");
 
     let parsed_query = Message::from_vec(query).ok();
-    if !tcp && out.len() > 512 {
+    if proto == Proto::Udp && out.len() > 512 {
         // Over 512 bytes only for a client that said it takes more (EDNS).
         if let Some(q) = &parsed_query {
             let payload = q.edns.as_ref().map_or(512, |e| e.max_payload());

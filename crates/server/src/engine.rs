@@ -1,20 +1,27 @@
 //! What happens to one query, whatever transport brought it.
 //!
-//! [`Engine::answer_now`] runs without waiting: refusals, errors, sinkhole answers and
-//! cache hits are answered there, in the receiving task, with no allocation once the
-//! task's scratch buffers have grown. Only a cache miss returns [`Now::Forward`]; the
-//! caller then runs [`Engine::answer_forwarded`] in a task of its own.
+//! A loop hands each packet over as a [`Request`]. [`Engine::answer_now`] runs without
+//! waiting: refusals, errors, sinkhole answers and cache hits are answered there, in the
+//! receiving task, with no allocation once the task's [`Scratch`] buffers have grown.
+//! Only a cache miss returns [`Handled::Forward`]; the caller then runs
+//! [`Engine::answer_forwarded`] in a task of its own (or [`Engine::answer_overloaded`]
+//! when too many wait already).
+//!
+//! Every answered query ends in [`Engine::finish`], with the query's [`Cx`] and what was
+//! [`Done`]: the one place that formats the query-log line (queued by
+//! [`Engine::flush_log`] once the answer is sent) and that a per-query counter belongs in.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use winsink_policy::{LogQueries, Policy, SinkholeMode, SinkholeSettings};
+use winsink_policy::{Decision, LogQueries, Policy, SinkholeMode, Verdict};
 
 use crate::cache::{Cache, Flight, Inflight, Join};
 use crate::forward::{ForwardError, Forwarder};
 use crate::querylog::{Explain, Line, LogBuf, NoMatch, QueryLog};
+use crate::reply::Reply;
 use crate::verdict::{self, Outcome, Why};
 use crate::wire::{
     self, name_to_text, parse_query, write_ede, Answer, Query, Rcode, Reject, RejectKind,
@@ -27,10 +34,30 @@ pub(crate) const TCP_LIMIT: usize = 65_535;
 /// Buffers a receiving task reuses for every query.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
+    /// The question's name as text (lowercase, no trailing dot).
     name: String,
     key: Vec<u8>,
     log: LogBuf,
     text: String,
+}
+
+/// The transport a query came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// A UDP datagram.
+    Udp,
+    /// A message on a TCP connection.
+    Tcp,
+}
+
+impl Proto {
+    /// `"udp"` or `"tcp"`, as the query log writes it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
 }
 
 /// When a query arrived: the clock readings behind the log's `ts` and `duration_us`.
@@ -49,15 +76,71 @@ impl Received {
     }
 }
 
-/// What [`Engine::answer_now`] did.
+/// One packet as a loop received it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'p> {
+    pub(crate) packet: &'p [u8],
+    pub(crate) client: SocketAddr,
+    pub(crate) proto: Proto,
+    pub(crate) received: Received,
+}
+
+/// What the engine did with a request without waiting for an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Now {
+pub enum Handled {
     /// The answer is in the output buffer.
     Answer,
-    /// Nothing to send (not a query).
+    /// Nothing is sent back (no header, or a response rather than a query).
     Drop,
-    /// Needs the upstream: call [`Engine::answer_forwarded`].
+    /// Not cached and not blocked: needs the upstream ([`Engine::answer_forwarded`]).
     Forward,
+}
+
+/// One query on its way through the engine: the request, the client as policies see it,
+/// the policy in force, the question's type (its name is `s.name`), and the task's
+/// scratch buffers. The log line borrows from it.
+pub(crate) struct Cx<'a, 'p> {
+    pub(crate) req: Request<'p>,
+    /// The client's address, an IPv4-mapped one as IPv4.
+    pub(crate) ip: IpAddr,
+    pub(crate) policy: &'a Policy,
+    /// `None` for a packet rejected before its question could be read.
+    pub(crate) qtype: Option<u16>,
+    pub(crate) s: &'a mut Scratch,
+}
+
+/// Why a query got the answer it got.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind<'o, 'p> {
+    /// Malformed, or something winsink does not implement: FORMERR, NOTIMP or BADVERS.
+    Invalid,
+    /// The client is outside `allow_clients`.
+    Refused,
+    /// The policy decided.
+    Decided(&'o Outcome<'p>),
+}
+
+/// Where the answer's records came from.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'o> {
+    /// Written by winsink: a refusal, an error or a sinkhole answer to a name blocked
+    /// before any lookup.
+    Local,
+    /// The cache.
+    Cache,
+    /// This upstream, asked for this query.
+    Upstream(&'o str),
+}
+
+/// How a query ended, for [`Engine::finish`].
+#[derive(Clone, Copy)]
+pub(crate) struct Done<'o, 'p> {
+    pub(crate) kind: Kind<'o, 'p>,
+    /// The full 12-bit RCODE sent.
+    pub(crate) rcode: u16,
+    pub(crate) source: Source<'o>,
+    /// The name of the CNAME chain that decided, when not the question.
+    pub(crate) cname: Option<&'o str>,
 }
 
 /// The shared state of the server.
@@ -68,6 +151,35 @@ pub(crate) struct Engine {
     pub(crate) forwarder: Forwarder,
     log: Arc<QueryLog>,
     payload: u16,
+}
+
+/// An answer to replay: a cached or just forwarded upstream reply.
+#[derive(Clone, Copy)]
+struct Replay<'r> {
+    reply: &'r Reply,
+    /// Seconds since it was stored, taken off its TTLs.
+    elapsed: u32,
+    source: Source<'r>,
+}
+
+impl<'a, 'p> Cx<'a, 'p> {
+    /// The context of a parsed query whose name [`read_name`] put in `s.name`.
+    fn new(req: Request<'p>, q: &Query<'p>, policy: &'a Policy, s: &'a mut Scratch) -> Self {
+        Self {
+            req,
+            ip: req.client.ip().to_canonical(),
+            policy,
+            qtype: Some(q.qtype),
+            s,
+        }
+    }
+}
+
+/// Puts the question's name as text in `s.name`. `false` cannot happen for a parsed
+/// query (the parser validated the name), but input never gets to panic.
+fn read_name(q: &Query<'_>, s: &mut Scratch) -> bool {
+    s.name.clear();
+    name_to_text(q.packet, HEADER_LEN, &mut s.name).is_some()
 }
 
 impl Engine {
@@ -93,96 +205,80 @@ impl Engine {
         allowed(&self.policy.load(), client.to_canonical())
     }
 
-    fn limit(&self, q: &Query<'_>, tcp: bool) -> usize {
-        if tcp {
-            TCP_LIMIT
-        } else {
-            q.udp_limit(self.payload)
+    /// The largest answer the client takes.
+    fn limit(&self, q: &Query<'_>, proto: Proto) -> usize {
+        match proto {
+            Proto::Tcp => TCP_LIMIT,
+            Proto::Udp => q.udp_limit(self.payload),
         }
     }
 
-    /// Answers `packet` from `client` if that needs no upstream.
+    /// Answers `req` if that needs no upstream.
     pub(crate) fn answer_now(
         &self,
-        packet: &[u8],
-        client: SocketAddr,
-        tcp: bool,
-        when: Received,
+        req: Request<'_>,
         s: &mut Scratch,
         out: &mut Vec<u8>,
-    ) -> Now {
-        let Received { at: started, ts } = when;
-        let q = match parse_query(packet) {
+    ) -> Handled {
+        let q = match parse_query(req.packet) {
             Ok(q) => q,
-            Err(r) => return self.reject(&r, client, tcp, started, ts, s, out),
+            Err(r) => return self.reject(req, &r, s, out),
         };
-        let policy = self.policy.load();
-        let ip = client.ip().to_canonical();
-        s.name.clear();
-        if name_to_text(q.packet, HEADER_LEN, &mut s.name).is_none() {
-            // parse_query validated the name; this cannot happen, but never panic on input.
-            return Now::Drop;
+        if !read_name(&q, s) {
+            return Handled::Drop;
         }
+        let policy = self.policy.load();
+        let mut cx = Cx::new(req, &q, &policy, s);
 
-        if !allowed(&policy, ip) {
+        if !allowed(cx.policy, cx.ip) {
             let mut a = Answer::new(out, &q, Rcode::Refused, 0);
             if let Some(e) = q.edns {
                 a.opt(self.payload, e, Rcode::Refused, |_| {});
             }
-            if policy.log().queries != LogQueries::None {
-                self.log_line(
-                    s, ts, started, ip, tcp, &q, "refuse", &NoMatch, 5, out, false, None, None,
-                );
-            }
-            return Now::Answer;
-        }
-
-        let d = verdict::decide(&policy, ip, &s.name);
-        if verdict::blocks(&d) {
-            let outcome = Outcome {
-                decision: d,
-                chain_index: None,
+            let done = Done {
+                kind: Kind::Refused,
+                rcode: Rcode::Refused.code(),
+                source: Source::Local,
+                cname: None,
             };
-            let rcode = self.sinkhole(&q, tcp, &outcome, None, s, out);
-            self.log_outcome(
-                &policy, s, ts, started, ip, tcp, &q, &outcome, None, rcode, out, false, None,
-            );
-            return Now::Answer;
+            self.finish(&mut cx, done, out);
+            return Handled::Answer;
         }
 
-        wire::cache_key(&q, &mut s.key);
-        let Some((reply, elapsed)) = self.cache.get(&s.key, started) else {
-            return Now::Forward;
+        let d = cx.policy.decide(cx.ip, &cx.s.name);
+        if d.verdict == Verdict::Block {
+            self.sinkhole_or_replay(&mut cx, &q, &Outcome::of(d), None, out);
+            return Handled::Answer;
+        }
+
+        wire::cache_key(&q, &mut cx.s.key);
+        let Some((reply, elapsed)) = self.cache.get(&cx.s.key, req.received.at) else {
+            return Handled::Forward;
         };
-        let outcome = verdict::inspect_chain(&policy, ip, d, &reply.chain);
-        let cname = outcome.chain_index.map(|i| &*reply.chain[i]);
-        let rcode = if verdict::blocks(&outcome.decision) {
-            self.sinkhole(&q, tcp, &outcome, cname, s, out)
-        } else {
-            reply.write(&q, elapsed, self.payload, self.limit(&q, tcp), out);
-            reply.rcode()
+        let outcome = verdict::inspect_chain(cx.policy, cx.ip, d, &reply.chain);
+        let replay = Replay {
+            reply: &reply,
+            elapsed,
+            source: Source::Cache,
         };
-        self.log_outcome(
-            &policy, s, ts, started, ip, tcp, &q, &outcome, cname, rcode, out, true, None,
-        );
-        Now::Answer
+        self.sinkhole_or_replay(&mut cx, &q, &outcome, Some(replay), out);
+        Handled::Answer
     }
 
-    /// Answers `packet` through the upstreams (after [`Now::Forward`]); `false` when
+    /// Answers `req` through the upstreams (after [`Handled::Forward`]); `false` when
     /// there is nothing to send.
     pub(crate) async fn answer_forwarded(
         &self,
-        packet: &[u8],
-        client: SocketAddr,
-        tcp: bool,
-        when: Received,
+        req: Request<'_>,
         s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> bool {
-        let Received { at: started, ts } = when;
-        let Some((q, ip)) = reparse(packet, client, s) else {
+        let Ok(q) = parse_query(req.packet) else {
             return false;
         };
+        if !read_name(&q, s) {
+            return false;
+        }
         wire::cache_key(&q, &mut s.key);
 
         // Identical concurrent misses go upstream once.
@@ -209,50 +305,23 @@ impl Engine {
 
         // Decide with the policy in force now: it may have been swapped while waiting.
         let policy = self.policy.load_full();
-        let d = verdict::decide(&policy, ip, &s.name);
-        match flight {
+        let mut cx = Cx::new(req, &q, &policy, s);
+        let d = policy.decide(cx.ip, &cx.s.name);
+        match &flight {
             Ok(reply) => {
-                let outcome = if verdict::blocks(&d) {
-                    Outcome {
-                        decision: d,
-                        chain_index: None,
-                    }
+                let outcome = if d.verdict == Verdict::Block {
+                    Outcome::of(d)
                 } else {
-                    verdict::inspect_chain(&policy, ip, d, &reply.chain)
+                    verdict::inspect_chain(&policy, cx.ip, d, &reply.chain)
                 };
-                let cname = outcome.chain_index.map(|i| &*reply.chain[i]);
-                let rcode = if verdict::blocks(&outcome.decision) {
-                    self.sinkhole(&q, tcp, &outcome, cname, s, out)
-                } else {
-                    reply.write(&q, 0, self.payload, self.limit(&q, tcp), out);
-                    reply.rcode()
+                let replay = Replay {
+                    reply,
+                    elapsed: 0,
+                    source: Source::Upstream(&reply.upstream),
                 };
-                self.log_outcome(
-                    &policy,
-                    s,
-                    ts,
-                    started,
-                    ip,
-                    tcp,
-                    &q,
-                    &outcome,
-                    cname,
-                    rcode,
-                    out,
-                    false,
-                    Some(&reply.upstream),
-                );
+                self.sinkhole_or_replay(&mut cx, &q, &outcome, Some(replay), out);
             }
-            Err(e) => {
-                self.servfail(&q, &e, s, out);
-                let outcome = Outcome {
-                    decision: d,
-                    chain_index: None,
-                };
-                self.log_outcome(
-                    &policy, s, ts, started, ip, tcp, &q, &outcome, None, 2, out, false, None,
-                );
-            }
+            Err(e) => self.servfail(&mut cx, &q, d, e, out),
         }
         self.flush_log(s);
         true
@@ -262,25 +331,20 @@ impl Engine {
     /// queries wait for upstreams already; `false` when there is nothing to send.
     pub(crate) fn answer_overloaded(
         &self,
-        packet: &[u8],
-        client: SocketAddr,
-        tcp: bool,
-        when: Received,
+        req: Request<'_>,
         s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> bool {
-        let Some((q, ip)) = reparse(packet, client, s) else {
+        let Ok(q) = parse_query(req.packet) else {
             return false;
         };
+        if !read_name(&q, s) {
+            return false;
+        }
         let policy = self.policy.load();
-        let outcome = Outcome {
-            decision: verdict::decide(&policy, ip, &s.name),
-            chain_index: None,
-        };
-        self.servfail(&q, &ForwardError::Overloaded, s, out);
-        self.log_outcome(
-            &policy, s, when.ts, when.at, ip, tcp, &q, &outcome, None, 2, out, false, None,
-        );
+        let mut cx = Cx::new(req, &q, &policy, s);
+        let d = policy.decide(cx.ip, &cx.s.name);
+        self.servfail(&mut cx, &q, d, &ForwardError::Overloaded, out);
         true
     }
 
@@ -289,19 +353,17 @@ impl Engine {
         self.log.flush(&mut s.log);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Answers a packet that is not a well-formed query: FORMERR, NOTIMP or BADVERS, or
+    /// nothing.
     fn reject(
         &self,
+        req: Request<'_>,
         r: &Reject<'_>,
-        client: SocketAddr,
-        tcp: bool,
-        started: Instant,
-        ts: SystemTime,
         s: &mut Scratch,
         out: &mut Vec<u8>,
-    ) -> Now {
+    ) -> Handled {
         let rcode = match r.kind {
-            RejectKind::NoHeader | RejectKind::Response => return Now::Drop,
+            RejectKind::NoHeader | RejectKind::Response => return Handled::Drop,
             RejectKind::FormErr => Rcode::FormErr,
             RejectKind::NotImp => Rcode::NotImp,
             RejectKind::BadVers => Rcode::BadVers,
@@ -310,45 +372,70 @@ impl Engine {
         if let Some(e) = r.edns {
             a.opt(self.payload, e, rcode, |_| {});
         }
-        let policy = self.policy.load();
-        if policy.log().queries == LogQueries::All {
-            s.name.clear();
-            if r.question_end.is_some() {
-                let _ = name_to_text(r.packet, HEADER_LEN, &mut s.name);
-            }
-            let full_rcode = rcode.code();
-            let line = Line {
-                ts,
-                client: client.ip(),
-                tcp,
-                qname: &s.name,
-                qtype: r.qtype,
-                decision: "invalid",
-                why: &NoMatch,
-                rcode: full_rcode,
-                answers: 0,
-                cached: false,
-                upstream: None,
-                started,
-                cname: None,
-            };
-            self.log.push(&line, &mut s.log);
+        s.name.clear();
+        if r.question_end.is_some() {
+            let _ = name_to_text(r.packet, HEADER_LEN, &mut s.name);
         }
-        Now::Answer
+        let policy = self.policy.load();
+        let mut cx = Cx {
+            req,
+            ip: req.client.ip().to_canonical(),
+            policy: &policy,
+            qtype: r.qtype,
+            s,
+        };
+        let done = Done {
+            kind: Kind::Invalid,
+            rcode: rcode.code(),
+            source: Source::Local,
+            cname: None,
+        };
+        self.finish(&mut cx, done, out);
+        Handled::Answer
     }
 
-    /// Writes the sinkhole answer for `q`.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the answer `outcome` calls for, the sinkhole answer or `replay`'s reply,
+    /// and finishes the query.
+    fn sinkhole_or_replay(
+        &self,
+        cx: &mut Cx<'_, '_>,
+        q: &Query<'_>,
+        outcome: &Outcome<'_>,
+        replay: Option<Replay<'_>>,
+        out: &mut Vec<u8>,
+    ) {
+        let cname = match (outcome.chain_index, replay) {
+            (Some(i), Some(r)) => r.reply.chain.get(i).map(|c| &**c),
+            _ => None,
+        };
+        let (rcode, source) = match replay {
+            Some(r) if !outcome.blocks() => {
+                let limit = self.limit(q, cx.req.proto);
+                r.reply.write(q, r.elapsed, self.payload, limit, out);
+                (r.reply.rcode(), r.source)
+            }
+            Some(r) => (self.sinkhole(cx, q, outcome, cname, out), r.source),
+            None => (self.sinkhole(cx, q, outcome, cname, out), Source::Local),
+        };
+        let done = Done {
+            kind: Kind::Decided(outcome),
+            rcode,
+            source,
+            cname,
+        };
+        self.finish(cx, done, out);
+    }
+
+    /// Writes the sinkhole answer for `q`; returns its RCODE.
     fn sinkhole(
         &self,
+        cx: &mut Cx<'_, '_>,
         q: &Query<'_>,
-        tcp: bool,
         outcome: &Outcome<'_>,
         cname: Option<&str>,
-        s: &mut Scratch,
         out: &mut Vec<u8>,
     ) -> u16 {
-        let settings: &SinkholeSettings = outcome.decision.sinkhole;
+        let settings = outcome.decision.sinkhole;
         let ttl = settings.ttl;
         let is_in = q.qclass == wire::CLASS_IN;
         let rcode = match settings.mode {
@@ -382,11 +469,11 @@ impl Engine {
             }
         }
         if let Some(e) = q.edns {
-            s.text.clear();
-            verdict::block_text(&outcome.decision, cname, &mut s.text);
+            let text = &mut cx.s.text;
+            text.clear();
+            verdict::block_text(&outcome.decision, cname, text);
             // Keep the answer within the client's limit: the EDE text gives way.
-            let room = self.limit(q, tcp).saturating_sub(a.len() + 11 + 6);
-            let text = &s.text;
+            let room = self.limit(q, cx.req.proto).saturating_sub(a.len() + 11 + 6);
             a.opt(self.payload, e, rcode, |o| {
                 write_ede(o, EDE_BLOCKED, text, room)
             });
@@ -394,90 +481,79 @@ impl Engine {
         rcode.code()
     }
 
-    fn servfail(&self, q: &Query<'_>, e: &ForwardError, s: &mut Scratch, out: &mut Vec<u8>) {
+    /// Answers SERVFAIL for `e` and finishes the query, logged with decision `d`.
+    fn servfail(
+        &self,
+        cx: &mut Cx<'_, '_>,
+        q: &Query<'_>,
+        d: Decision<'_>,
+        e: &ForwardError,
+        out: &mut Vec<u8>,
+    ) {
         let mut a = Answer::new(out, q, Rcode::ServFail, 0);
         if let Some(edns) = q.edns {
-            s.text.clear();
+            let text = &mut cx.s.text;
+            text.clear();
             use std::fmt::Write as _;
-            let _ = write!(s.text, "winsink: {e}");
-            let text = &s.text;
+            let _ = write!(text, "winsink: {e}");
             a.opt(self.payload, edns, Rcode::ServFail, |o| {
                 write_ede(o, EDE_NO_REACHABLE_AUTHORITY, text, usize::MAX)
             });
         }
+        let outcome = Outcome::of(d);
+        let done = Done {
+            kind: Kind::Decided(&outcome),
+            rcode: Rcode::ServFail.code(),
+            source: Source::Local,
+            cname: None,
+        };
+        self.finish(cx, done, out);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn log_outcome(
-        &self,
-        policy: &Policy,
-        s: &mut Scratch,
-        ts: SystemTime,
-        started: Instant,
-        ip: IpAddr,
-        tcp: bool,
-        q: &Query<'_>,
-        outcome: &Outcome<'_>,
-        cname: Option<&str>,
-        rcode: u16,
-        out: &[u8],
-        cached: bool,
-        upstream: Option<&str>,
-    ) {
-        let mode = policy.log().queries;
-        let matched = verdict::is_matched(&outcome.decision);
-        if mode == LogQueries::None || (mode == LogQueries::Matched && !matched) {
+    /// Finishes a query whose answer is in `out`: every answered query passes here once,
+    /// just before its answer is sent. Formats the query-log line when `log.queries`
+    /// wants one ([`flush_log`](Self::flush_log) queues it); a per-query counter belongs
+    /// here too.
+    pub(crate) fn finish(&self, cx: &mut Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
+        let mode = cx.policy.log().queries;
+        let logged = match done.kind {
+            Kind::Invalid => mode == LogQueries::All,
+            Kind::Refused => mode != LogQueries::None,
+            Kind::Decided(o) => {
+                !(mode == LogQueries::None
+                    || (mode == LogQueries::Matched && !o.decision.is_matched()))
+            }
+        };
+        if !logged {
             return;
         }
-        let why = Why(&outcome.decision);
-        self.log_line(
-            s,
-            ts,
-            started,
-            ip,
-            tcp,
-            q,
-            verdict::word(&outcome.decision),
-            &why,
-            rcode,
-            out,
-            cached,
-            upstream,
-            cname,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn log_line(
-        &self,
-        s: &mut Scratch,
-        ts: SystemTime,
-        started: Instant,
-        ip: IpAddr,
-        tcp: bool,
-        q: &Query<'_>,
-        decision: &'static str,
-        why: &dyn Explain,
-        rcode: u16,
-        out: &[u8],
-        cached: bool,
-        upstream: Option<&str>,
-        cname: Option<&str>,
-    ) {
+        let why_decided;
+        let (decision, why): (&'static str, &dyn Explain) = match done.kind {
+            Kind::Invalid => ("invalid", &NoMatch),
+            Kind::Refused => ("refuse", &NoMatch),
+            Kind::Decided(o) => {
+                why_decided = Why(&o.decision);
+                (o.decision.verdict.as_str(), &why_decided)
+            }
+        };
+        let s = &mut *cx.s;
         let line = Line {
-            ts,
-            client: ip,
-            tcp,
+            ts: cx.req.received.ts,
+            client: cx.ip,
+            proto: cx.req.proto,
             qname: &s.name,
-            qtype: Some(q.qtype),
+            qtype: cx.qtype,
             decision,
             why,
-            rcode,
+            rcode: done.rcode,
             answers: wire::answer_count(out),
-            cached,
-            upstream,
-            started,
-            cname,
+            cached: matches!(done.source, Source::Cache),
+            upstream: match done.source {
+                Source::Upstream(u) => Some(u),
+                Source::Local | Source::Cache => None,
+            },
+            started: cx.req.received.at,
+            cname: done.cname,
         };
         self.log.push(&line, &mut s.log);
     }
@@ -490,18 +566,4 @@ fn allowed(policy: &Policy, ip: IpAddr) -> bool {
         .allow_clients
         .iter()
         .any(|n| n.contains(&ip))
-}
-
-/// Parses again a packet that [`Engine::answer_now`] handed on: the query, the client's
-/// address as policies see it, and the name as text in `s.name`. `None` cannot happen
-/// for such a packet, but input never gets to panic.
-fn reparse<'p>(
-    packet: &'p [u8],
-    client: SocketAddr,
-    s: &mut Scratch,
-) -> Option<(Query<'p>, IpAddr)> {
-    let q = parse_query(packet).ok()?;
-    s.name.clear();
-    name_to_text(q.packet, HEADER_LEN, &mut s.name)?;
-    Some((q, client.ip().to_canonical()))
 }

@@ -602,7 +602,7 @@ impl Forwarder {
 
 /// Whether an upstream's question is the one asked: the name in any letter case (the
 /// upstream may normalise it), type and class exactly.
-fn same_question(upstream: &[u8], asked: &[u8]) -> bool {
+pub(crate) fn same_question(upstream: &[u8], asked: &[u8]) -> bool {
     let name = asked.len().saturating_sub(4);
     upstream.len() == asked.len()
         && upstream[..name].eq_ignore_ascii_case(&asked[..name])

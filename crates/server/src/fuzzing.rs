@@ -16,22 +16,13 @@ use arc_swap::ArcSwap;
 use winsink_policy::Policy;
 
 use crate::cache::Cache;
-use crate::engine::{Engine, Now, Received, Scratch};
-use crate::forward::Forwarder;
+use crate::engine::{Engine, Received, Request, Scratch};
+use crate::forward::{same_question, Forwarder};
 use crate::reply::Reply;
 use crate::wire::{cache_key, parse_query};
 use crate::{LogFormat, LogTarget, QueryLog, ServerError};
 
-/// What [`Harness::answer`] did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// The answer is in the output buffer.
-    Answer,
-    /// Nothing is sent back (no header, or a response rather than a query).
-    Drop,
-    /// Not cached and not blocked: the server would ask an upstream.
-    Forward,
-}
+pub use crate::engine::{Handled, Proto};
 
 /// One engine with its scratch buffers, serving requests without sockets.
 pub struct Harness {
@@ -81,26 +72,21 @@ impl Harness {
         self.engine.cache = Cache::new(self.cache_size);
     }
 
-    /// Handles `packet` from `client` as the UDP (`tcp == false`) or TCP loop does.
+    /// Handles `packet` from `client` as the UDP or TCP loop does.
     pub fn answer(
         &mut self,
         packet: &[u8],
         client: SocketAddr,
-        tcp: bool,
+        proto: Proto,
         out: &mut Vec<u8>,
     ) -> Handled {
-        let handled = match self.engine.answer_now(
+        let req = Request {
             packet,
             client,
-            tcp,
-            Received::now(),
-            &mut self.scratch,
-            out,
-        ) {
-            Now::Answer => Handled::Answer,
-            Now::Drop => Handled::Drop,
-            Now::Forward => Handled::Forward,
+            proto,
+            received: Received::now(),
         };
+        let handled = self.engine.answer_now(req, &mut self.scratch, out);
         self.engine.flush_log(&mut self.scratch);
         handled
     }
@@ -117,7 +103,7 @@ impl Harness {
         else {
             return false;
         };
-        if !reply.question().eq_ignore_ascii_case(q.question()) || reply.lifetime == 0 {
+        if !same_question(reply.question(), q.question()) || reply.lifetime == 0 {
             return false;
         }
         let now = Instant::now();

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::engine::{Engine, Now, Received, Scratch};
+use crate::engine::{Engine, Handled, Proto, Received, Request, Scratch};
 use crate::ServerError;
 
 /// Sockets bound for one listen address: several UDP sockets sharing the port with
@@ -181,14 +181,34 @@ pub(crate) fn udp_thread(
         warn!(error = %e, "cannot set up a UDP socket; it is not served");
         return;
     }
-    let mut scratch = Scratch::default();
+    let udp = Udp {
+        engine,
+        sock,
+        tracker,
+        forwards,
+    };
+    udp.serve(&shutdown);
+}
+
+/// What a UDP thread answers with.
+struct Udp {
+    engine: Arc<Engine>,
+    sock: Arc<StdUdpSocket>,
+    tracker: TaskTracker,
+    /// Room for cache misses waiting for upstreams ([`MAX_FORWARDS`]).
+    forwards: Arc<Semaphore>,
+}
+
+impl Udp {
+    /// The receive loop, batched: `recvmmsg` and `sendmmsg`.
     #[cfg(target_os = "linux")]
-    {
+    fn serve(&self, shutdown: &CancellationToken) {
         use std::os::fd::AsRawFd;
 
         use crate::mmsg::{RecvBatch, SendBatch, BATCH};
 
-        let fd = sock.as_raw_fd();
+        let fd = self.sock.as_raw_fd();
+        let mut scratch = Scratch::default();
         let mut rx = RecvBatch::new();
         let mut tx = SendBatch::new();
         let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1024)).collect();
@@ -203,46 +223,37 @@ pub(crate) fn udp_thread(
                 }
             };
             // One clock reading for the batch: the queries arrived together.
-            let when = Received::now();
+            let received = Received::now();
             dests.clear();
             for i in 0..n {
-                let (packet, Some(peer)) = rx.get(i) else {
+                let (packet, Some(client)) = rx.get(i) else {
                     continue;
                 };
-                let out = &mut outs[dests.len()];
-                match engine.answer_now(packet, peer, false, when, &mut scratch, out) {
-                    Now::Answer => dests.push(peer),
-                    Now::Drop => {}
-                    Now::Forward => {
-                        let Ok(permit) = forwards.clone().try_acquire_owned() else {
-                            if engine.answer_overloaded(
-                                packet,
-                                peer,
-                                false,
-                                when,
-                                &mut scratch,
-                                out,
-                            ) {
-                                dests.push(peer);
-                            }
-                            continue;
-                        };
-                        forward_udp(&engine, &sock, &tracker, packet, peer, when, permit);
-                    }
+                let req = Request {
+                    packet,
+                    client,
+                    proto: Proto::Udp,
+                    received,
+                };
+                if self.dispatch(req, &mut scratch, &mut outs[dests.len()]) {
+                    dests.push(client);
                 }
             }
             if let Err(e) = tx.send(fd, &outs[..dests.len()], &dests) {
                 debug!(error = %e, "udp send failed");
             }
-            engine.flush_log(&mut scratch);
+            self.engine.flush_log(&mut scratch);
         }
     }
+
+    /// The receive loop, one datagram per system call.
     #[cfg(not(target_os = "linux"))]
-    {
+    fn serve(&self, shutdown: &CancellationToken) {
+        let mut scratch = Scratch::default();
         let mut buf = vec![0u8; 65_535];
         let mut out = Vec::with_capacity(4096);
         while !shutdown.is_cancelled() {
-            let (len, peer) = match sock.recv_from(&mut buf) {
+            let (len, client) = match self.sock.recv_from(&mut buf) {
                 Ok(v) => v,
                 Err(e) if is_timeout(&e) => continue,
                 Err(e) => {
@@ -250,34 +261,62 @@ pub(crate) fn udp_thread(
                     continue;
                 }
             };
-            let when = Received::now();
-            match engine.answer_now(&buf[..len], peer, false, when, &mut scratch, &mut out) {
-                Now::Answer => {
-                    if let Err(e) = sock.send_to(&out, peer) {
-                        debug!(%peer, error = %e, "udp send failed");
-                    }
+            let req = Request {
+                packet: &buf[..len],
+                client,
+                proto: Proto::Udp,
+                received: Received::now(),
+            };
+            if self.dispatch(req, &mut scratch, &mut out) {
+                if let Err(e) = self.sock.send_to(&out, client) {
+                    debug!(peer = %client, error = %e, "udp send failed");
                 }
-                Now::Drop => {}
-                Now::Forward => match forwards.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        forward_udp(&engine, &sock, &tracker, &buf[..len], peer, when, permit)
-                    }
-                    Err(_) => {
-                        if engine.answer_overloaded(
-                            &buf[..len],
-                            peer,
-                            false,
-                            when,
-                            &mut scratch,
-                            &mut out,
-                        ) {
-                            let _ = sock.send_to(&out, peer);
-                        }
-                    }
-                },
             }
-            engine.flush_log(&mut scratch);
+            self.engine.flush_log(&mut scratch);
         }
+    }
+
+    /// Answers one datagram: `true` when `out` holds the answer to send back now. A
+    /// cache miss is answered by a task of its own ([`forward`](Self::forward)), or with
+    /// SERVFAIL at once when [`MAX_FORWARDS`] wait already.
+    fn dispatch(&self, req: Request<'_>, scratch: &mut Scratch, out: &mut Vec<u8>) -> bool {
+        match self.engine.answer_now(req, scratch, out) {
+            Handled::Answer => true,
+            Handled::Drop => false,
+            Handled::Forward => match self.forwards.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    self.forward(req, permit);
+                    false
+                }
+                Err(_) => self.engine.answer_overloaded(req, scratch, out),
+            },
+        }
+    }
+
+    /// Answers a cache miss in a task of its own.
+    fn forward(&self, req: Request<'_>, permit: OwnedSemaphorePermit) {
+        let packet = req.packet.to_vec();
+        let (client, received) = (req.client, req.received);
+        let engine = self.engine.clone();
+        let sock = self.sock.clone();
+        self.tracker.spawn(async move {
+            let _permit = permit;
+            let mut scratch = Scratch::default();
+            let mut out = Vec::new();
+            let req = Request {
+                packet: &packet,
+                client,
+                proto: Proto::Udp,
+                received,
+            };
+            if engine.answer_forwarded(req, &mut scratch, &mut out).await {
+                // A UDP send does not wait for the peer; at worst briefly for room in the
+                // socket's send buffer.
+                if let Err(e) = sock.send_to(&out, client) {
+                    debug!(peer = %client, error = %e, "udp send failed");
+                }
+            }
+        });
     }
 }
 
@@ -286,36 +325,6 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
-}
-
-/// Answers a cache miss in a task of its own.
-fn forward_udp(
-    engine: &Arc<Engine>,
-    sock: &Arc<StdUdpSocket>,
-    tracker: &TaskTracker,
-    packet: &[u8],
-    peer: SocketAddr,
-    when: Received,
-    permit: OwnedSemaphorePermit,
-) {
-    let packet = packet.to_vec();
-    let engine = engine.clone();
-    let sock = sock.clone();
-    tracker.spawn(async move {
-        let _permit = permit;
-        let mut scratch = Scratch::default();
-        let mut out = Vec::new();
-        if engine
-            .answer_forwarded(&packet, peer, false, when, &mut scratch, &mut out)
-            .await
-        {
-            // A UDP send does not wait for the peer; at worst briefly for room in the
-            // socket's send buffer.
-            if let Err(e) = sock.send_to(&out, peer) {
-                debug!(%peer, error = %e, "udp send failed");
-            }
-        }
-    });
 }
 
 /// Accepts TCP connections until `shutdown`, at most `limit` at once.
@@ -393,15 +402,16 @@ async fn tcp_connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
-        let when = Received::now();
-        let answered = match engine.answer_now(&buf, peer, true, when, &mut scratch, &mut out) {
-            Now::Answer => true,
-            Now::Drop => false,
-            Now::Forward => {
-                engine
-                    .answer_forwarded(&buf, peer, true, when, &mut scratch, &mut out)
-                    .await
-            }
+        let req = Request {
+            packet: &buf,
+            client: peer,
+            proto: Proto::Tcp,
+            received: Received::now(),
+        };
+        let answered = match engine.answer_now(req, &mut scratch, &mut out) {
+            Handled::Answer => true,
+            Handled::Drop => false,
+            Handled::Forward => engine.answer_forwarded(req, &mut scratch, &mut out).await,
         };
         engine.flush_log(&mut scratch);
         if answered {

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tracing::warn;
 
+use crate::engine::Proto;
 use crate::wire::{rcode_name, type_name};
 use crate::ServerError;
 
@@ -100,7 +101,7 @@ pub(crate) struct LogBuf {
 pub(crate) struct Line<'a> {
     pub(crate) ts: SystemTime,
     pub(crate) client: IpAddr,
-    pub(crate) tcp: bool,
+    pub(crate) proto: Proto,
     pub(crate) qname: &'a str,
     pub(crate) qtype: Option<u16>,
     pub(crate) decision: &'static str,
@@ -472,7 +473,7 @@ fn write_json(out: &mut String, l: &Line<'_>) {
     out.push_str("\",\"client\":\"");
     push_ip(out, l.client);
     out.push_str("\",\"proto\":\"");
-    out.push_str(if l.tcp { "tcp" } else { "udp" });
+    out.push_str(l.proto.as_str());
     out.push_str("\",\"qname\":");
     json_str(out, l.qname);
     out.push_str(",\"qtype\":\"");
@@ -509,7 +510,7 @@ fn write_pretty(out: &mut String, l: &Line<'_>) {
         out,
         " {:<15} {} ",
         l.client.to_canonical(),
-        if l.tcp { "tcp" } else { "udp" }
+        l.proto.as_str()
     );
     let at = out.len();
     qtype_text(out, l.qtype);
@@ -624,7 +625,7 @@ mod tests {
         Line {
             ts: UNIX_EPOCH + Duration::from_micros(1_764_119_454_123_456),
             client: "::ffff:127.0.0.1".parse().unwrap(),
-            tcp: false,
+            proto: Proto::Udp,
             qname: "v10.events.data.microsoft.com",
             qtype: Some(65),
             decision: "block",

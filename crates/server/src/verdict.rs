@@ -1,6 +1,5 @@
-//! Everything the server asks of the policy, in one place: the decision for a name, the
-//! decision over a CNAME chain, and how a decision explains itself in the query log and
-//! in the Extended DNS Error text.
+//! What the server adds to the policy's decision: the decision over a CNAME chain, and
+//! how a decision explains itself in the query log and in the Extended DNS Error text.
 
 use std::net::IpAddr;
 
@@ -15,24 +14,19 @@ pub(crate) struct Outcome<'p> {
     pub(crate) chain_index: Option<usize>,
 }
 
-/// Decides on `qname`.
-pub(crate) fn decide<'p>(policy: &'p Policy, client: IpAddr, qname: &str) -> Decision<'p> {
-    policy.decide(client, qname)
-}
+impl<'p> Outcome<'p> {
+    /// The outcome of a decision on the question itself.
+    pub(crate) fn of(decision: Decision<'p>) -> Self {
+        Self {
+            decision,
+            chain_index: None,
+        }
+    }
 
-/// Whether the decision sends the sinkhole answer.
-pub(crate) fn blocks(d: &Decision<'_>) -> bool {
-    d.verdict == Verdict::Block
-}
-
-/// The query-log word for a decision.
-pub(crate) fn word(d: &Decision<'_>) -> &'static str {
-    d.verdict.as_str()
-}
-
-/// Whether `log.queries = "matched"` logs it.
-pub(crate) fn is_matched(d: &Decision<'_>) -> bool {
-    d.is_matched()
+    /// Whether it sends the sinkhole answer.
+    pub(crate) fn blocks(&self) -> bool {
+        self.decision.verdict == Verdict::Block
+    }
 }
 
 /// Looks at every name of an upstream answer's CNAME/DNAME chain. A blocked chain name
@@ -44,10 +38,7 @@ pub(crate) fn inspect_chain<'p>(
     first: Decision<'p>,
     chain: &[Box<str>],
 ) -> Outcome<'p> {
-    let mut out = Outcome {
-        decision: first,
-        chain_index: None,
-    };
+    let mut out = Outcome::of(first);
     if out.decision.verdict == Verdict::Allow || chain.is_empty() {
         return out;
     }
@@ -171,14 +162,14 @@ action = "allow"
     fn a_blocked_chain_name_blocks_and_is_named() {
         let p = policy();
         let ip = "127.0.0.1".parse().unwrap();
-        let first = decide(&p, ip, "www.example.test");
+        let first = p.decide(ip, "www.example.test");
         let out = inspect_chain(
             &p,
             ip,
             first,
             &chain(&["cdn.example.test", "x.tracker.test"]),
         );
-        assert!(blocks(&out.decision));
+        assert!(out.blocks());
         assert_eq!(out.chain_index, Some(1));
         let mut text = String::new();
         block_text(&out.decision, Some("x.tracker.test"), &mut text);
@@ -192,9 +183,9 @@ action = "allow"
     fn an_allowed_question_is_not_blocked_by_its_chain() {
         let p = policy();
         let ip = "127.0.0.1".parse().unwrap();
-        let first = decide(&p, ip, "trusted.test");
+        let first = p.decide(ip, "trusted.test");
         let out = inspect_chain(&p, ip, first, &chain(&["x.tracker.test"]));
-        assert_eq!(word(&out.decision), "allow");
+        assert_eq!(out.decision.verdict.as_str(), "allow");
         assert_eq!(out.chain_index, None);
     }
 
@@ -202,11 +193,11 @@ action = "allow"
     fn a_logged_chain_name_turns_a_pass_into_a_log() {
         let p = policy();
         let ip = "127.0.0.1".parse().unwrap();
-        let first = decide(&p, ip, "www.example.test");
-        assert_eq!(word(&first), "pass");
+        let first = p.decide(ip, "www.example.test");
+        assert_eq!(first.verdict.as_str(), "pass");
         let out = inspect_chain(&p, ip, first, &chain(&["audit.test", "edge.example.test"]));
-        assert_eq!(word(&out.decision), "log");
+        assert_eq!(out.decision.verdict.as_str(), "log");
         assert_eq!(out.chain_index, Some(0));
-        assert!(is_matched(&out.decision));
+        assert!(out.decision.is_matched());
     }
 }

@@ -92,7 +92,7 @@ pub enum Handled {
     Answer,
     /// Nothing is sent back (no header, or a response rather than a query).
     Drop,
-    /// Not cached and not blocked: needs the upstream ([`Engine::answer_forwarded`]).
+    /// Not cached and not blocked: needs the upstream (`Engine::answer_forwarded`).
     Forward,
 }
 

@@ -1,4 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/`; hidden from the docs and not a stable API.
+//! Entry points for the fuzz targets in `fuzz/` and for tests and benches that need the
+//! query path without sockets; hidden from the docs and not a stable API.
 //!
 //! [`Harness::answer`] is the query path of the UDP and TCP loops (`Engine::answer_now`):
 //! parse the request, refuse clients outside `allow_clients`, decide, write the sinkhole

@@ -525,16 +525,20 @@ fn write_pretty(out: &mut String, l: &Line<'_>) {
         rcode_name(l.rcode)
     );
     let _ = write!(out, " answers={}", l.answers);
-    let mut areas = String::new();
+    let areas_at = out.len();
+    out.push_str(" [");
+    let mut areas = false;
     l.why.areas(&mut |a| {
-        if !areas.is_empty() {
-            areas.push_str(", ");
+        if areas {
+            out.push_str(", ");
         }
-        areas.push_str(a);
+        areas = true;
+        out.push_str(a);
     });
-    if !areas.is_empty() {
-        let _ = write!(out, " [{areas}]");
+    if areas {
+        out.push(']');
     } else {
+        out.truncate(areas_at);
         let mut first = true;
         l.why.patterns(&mut |p| {
             out.push_str(if first { " rule=" } else { "," });

@@ -28,7 +28,7 @@ fn areas_of(m: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| x["area"].as_str().unwrap_or("-").to_owned())
+        .map(|x| x["area"]["name"].as_str().unwrap_or("-").to_owned())
         .collect()
 }
 
@@ -41,7 +41,10 @@ fn explain_watson_is_blocked_by_diagnostic_data() {
     assert_eq!(v["client"], "127.0.0.1");
     assert_eq!(v["decision"], "block");
     let m = &v["matches"][0];
-    assert_eq!(m["area"], "Diagnostic Data");
+    assert_eq!(
+        m["area"],
+        json!({"id": "diagnostic-data", "name": "Diagnostic Data"})
+    );
     assert_eq!(m["pattern"], "watson.*.microsoft.com");
     assert_eq!(m["action"], "block");
     assert!(
@@ -77,14 +80,71 @@ fn explain_self_events_is_blocked_and_names_office_too() {
     let text = run_winsink(&["explain", "self.events.data.microsoft.com"]);
     let text = stdout(&text);
     assert!(
-        text.starts_with("self.events.data.microsoft.com: block\n"),
+        text.starts_with(
+            "self.events.data.microsoft.com: block, decided by area Diagnostic Data \
+             (diagnostic-data); also: area Office (office): log\n"
+        ),
         "{text}"
     );
-    assert!(
-        text.contains("decided by area Diagnostic Data (diagnostic-data): block"),
-        "{text}"
+    // The same facts under the query log's names.
+    assert_eq!(
+        v["decided_by"],
+        json!({"kind": "area", "id": "diagnostic-data", "name": "Diagnostic Data",
+               "pattern": "self.events.data.microsoft.com", "action": "block"})
     );
-    assert!(text.contains("area Office (office)"), "{text}");
+    assert_eq!(
+        v["areas"],
+        json!([{"id": "diagnostic-data", "name": "Diagnostic Data"},
+               {"id": "office", "name": "Office"}])
+    );
+    assert_eq!(v["impact_scope"], "endpoint");
+}
+
+#[test]
+fn explain_www_microsoft_com_explains_the_shipped_allow_rule_in_one_line() {
+    let text = stdout(&run_winsink(&["explain", "www.microsoft.com"]));
+    let first = text.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "www.microsoft.com: allow, decided by rule www.microsoft.com (Microsoft's main \
+         website, listed under Diagnostic Data; remove this rule to block it); also: area \
+         Diagnostic Data (diagnostic-data): block"
+    );
+    let v = explain_json(&["www.microsoft.com"]);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["decided_by"]["kind"], "rule");
+    assert_eq!(v["areas"][0]["id"], "diagnostic-data");
+    // The page describes none for it: the area's impact, said to be the area's.
+    assert_eq!(v["impact_scope"], "area");
+    assert!(v["impact"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("The following endpoints are used by the Connected User Experiences"));
+    // Taking the rule out blocks it with Diagnostic Data.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("winsink.toml");
+    let shipped = std::fs::read_to_string(repo_root().join("config/winsink.toml")).unwrap();
+    let without = shipped.replace(
+        "[[rules]]\npattern = \"www.microsoft.com\"",
+        "[[rules]]\npattern = \"unused.example\"",
+    );
+    assert_ne!(without, shipped);
+    std::fs::write(
+        &config,
+        without.replace(
+            "\"../policies/windows11-enterprise.toml\"",
+            &format!(
+                "{:?}",
+                repo_root()
+                    .join("policies/windows11-enterprise.toml")
+                    .display()
+                    .to_string()
+            ),
+        ),
+    )
+    .unwrap();
+    let v = explain_json(&["www.microsoft.com", "--config", config.to_str().unwrap()]);
+    assert_eq!(v["decision"], "block");
 }
 
 #[test]
@@ -101,7 +161,9 @@ fn explain_example_org_passes() {
     let v = explain_json(&["example.org"]);
     assert_eq!(
         v,
-        json!({"name": "example.org", "client": "127.0.0.1", "decision": "pass", "matches": []})
+        json!({"name": "example.org", "client": "127.0.0.1", "group": null, "decision": "pass",
+               "decided_by": null, "areas": [], "patterns": [], "impact": [],
+               "impact_scope": null, "matches": []})
     );
     let text = stdout(&run_winsink(&["explain", "example.org"]));
     assert!(text.contains("example.org: pass"), "{text}");
@@ -113,11 +175,36 @@ fn explain_json_has_exactly_the_documented_keys() {
     let v = explain_json(&["self.events.data.microsoft.com"]);
     let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["client", "decision", "matches", "name"]);
+    assert_eq!(
+        keys,
+        [
+            "areas",
+            "client",
+            "decided_by",
+            "decision",
+            "group",
+            "impact",
+            "impact_scope",
+            "matches",
+            "name",
+            "patterns"
+        ]
+    );
     for m in v["matches"].as_array().unwrap() {
         let mut keys: Vec<_> = m.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["action", "area", "impact", "pattern", "source"]);
+        assert_eq!(
+            keys,
+            [
+                "action",
+                "area",
+                "impact",
+                "impact_scope",
+                "line",
+                "pattern",
+                "source"
+            ]
+        );
     }
 }
 
@@ -178,10 +265,19 @@ fn explain_uses_the_client_group() {
         cfg,
     ]));
     assert!(
-        text.contains(
-            "decided by rule edge.microsoft.com (lab app needs Edge's service endpoint): allow"
+        text.starts_with(
+            "edge.microsoft.com: allow, decided by group strict: rule edge.microsoft.com \
+             (lab app needs Edge's service endpoint); also: area Microsoft Edge \
+             (microsoft-edge): block\n"
         ),
         "{text}"
+    );
+    assert_eq!(edge["group"], "strict");
+    assert_eq!(
+        edge["decided_by"],
+        json!({"kind": "group", "name": "strict", "inner": {"kind": "rule",
+               "note": "lab app needs Edge's service endpoint",
+               "pattern": "edge.microsoft.com", "action": "allow"}})
     );
 }
 
@@ -230,12 +326,66 @@ fn check_the_default_config_summarises_every_area() {
     assert!(text.contains("areas: 24 (default action: log)"), "{text}");
     assert!(text.contains("  block  diagnostic-data "), "{text}");
     assert!(text.contains("  log    cortana-and-live-tiles "), "{text}");
-    assert!(text.contains("rules: 0\nlists: 0\ngroups: 0\n"), "{text}");
-    // Diagnostic Data's block takes self.events.data.microsoft.com from Office too.
-    let err = stderr(&out);
     assert!(
-        err.contains("warning: self.events.data.microsoft.com is blocked by area Diagnostic Data (diagnostic-data) but also used by area Office (office) (log): block wins"),
-        "{err}"
+        text.contains(
+            "rules: 1\n  allow www.microsoft.com (Microsoft's main website, listed under \
+             Diagnostic Data; remove this rule to block it)\nlists: 0\ngroups: 0\n"
+        ),
+        "{text}"
+    );
+    // Diagnostic Data's block takes self.events.data.microsoft.com from Office too, and
+    // the page lists www.microsoft.com under it: one block says so, and what each gets.
+    assert!(
+        text.contains(
+            "\nendpoints of blocked areas that are shared with other areas or general-purpose: 2\n  \
+             Diagnostic Data (diagnostic-data):\n    \
+             self.events.data.microsoft.com: also used by Office (office): log; block, decided \
+             by area Diagnostic Data (diagnostic-data) (acknowledged: acknowledge_shared of area \
+             diagnostic-data at config/winsink.toml:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\n    www.microsoft.com: general-purpose host (Microsoft's main website); allow, \
+             decided by rule www.microsoft.com (Microsoft's main website, listed under \
+             Diagnostic Data; remove this rule to block it) (acknowledged: rule \
+             www.microsoft.com)\n"
+        ),
+        "{text}"
+    );
+    // Acknowledged, so neither start nor check warns about it.
+    assert_eq!(stderr(&out), "");
+    assert!(text.ends_with("\n0 warnings\n"), "{text}");
+}
+
+#[test]
+fn the_shared_endpoint_warning_comes_back_without_the_acknowledgement() {
+    let shipped = std::fs::read_to_string(repo_root().join("config/winsink.toml")).unwrap();
+    let bare = shipped
+        .replace(
+            "diagnostic-data = { action = \"block\", acknowledge_shared = [\"self.events.data.microsoft.com\"] }",
+            "diagnostic-data = \"block\"",
+        )
+        .replace(
+            "\"../policies/windows11-enterprise.toml\"",
+            &format!(
+                "{:?}",
+                repo_root()
+                    .join("policies/windows11-enterprise.toml")
+                    .display()
+                    .to_string()
+            ),
+        );
+    assert!(!bare.contains("acknowledge_shared = [\""));
+    let (code, err) = check_text(&bare, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        "warning: self.events.data.microsoft.com is blocked by area Diagnostic Data \
+         (diagnostic-data) but also used by area Office (office) (log): block wins (if that is \
+         meant, say so in the area's `acknowledge_shared` or with a [[rules]] entry for the \
+         name)\n"
     );
 }
 
@@ -307,11 +457,18 @@ fn check_reports_lists_with_loaded_and_bad_line_counts() {
     assert_eq!(v["decision"], "block");
     assert_eq!(
         v["matches"][0],
-        json!({"source": "rule: watch", "area": null, "pattern": "*.ads.example", "action": "log", "impact": null})
+        json!({"source": "rule: watch", "area": null, "pattern": "*.ads.example", "action": "log",
+               "impact": null, "impact_scope": null, "line": null})
     );
     assert_eq!(
         v["matches"][1],
-        json!({"source": "list: lab-ads", "area": null, "pattern": "||cdn.ads.example^", "action": "block", "impact": null})
+        json!({"source": "list: lab-ads", "area": null, "pattern": "||cdn.ads.example^",
+               "action": "block", "impact": null, "impact_scope": null, "line": 5})
+    );
+    assert_eq!(
+        v["decided_by"],
+        json!({"kind": "list", "label": "lab-ads", "line": 5, "entry": "||cdn.ads.example^",
+               "action": "block"})
     );
 }
 
@@ -546,7 +703,10 @@ fn default_config_lists_every_catalog_area_with_a_comment() {
         };
         let at = lines
             .iter()
-            .position(|l| *l == format!("{} = \"{expected}\"", area.id))
+            .position(|l| {
+                *l == format!("{} = \"{expected}\"", area.id)
+                    || l.starts_with(&format!("{} = {{ action = \"{expected}\", ", area.id))
+            })
             .unwrap_or_else(|| panic!("config/winsink.toml does not set {} = {expected}", area.id));
         assert!(
             lines[at - 1].starts_with("# "),
@@ -681,7 +841,7 @@ fn windows_update_s_cdp_wildcard_shares_edge_s_update_check() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["area"].as_str().unwrap(), m["pattern"].as_str().unwrap()))
+        .map(|m| (m["area"]["name"].as_str().unwrap(), m["pattern"].as_str().unwrap()))
         .collect();
     assert_eq!(
         matches,

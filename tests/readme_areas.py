@@ -40,9 +40,11 @@ def area_comments(config_text):
         if stripped.startswith("#"):
             comment.append(stripped.lstrip("#").strip())
         elif "=" in stripped:
-            key, value = (part.strip() for part in stripped.split("=", 1))
-            action = value.split("#", 1)[0].strip().strip('"')
-            out[key.strip('"')] = (" ".join(comment), action)
+            key = stripped.split("=", 1)[0].strip().strip('"')
+            # `id = "action"` or `id = { action = "...", acknowledge_shared = [...] }`.
+            value = tomllib.loads(stripped)[key]
+            action = value["action"] if isinstance(value, dict) else value
+            out[key] = (" ".join(comment), action)
             comment = []
         else:
             comment = []

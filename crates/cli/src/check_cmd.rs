@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::{Loaded, Policy};
+use winsink_policy::{Loaded, Policy, SharedEndpoint};
 use winsink_server::{upstreams_from_resolv_conf, Upstream, RESOLV_CONF};
 
 /// The config file used when `--config` is not given (relative to the working directory).
@@ -82,8 +82,9 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         };
         let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
         let n = loaded.warnings.len();
+        let shared = shared_block(&loaded.policy.shared_endpoints());
         format!(
-            "{}: OK\n{summary}\nlisten: {}\nupstreams: {}{from}\n{n} warning{}\n",
+            "{}: OK\n{summary}\n{shared}listen: {}\nupstreams: {}{from}\n{n} warning{}\n",
             path.display(),
             listen.join(", "),
             upstreams.join(", "),
@@ -98,6 +99,46 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         return ExitCode::from(crate::EXIT_RUNTIME);
     }
     ExitCode::SUCCESS
+}
+
+/// The block of `check` that lists, per blocked area, the endpoints its block takes from
+/// others: names a non-blocked area uses too, and general-purpose hosts. Each says what
+/// the name gets and, when the operator acknowledged it, how (then loading does not warn).
+fn shared_block(shared: &[SharedEndpoint]) -> String {
+    let mut out = format!(
+        "endpoints of blocked areas that are shared with other areas or general-purpose: {}\n",
+        shared.len()
+    );
+    let mut last: Option<(&Option<String>, &str)> = None;
+    for e in shared {
+        if last != Some((&e.group, e.area_id.as_str())) {
+            let group = e
+                .group
+                .as_ref()
+                .map_or_else(String::new, |g| format!("group {g}: "));
+            out.push_str(&format!("  {group}{} ({}):\n", e.area_name, e.area_id));
+            last = Some((&e.group, e.area_id.as_str()));
+        }
+        let mut what = Vec::new();
+        if let Some(g) = e.general_purpose {
+            what.push(format!("general-purpose host ({g})"));
+        }
+        if !e.also_used_by.is_empty() {
+            what.push(format!("also used by {}", e.also_used_by.join(", ")));
+        }
+        out.push_str(&format!(
+            "    {}: {}; {}, decided by {}",
+            e.name,
+            what.join(", "),
+            e.verdict,
+            e.decided_by
+        ));
+        if let Some(how) = &e.acknowledged {
+            out.push_str(&format!(" (acknowledged: {how})"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The upstreams `run` would use: the configured ones, each parsed (an error names the

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
 use clap::Args;
-use winsink_policy::{Decision, MatchSource};
+use winsink_policy::{Decision, ImpactScope};
 
 use crate::check_cmd::ConfigArg;
 
@@ -19,8 +19,10 @@ pub(crate) struct ExplainArgs {
     client: IpAddr,
     #[command(flatten)]
     config: ConfigArg,
-    /// Print JSON: `{"name", "client", "decision", "matches": [{"source", "area",
-    /// "pattern", "action", "impact"}]}` (a stable interface).
+    /// Print JSON (a stable interface; the field names are the query log's): `{"name",
+    /// "client", "group", "decision", "decided_by", "areas", "patterns", "impact",
+    /// "impact_scope", "matches": [{"source", "area", "pattern", "action", "impact",
+    /// "impact_scope", "line"}]}`.
     #[arg(long)]
     json: bool,
 }
@@ -75,36 +77,31 @@ pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The text form: one line that says it all (the verdict, what decided it, and every
+/// other match it overrides or shares the name with), then the client, then each match
+/// with its impact.
 fn to_text(name: &str, client: IpAddr, d: &Decision<'_>) -> String {
-    let mut out = format!("{name}: {}\n", d.verdict);
+    let mut out = headline(name, d);
     out.push_str(&format!(
         "  client {client}{}\n",
         d.group
             .map_or_else(|| ", in no group".to_owned(), |g| format!(", group {g}"))
     ));
-    match d.decided_by() {
-        Some(m) => {
-            let by = match (m.area, m.source) {
-                (Some(a), _) => format!("area {} ({})", a.name, a.id),
-                (None, MatchSource::Rule(Some(note))) => format!("rule {} ({note})", m.pattern),
-                (None, MatchSource::Rule(None)) => format!("rule {}", m.pattern),
-                (None, MatchSource::List(label)) => format!("list {label} entry {}", m.pattern),
-                (None, MatchSource::Catalog(title)) => {
-                    format!("catalog {title} pattern {}", m.pattern)
-                }
-            };
-            out.push_str(&format!("  decided by {by}: {}\n", m.action));
-        }
-        None => out.push_str("  no area, rule or list matches: forwarded\n"),
-    }
     for m in d.matches() {
         out.push_str(&format!("  - {:<5} {}", m.action.as_str(), m.pattern));
         if let Some(a) = m.area {
             out.push_str(&format!("  area {} ({})", a.name, a.id));
         }
+        if let Some(line) = m.line {
+            out.push_str(&format!("  line {line}"));
+        }
         out.push_str(&format!("  [{}]\n", m.source));
         if let Some(i) = m.impact {
-            out.push_str(&format!("          impact: {i}\n"));
+            let whose = match i.scope {
+                ImpactScope::Endpoint => "",
+                ImpactScope::Area => " (the area's: the page describes none for this endpoint)",
+            };
+            out.push_str(&format!("          impact{whose}: {}\n", i.text));
         }
     }
     if d.is_truncated() {
@@ -114,4 +111,31 @@ fn to_text(name: &str, client: IpAddr, d: &Decision<'_>) -> String {
         ));
     }
     out
+}
+
+/// `NAME: VERDICT, decided by WHAT; also: OTHER MATCH: ACTION, …` on one line.
+fn headline(name: &str, d: &Decision<'_>) -> String {
+    let Some(by) = d.decided_by() else {
+        return format!(
+            "{name}: {}: no area, rule or list matches: forwarded\n",
+            d.verdict
+        );
+    };
+    let mut line = format!("{name}: {}, decided by {by}", d.verdict);
+    let mut others: Vec<String> = Vec::new();
+    for m in d.matches().filter(|m| *m != by.by) {
+        let what = match m.area {
+            Some(a) => format!("area {} ({}): {}", a.name, a.id, m.action),
+            None => format!("{} {}: {}", m.source, m.pattern, m.action),
+        };
+        if !others.contains(&what) {
+            others.push(what);
+        }
+    }
+    if !others.is_empty() {
+        line.push_str("; also: ");
+        line.push_str(&others.join(", "));
+    }
+    line.push('\n');
+    line
 }

@@ -1,6 +1,6 @@
 //! Phase two: a parsed config file → the immutable [`Policy`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -8,11 +8,11 @@ use winsink_catalog::Catalog;
 use winsink_matcher::MatcherBuilder;
 
 use crate::config::{self, line_col, ConfigFile, RuleConfig};
-use crate::decision::{Action, Verdict};
+use crate::decision::Action;
 use crate::error::{closest, PolicyError};
 use crate::list::{self, Item};
 use crate::policy::{
-    AreaInfo, CatalogInfo, EndpointInfo, Entry, GroupInfo, ListInfo, Policy, RuleInfo,
+    Acknowledged, AreaInfo, CatalogInfo, EndpointInfo, Entry, GroupInfo, ListInfo, Policy, RuleInfo,
 };
 use crate::settings::{SinkholeMode, SinkholeSettings};
 
@@ -167,6 +167,7 @@ impl Compiler<'_> {
                     areas.push(AreaInfo {
                         id: area.id.clone(),
                         name: area.name.clone(),
+                        impact: area.impact.clone(),
                         endpoints: 0,
                     });
                     u32::try_from(areas.len() - 1).unwrap_or(u32::MAX)
@@ -204,9 +205,11 @@ impl Compiler<'_> {
         // Area actions: the global set, then one per group.
         let default_action = cfg.default_action.unwrap_or(Action::Log);
         let mut global = vec![default_action; areas.len()];
-        for (id, action) in &cfg.areas {
+        let mut acknowledged = Vec::new();
+        for (id, setting) in &cfg.areas {
             if let Some(a) = self.area(&area_index, &areas, id, None) {
-                global[a as usize] = *action;
+                global[a as usize] = setting.action;
+                self.acknowledge(&mut acknowledged, 0, a, setting);
             }
         }
 
@@ -267,10 +270,11 @@ impl Compiler<'_> {
                 None => global.clone(),
             };
             let mut overrides = Vec::new();
-            for (id, action) in &g.areas {
+            for (id, setting) in &g.areas {
                 if let Some(a) = self.area(&area_index, &areas, id, Some(&name)) {
-                    actions[a as usize] = *action;
-                    overrides.push((a, *action));
+                    actions[a as usize] = setting.action;
+                    overrides.push((a, setting.action));
+                    self.acknowledge(&mut acknowledged, gi as usize + 1, a, setting);
                 }
             }
             overrides.sort_unstable_by_key(|&(a, _)| a);
@@ -331,7 +335,7 @@ impl Compiler<'_> {
             parts.arena.reserve(text.len());
             parts.entries.reserve(text.len() / 24);
             let mut star = String::new();
-            let stats = list::parse(&text, l.format, |shown, item| {
+            let stats = list::parse(&text, l.format, |line, shown, item| {
                 let id = parts.next_id();
                 match item {
                     Item::Pattern(p) => parts.builder.add(p, id),
@@ -345,11 +349,13 @@ impl Compiler<'_> {
                 .map_err(|e| e.kind.to_string())?;
                 let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
                 let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
+                let line = u32::try_from(line).map_err(|_| "more than 4 billion lines")?;
                 parts.arena.push_str(shown);
                 parts.entries.push(Entry::List {
                     list: li,
                     start,
                     len,
+                    line,
                 });
                 Ok(())
             });
@@ -412,6 +418,7 @@ impl Compiler<'_> {
             catalogs,
             areas,
             area_actions,
+            acknowledged,
             endpoints,
             rules,
             lists,
@@ -422,7 +429,7 @@ impl Compiler<'_> {
             matcher: parts.builder.build(),
         };
         let mut warnings = self.warnings;
-        warnings.extend(conflicts(&policy));
+        warnings.extend(crate::shared::warnings(&policy));
         Ok(Loaded {
             policy,
             warnings,
@@ -472,6 +479,24 @@ impl Compiler<'_> {
             suggestion: closest(id.get_ref(), areas.iter().map(|a| a.id.as_str())),
         });
         None
+    }
+
+    /// Records an area's `acknowledge_shared` names for area-action set `set`.
+    fn acknowledge(
+        &self,
+        out: &mut Vec<Acknowledged>,
+        set: usize,
+        area: u32,
+        setting: &config::AreaSetting,
+    ) {
+        for name in &setting.acknowledge_shared {
+            out.push(Acknowledged {
+                set,
+                area,
+                name: name.get_ref().trim_end_matches('.').to_ascii_lowercase(),
+                at: format!("{}:{}", self.origin, self.line(name.span())),
+            });
+        }
     }
 
     fn rule(
@@ -636,76 +661,5 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
         s.parse::<std::net::IpAddr>()
             .map(IpNet::from)
             .map_err(|_| "neither an IP address nor a CIDR like 10.0.0.0/24".to_owned())
-    }
-}
-
-/// Names that areas disagree about: one area blocks a name that another area only logs
-/// or allows, or a rule or list blocks a name of an `allow` area. Block wins, so the
-/// other area loses that endpoint, and the operator should know. (A block rule over a
-/// `log` area is what rules are for, and is not worth a line per name.)
-fn conflicts(policy: &Policy) -> Vec<String> {
-    let samples: BTreeSet<String> = policy
-        .endpoints
-        .iter()
-        .map(|e| e.pattern.as_str())
-        .chain(policy.rules.iter().map(|r| r.pattern.as_str()))
-        .map(|p| p.replace('*', "x"))
-        .collect();
-    let mut out = Vec::new();
-    let mut global = BTreeSet::new();
-    for set in 0..policy.area_actions.len() {
-        let group = set.checked_sub(1);
-        for name in &samples {
-            let d = policy.decide_in(group.map(|g| u32::try_from(g).unwrap_or(u32::MAX)), name);
-            if d.verdict != Verdict::Block {
-                continue;
-            }
-            let mut blockers: Vec<String> = Vec::new();
-            let mut by_area = false;
-            let mut others: Vec<String> = Vec::new();
-            let mut allowed = false;
-            for m in d.matches() {
-                let (list, line) = if m.action == Action::Block {
-                    by_area |= m.area.is_some();
-                    (&mut blockers, describe(&m))
-                } else if m.area.is_some() {
-                    allowed |= m.action == Action::Allow;
-                    (&mut others, format!("{} ({})", describe(&m), m.action))
-                } else {
-                    continue;
-                };
-                // An area with two patterns for the name is named once.
-                if !list.contains(&line) {
-                    list.push(line);
-                }
-            }
-            if others.is_empty() || !(by_area || allowed) {
-                continue;
-            }
-            let line = format!(
-                "{name} is blocked by {} but also used by {}: block wins",
-                blockers.join(", "),
-                others.join(", ")
-            );
-            match group {
-                None => {
-                    global.insert(line.clone());
-                    out.push(line);
-                }
-                Some(g) if !global.contains(&line) => {
-                    out.push(format!("group `{}`: {line}", policy.groups[g].name));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    out
-}
-
-fn describe(m: &crate::Match<'_>) -> String {
-    match (m.area, m.source) {
-        (Some(a), _) => format!("area {} ({})", a.name, a.id),
-        (None, crate::MatchSource::Rule(_)) => format!("rule {}", m.pattern),
-        (None, src) => format!("{src}"),
     }
 }

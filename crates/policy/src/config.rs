@@ -21,9 +21,9 @@ pub(crate) struct ConfigFile {
     /// The action of areas not named in `[areas]`. Default: `log`.
     #[serde(default)]
     pub(crate) default_action: Option<Action>,
-    /// Area id → action.
+    /// Area id → action (or `{ action, acknowledge_shared }`).
     #[serde(default)]
-    pub(crate) areas: BTreeMap<Spanned<String>, Action>,
+    pub(crate) areas: BTreeMap<Spanned<String>, AreaSetting>,
     /// Custom rules.
     #[serde(default)]
     pub(crate) rules: Vec<RuleConfig>,
@@ -79,9 +79,63 @@ pub(crate) struct GroupConfig {
     #[serde(default)]
     pub(crate) default_action: Option<Action>,
     #[serde(default)]
-    pub(crate) areas: BTreeMap<Spanned<String>, Action>,
+    pub(crate) areas: BTreeMap<Spanned<String>, AreaSetting>,
     #[serde(default)]
     pub(crate) rules: Vec<RuleConfig>,
+}
+
+/// One area's line in `[areas]` or `[groups.areas]`: an action word
+/// (`office = "log"`), or a table that also acknowledges names the area shares with
+/// another area (`diagnostic-data = { action = "block", acknowledge_shared =
+/// ["self.events.data.microsoft.com"] }`), which silences the shared-endpoint warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AreaSetting {
+    pub(crate) action: Action,
+    /// Names (as the catalog writes them, or a concrete name below a wildcard) whose
+    /// sharing with another area the operator means. Default: none.
+    pub(crate) acknowledge_shared: Vec<Spanned<String>>,
+}
+
+/// The table form of [`AreaSetting`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AreaTable {
+    action: Action,
+    #[serde(default)]
+    acknowledge_shared: Vec<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for AreaSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AreaSetting;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("string or table")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AreaSetting, E> {
+                use serde::de::IntoDeserializer as _;
+                Ok(AreaSetting {
+                    action: Action::deserialize(v.into_deserializer())?,
+                    acknowledge_shared: Vec::new(),
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<AreaSetting, A::Error> {
+                let t = AreaTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(AreaSetting {
+                    action: t.action,
+                    acknowledge_shared: t.acknowledge_shared,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Parses the config text; errors name `origin`, the line, the key and a likely fix.
@@ -140,11 +194,16 @@ fn readable(text: &str, origin: &str, e: &toml::de::Error) -> PolicyError {
     let key = key_on_line(text, at);
     let message = match (key.is_empty(), message.as_str()) {
         (true, _) => message,
-        // serde's words for "a unit enum got something other than a string".
-        (false, "wanted string or table") => format!(
-            "`{key}` must be one of {} in quotes",
-            words_for(&key, &enclosing_table(text, at)).unwrap_or("the documented words")
-        ),
+        // serde's words for "a unit enum got something other than a string", and
+        // `AreaSetting`'s for "neither an action word nor a table".
+        (false, m)
+            if m == "wanted string or table" || m.ends_with(", expected string or table") =>
+        {
+            format!(
+                "`{key}` must be one of {} in quotes",
+                words_for(&key, &enclosing_table(text, at)).unwrap_or("the documented words")
+            )
+        }
         (false, _) => format!("`{key}`: {message}"),
     };
     PolicyError::Syntax {

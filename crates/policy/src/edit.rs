@@ -8,8 +8,10 @@
 //! same validation as any other edit.
 //!
 //! - [`set_area_action`] edits text: `[areas] ID = "ACTION"` is set (the key is added to
-//!   `[areas]`, or `[areas]` to the file, when absent); comments, blank lines, key order,
-//!   quoting and a comment after the value are untouched (`toml_edit`).
+//!   `[areas]`, or `[areas]` to the file, when absent), or the `action` of an area's
+//!   table form (`ID = { action = "…", acknowledge_shared = […] }`, whose other keys stay);
+//!   comments, blank lines, key order, quoting and a comment after the value are
+//!   untouched (`toml_edit`).
 //! - [`change_area_action`] does it to a file: the id must be an area of the policy in
 //!   force, the new text must still parse, and the file is replaced atomically: a
 //!   temporary file in the same folder (same permissions and, where allowed, owner),
@@ -90,17 +92,25 @@ pub fn set_area_action(
         .get_mut("areas")
         .and_then(Item::as_table_like_mut)
         .ok_or_else(not_a_table)?;
-    match areas.get_mut(area) {
-        Some(item) if item.as_str().is_some() => {
-            let Some(value) = item.as_value_mut() else {
-                return Err(not_a_table());
-            };
+    // `id = "action"`, or the `action` of `id = { action = "…", acknowledge_shared = […] }`.
+    let named = areas.contains_key(area);
+    match areas.get_mut(area).and_then(|item| {
+        if item.as_str().is_some() {
+            item.as_value_mut()
+        } else {
+            item.as_table_like_mut()
+                .and_then(|t| t.get_mut("action"))
+                .filter(|a| a.as_str().is_some())
+                .and_then(Item::as_value_mut)
+        }
+    }) {
+        Some(value) => {
             // The comment after the value and the spaces around it belong to the value.
             let decor = value.decor().clone();
             *value = Value::from(action.as_str());
             *value.decor_mut() = decor;
         }
-        Some(_) => {
+        None if named => {
             return Err(PolicyError::Invalid {
                 origin: origin.to_owned(),
                 message: format!("`areas.{area}` is not an action word"),
@@ -178,7 +188,7 @@ fn area_action(text: &str, origin: &str, area: &str) -> Result<Option<Action>, P
         .areas
         .iter()
         .find(|(k, _)| k.get_ref() == area)
-        .map(|(_, &a)| a))
+        .map(|(_, a)| a.action))
 }
 
 /// Whether the config file at `path` can be changed in place; the error says why not.
@@ -302,6 +312,28 @@ listen = ["127.0.0.1:5353"]  # loopback only
             [("microsoft-store = \"log\"", "microsoft-store = \"block\"")]
         );
         assert_eq!(shipped.lines().count(), edited.lines().count());
+    }
+
+    #[test]
+    fn the_table_form_keeps_its_acknowledgements() {
+        let shipped = include_str!("../../../config/winsink.toml");
+        let edited = set(shipped, "diagnostic-data", Action::Log);
+        let changed: Vec<_> = shipped
+            .lines()
+            .zip(edited.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            changed,
+            [(
+                "diagnostic-data = { action = \"block\", acknowledge_shared = [\"self.events.data.microsoft.com\"] }",
+                "diagnostic-data = { action = \"log\", acknowledge_shared = [\"self.events.data.microsoft.com\"] }"
+            )]
+        );
+        assert_eq!(
+            area_action(&edited, "x", "diagnostic-data").unwrap(),
+            Some(Action::Log)
+        );
     }
 
     #[test]

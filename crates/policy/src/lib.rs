@@ -15,8 +15,9 @@
 //! # Action of areas not listed in [areas]: "block", "log" or "allow". Default "log".
 //! default_action = "log"
 //!
-//! [areas]                       # area id = action
-//! diagnostic-data = "block"
+//! [areas]                       # area id = action, or a table:
+//! office = "log"
+//! diagnostic-data = { action = "block", acknowledge_shared = ["self.events.data.microsoft.com"] }
 //!
 //! [[rules]]                     # custom rules: pattern, action, optional note
 //! pattern = "*.ads.example"
@@ -52,7 +53,9 @@
 //! `min_ttl` above `max_ttl`, a zero timeout or queue). A malformed line of a list file is
 //! a warning, never an error. Warnings also name settings that cannot take effect:
 //! sinkhole addresses without `mode = "custom"`, a group network outside
-//! `allow_clients`, and names that one area blocks while another logs or allows them.
+//! `allow_clients`, and names that one area blocks while another logs or allows them
+//! (unless that area's `acknowledge_shared`, or a `[[rules]]` entry for the name, says it
+//! is meant; see [`Policy::shared_endpoints`]).
 //!
 //! # Actions and precedence
 //!
@@ -107,12 +110,13 @@ mod error;
 pub mod list;
 mod policy;
 pub mod settings;
+mod shared;
 mod summary;
 
 pub use compile::{builtin_catalog, Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
 pub use decision::{
-    Action, AreaRef, Decision, Explanation, Match, MatchRecord, MatchSource, Verdict,
-    MAX_REPORTED_MATCHES,
+    Action, AreaRecord, AreaRef, DecidedBy, DecidedByRecord, Decision, Explanation, Impact,
+    ImpactScope, Match, MatchRecord, MatchSource, SourceRecord, Verdict, MAX_REPORTED_MATCHES,
 };
 pub use error::PolicyError;
 pub use list::{BadLine, ListFormat};
@@ -121,6 +125,7 @@ pub use settings::{
     CacheSettings, LogFormat, LogQueries, LogSettings, ServerSettings, SinkholeMode,
     SinkholeSettings,
 };
+pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
 
 #[cfg(test)]

@@ -148,12 +148,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Parses a list, calling `add(text, item)` for every entry; `text` is the entry as
-/// written (what explain shows), `add` returns the matcher's complaint for a bad pattern.
+/// Parses a list, calling `add(line, text, item)` for every entry; `line` is its 1-based
+/// line number, `text` the entry as written (what explain shows); `add` returns the
+/// matcher's complaint for a bad pattern.
 pub(crate) fn parse(
     text: &str,
     format: ListFormat,
-    mut add: impl FnMut(&str, Item<'_>) -> Result<(), String>,
+    mut add: impl FnMut(usize, &str, Item<'_>) -> Result<(), String>,
 ) -> ListStats {
     let mut stats = ListStats::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -167,6 +168,7 @@ pub(crate) fn parse(
             ListFormat::Auto => detect(line),
             f => f,
         };
+        let mut add = |text: &str, item: Item<'_>| add(line_no, text, item);
         let result = match format {
             ListFormat::Adblock => adblock_line(line, &mut stats, &mut add),
             ListFormat::Hosts => hosts_line(line, &mut stats, &mut add),
@@ -327,7 +329,7 @@ mod tests {
 
     fn run(text: &str, format: ListFormat) -> (Vec<(String, String)>, ListStats) {
         let mut got = Vec::new();
-        let stats = parse(text, format, |shown, item| {
+        let stats = parse(text, format, |_, shown, item| {
             let p = match item {
                 Item::Pattern(p) => p.to_owned(),
                 Item::DomainAndBelow(n) => format!("{n} +below"),

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use winsink_matcher::Matcher;
 
-use crate::decision::{Action, AreaRef, Decision, Match, MatchSource, Rank, MAX_REPORTED_MATCHES};
+use crate::decision::{
+    Action, AreaRef, Decision, Impact, ImpactScope, Match, MatchSource, Rank, MAX_REPORTED_MATCHES,
+};
 use crate::list::{BadLine, ListFormat};
 use crate::settings::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
 
@@ -26,6 +28,8 @@ pub struct Policy {
     pub(crate) areas: Vec<AreaInfo>,
     /// `area_actions[set][area]`: set 0 is the global config, set `g + 1` group `g`.
     pub(crate) area_actions: Vec<Vec<Action>>,
+    /// Every `acknowledge_shared` entry.
+    pub(crate) acknowledged: Vec<Acknowledged>,
     pub(crate) endpoints: Vec<EndpointInfo>,
     pub(crate) rules: Vec<RuleInfo>,
     pub(crate) lists: Vec<ListInfo>,
@@ -46,8 +50,14 @@ pub(crate) enum Entry {
     Endpoint(u32),
     /// Index into `Policy::rules`.
     Rule(u32),
-    /// An entry of list `list`, whose text is `arena[start..start + len]`.
-    List { list: u32, start: u32, len: u16 },
+    /// An entry of list `list`, whose text is `arena[start..start + len]`, written on
+    /// line `line` of the file.
+    List {
+        list: u32,
+        start: u32,
+        len: u16,
+        line: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +74,21 @@ pub(crate) struct CatalogInfo {
 pub(crate) struct AreaInfo {
     pub(crate) id: String,
     pub(crate) name: String,
+    /// The area's impact summary, for endpoints without a description of their own.
+    pub(crate) impact: String,
     pub(crate) endpoints: usize,
+}
+
+/// A name an area's `acknowledge_shared` lists.
+#[derive(Debug, Clone)]
+pub(crate) struct Acknowledged {
+    /// The area-action set whose `[areas]` table said it: 0 global, `g + 1` group `g`.
+    pub(crate) set: usize,
+    pub(crate) area: u32,
+    /// Lower case, no trailing dot.
+    pub(crate) name: String,
+    /// `file:line` of the entry.
+    pub(crate) at: String,
 }
 
 #[derive(Debug, Clone)]
@@ -241,12 +265,24 @@ impl Policy {
         match self.entries[id as usize] {
             Entry::Endpoint(e) => {
                 let ep = &self.endpoints[e as usize];
+                let impact = if ep.impact.is_empty() {
+                    Impact {
+                        text: &self.areas[ep.area as usize].impact,
+                        scope: ImpactScope::Area,
+                    }
+                } else {
+                    Impact {
+                        text: &ep.impact,
+                        scope: ImpactScope::Endpoint,
+                    }
+                };
                 Match {
                     source: MatchSource::Catalog(&self.catalogs[ep.catalog as usize].title),
                     area: Some(self.area_ref(ep.area)),
                     pattern: &ep.pattern,
                     action: self.area_actions[set][ep.area as usize],
-                    impact: (!ep.impact.is_empty()).then_some(ep.impact.as_str()),
+                    impact: (!impact.text.is_empty()).then_some(impact),
+                    line: None,
                 }
             }
             Entry::Rule(r) => {
@@ -257,16 +293,36 @@ impl Policy {
                     pattern: &rule.pattern,
                     action: rule.action,
                     impact: None,
+                    line: None,
                 }
             }
-            entry @ Entry::List { list, .. } => Match {
+            entry @ Entry::List { list, line, .. } => Match {
                 source: MatchSource::List(&self.lists[list as usize].label),
                 area: None,
                 pattern: self.list_text(entry),
                 action: self.lists[list as usize].action,
                 impact: None,
+                line: Some(line),
             },
         }
+    }
+
+    /// The client group whose settings gave matcher id `id` its action under area-action
+    /// set `set`: the group of a group rule, or the client's group when its
+    /// `[groups.areas]` or `default_action` set the area's action. `None` when the
+    /// global config did.
+    pub(crate) fn group_supplied(&self, id: u32, set: usize) -> Option<&str> {
+        let group = &self.groups[set.checked_sub(1)?];
+        let supplied = match self.entries[id as usize] {
+            Entry::Rule(r) => self.rules[r as usize].group.is_some(),
+            Entry::Endpoint(e) => {
+                let area = self.endpoints[e as usize].area;
+                group.default_action.is_some()
+                    || group.areas.binary_search_by_key(&area, |&(a, _)| a).is_ok()
+            }
+            Entry::List { .. } => false,
+        };
+        supplied.then_some(group.name.as_str())
     }
 
     pub(crate) fn area_of(&self, id: u32) -> Option<u32> {

@@ -127,7 +127,7 @@ fn precedence_1_allow_rule_beats_a_blocked_area() {
     let d = p.decide(ip(ANY), "watson.telemetry.microsoft.com");
     assert_eq!(d.verdict, Verdict::Allow);
     assert_eq!(
-        d.decided_by().unwrap().source,
+        d.decided_by().unwrap().by.source,
         MatchSource::Rule(Some("needed"))
     );
     // The block it overrode is still reported.
@@ -146,7 +146,7 @@ fn precedence_1_allow_list_beats_a_block_rule() {
     .policy;
     let d = p.decide(ip(ANY), "good.example");
     assert_eq!(d.verdict, Verdict::Allow);
-    assert_eq!(d.decided_by().unwrap().source, MatchSource::List("ok"));
+    assert_eq!(d.decided_by().unwrap().by.source, MatchSource::List("ok"));
     assert_eq!(verdict(&p, "bad.example"), Verdict::Block);
 }
 
@@ -161,13 +161,13 @@ fn precedence_1_group_allow_rules_come_before_global_ones() {
     let member = p.decide(ip("10.1.2.3"), "x.example");
     assert_eq!(member.verdict, Verdict::Allow);
     assert_eq!(
-        member.decided_by().unwrap().source,
+        member.decided_by().unwrap().by.source,
         MatchSource::Rule(Some("group"))
     );
     let other = p.decide(ip("192.168.1.1"), "x.example");
     assert_eq!(other.verdict, Verdict::Allow);
     assert_eq!(
-        other.decided_by().unwrap().source,
+        other.decided_by().unwrap().by.source,
         MatchSource::Rule(Some("global"))
     );
     // The group's rule is not even reported for a client outside the group.
@@ -187,7 +187,7 @@ fn precedence_1_a_global_allow_rule_beats_a_group_block_rule() {
     let member = p.decide(ip("10.1.2.3"), "x.example");
     assert_eq!(member.verdict, Verdict::Allow);
     assert_eq!(
-        member.decided_by().unwrap().source,
+        member.decided_by().unwrap().by.source,
         MatchSource::Rule(Some("global"))
     );
     assert_eq!(
@@ -202,7 +202,10 @@ fn precedence_1_does_not_apply_to_allow_areas() {
     let p = load("[areas]\ndiagnostic-data = \"block\"\noffice = \"allow\"\n");
     let d = p.decide(ip(ANY), "self.events.data.microsoft.com");
     assert_eq!(d.verdict, Verdict::Block);
-    assert_eq!(d.decided_by().unwrap().area.unwrap().id, "diagnostic-data");
+    assert_eq!(
+        d.decided_by().unwrap().by.area.unwrap().id,
+        "diagnostic-data"
+    );
 }
 
 #[test]
@@ -258,11 +261,14 @@ fn every_match_is_reported_with_area_and_impact() {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].area.unwrap().name, "Diagnostic Data");
     assert_eq!(m[0].action, Action::Block);
-    assert_eq!(m[0].impact, Some("Diagnostic data stops flowing."));
+    assert_eq!(
+        m[0].impact.map(|i| i.text),
+        Some("Diagnostic data stops flowing.")
+    );
     assert_eq!(m[0].source, MatchSource::Catalog("Test Catalog"));
     assert_eq!(m[1].area.unwrap().name, "Office");
     assert_eq!(m[1].action, Action::Log);
-    assert_eq!(m[1].impact, Some("Office telemetry stops."));
+    assert_eq!(m[1].impact.map(|i| i.text), Some("Office telemetry stops."));
     let areas: Vec<_> = d.areas().map(|a| a.id).collect();
     assert_eq!(areas, ["diagnostic-data", "office"]);
 }
@@ -273,7 +279,7 @@ fn names_match_case_insensitively_with_a_trailing_dot() {
     let d = p.decide(ip(ANY), "WWW.Bing.COM.");
     assert_eq!(d.verdict, Verdict::Log);
     assert_eq!(
-        d.decided_by().unwrap().area.unwrap().name,
+        d.decided_by().unwrap().by.area.unwrap().name,
         "Cortana and Live Tiles"
     );
 }
@@ -307,7 +313,7 @@ fn past_the_report_cap_the_verdict_still_counts_every_match() {
     assert_eq!(d.verdict, Verdict::Allow);
     assert!(d.is_truncated());
     assert_eq!(d.matches().count(), crate::MAX_REPORTED_MATCHES);
-    assert_eq!(d.decided_by().unwrap().pattern, "x.example");
+    assert_eq!(d.decided_by().unwrap().by.pattern, "x.example");
 }
 
 // --- groups ---
@@ -572,7 +578,8 @@ fn conflicting_areas_are_warned_about_with_their_names() {
         loaded.warnings,
         [
             "self.events.data.microsoft.com is blocked by area Diagnostic Data (diagnostic-data) \
-          but also used by area Office (office) (allow): block wins"
+          but also used by area Office (office) (allow): block wins (if that is meant, say so in the area's `acknowledge_shared` or with a \
+          [[rules]] entry for the name)"
         ]
     );
     let quiet = load_with(
@@ -601,7 +608,8 @@ fn a_block_rule_over_log_areas_is_not_a_conflict_but_over_an_allow_area_it_is() 
         loud.warnings,
         [
             "x.update.microsoft.com is blocked by rule *.microsoft.com but also used by \
-          area Windows Update (windows-update) (allow): block wins"
+          area Windows Update (windows-update) (allow): block wins (if that is meant, say so in the area's `acknowledge_shared` or with a \
+          [[rules]] entry for the name)"
         ]
     );
 }
@@ -628,7 +636,8 @@ fn a_conflict_names_an_area_once_even_when_two_of_its_patterns_match() {
         loaded.warnings,
         [
             "x.update.microsoft.com is blocked by area Windows Update (windows-update) but \
-          also used by area Office (office) (log): block wins"
+          also used by area Office (office) (log): block wins (if that is meant, say so in the area's `acknowledge_shared` or with a \
+          [[rules]] entry for the name)"
         ]
     );
 }
@@ -777,8 +786,195 @@ fn explanation_json_has_the_stable_shape() {
         .unwrap();
     assert_eq!(
         json,
-        r#"{"name":"Self.Events.Data.Microsoft.com.","client":"10.0.0.1","decision":"block","matches":[{"source":"catalog: Test Catalog","area":"Diagnostic Data","pattern":"self.events.data.microsoft.com","action":"block","impact":"Diagnostic data stops flowing."},{"source":"catalog: Test Catalog","area":"Office","pattern":"self.events.data.microsoft.com","action":"log","impact":"Office telemetry stops."},{"source":"rule","area":null,"pattern":"self.events.data.microsoft.com","action":"log","impact":null}]}"#
+        r#"{"name":"Self.Events.Data.Microsoft.com.","client":"10.0.0.1","group":null,"decision":"block","decided_by":{"kind":"area","id":"diagnostic-data","name":"Diagnostic Data","pattern":"self.events.data.microsoft.com","action":"block"},"areas":[{"id":"diagnostic-data","name":"Diagnostic Data"},{"id":"office","name":"Office"}],"patterns":["self.events.data.microsoft.com"],"impact":["Diagnostic data stops flowing.","Office telemetry stops."],"impact_scope":"endpoint","matches":[{"source":"catalog: Test Catalog","area":{"id":"diagnostic-data","name":"Diagnostic Data"},"pattern":"self.events.data.microsoft.com","action":"block","impact":"Diagnostic data stops flowing.","impact_scope":"endpoint","line":null},{"source":"catalog: Test Catalog","area":{"id":"office","name":"Office"},"pattern":"self.events.data.microsoft.com","action":"log","impact":"Office telemetry stops.","impact_scope":"endpoint","line":null},{"source":"rule","area":null,"pattern":"self.events.data.microsoft.com","action":"log","impact":null,"impact_scope":null,"line":null}]}"#
     );
+}
+
+// --- decided_by, impact scope, shared endpoints ---
+
+fn decided_by_json(p: &Policy, client: &str, name: &str) -> String {
+    serde_json::to_string(&p.decide(ip(client), name).decided_by()).unwrap()
+}
+
+#[test]
+fn decided_by_names_the_rule_the_list_line_and_the_group_around_them() {
+    let p = load_with(
+        "[areas]\ndiagnostic-data = \"block\"\n\
+         [[rules]]\npattern = \"ok.example\"\naction = \"allow\"\nnote = \"needed\"\n\
+         [[lists]]\npath = \"l.txt\"\naction = \"block\"\nlabel = \"ads\"\n\
+         [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\"]\n\
+         [groups.areas]\noffice = \"block\"\n\
+         [[groups.rules]]\npattern = \"*.lab.example\"\naction = \"log\"\n\
+         [[groups]]\nname = \"quiet\"\nclients = [\"192.168.0.0/16\"]\n",
+        &[("l.txt", "# ads\n\n0.0.0.0 x.example\n||ads.example^\n")],
+    )
+    .unwrap()
+    .policy;
+    assert_eq!(
+        decided_by_json(&p, ANY, "ok.example"),
+        r#"{"kind":"rule","note":"needed","pattern":"ok.example","action":"allow"}"#
+    );
+    assert_eq!(
+        decided_by_json(&p, ANY, "deep.ads.example"),
+        r#"{"kind":"list","label":"ads","line":4,"entry":"||ads.example^","action":"block"}"#
+    );
+    // The group's own rule, and the group's override of an area.
+    assert_eq!(
+        decided_by_json(&p, "10.1.1.1", "x.lab.example"),
+        r#"{"kind":"group","name":"lab","inner":{"kind":"rule","note":null,"pattern":"*.lab.example","action":"log"}}"#
+    );
+    let office = p.decide(ip("10.1.1.1"), "self.events.data.microsoft.com");
+    // Both block; the first (Diagnostic Data) decides, with the global action.
+    assert_eq!(
+        office.decided_by().unwrap().to_string(),
+        "area Diagnostic Data (diagnostic-data)"
+    );
+    // A group without overrides supplies nothing.
+    assert_eq!(
+        decided_by_json(&p, "192.168.1.1", "watson.x.microsoft.com"),
+        r#"{"kind":"area","id":"diagnostic-data","name":"Diagnostic Data","pattern":"watson.*.microsoft.com","action":"block"}"#
+    );
+    let grouped = load(
+        "[[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\"]\ndefault_action = \"block\"\n",
+    );
+    let by = grouped
+        .decide(ip("10.0.0.1"), "www.bing.com")
+        .decided_by()
+        .unwrap();
+    assert_eq!(by.group, Some("lab"));
+    assert_eq!(
+        by.via_cname("www.bing.com").to_string(),
+        "CNAME target www.bing.com: group lab: area Cortana and Live Tiles (cortana-and-live-tiles)"
+    );
+    assert_eq!(
+        serde_json::to_string(&by.via_cname("edge.example")).unwrap(),
+        r#"{"kind":"cname","name":"edge.example","inner":{"kind":"group","name":"lab","inner":{"kind":"area","id":"cortana-and-live-tiles","name":"Cortana and Live Tiles","pattern":"www.bing.com","action":"block"}}}"#
+    );
+}
+
+#[test]
+fn an_endpoint_without_a_description_carries_its_area_impact_marked_as_such() {
+    let dir = dir_with(&[(
+        "c.toml",
+        &CATALOG.replace(
+            "[[area.endpoint]]\npattern = \"self.events.data.microsoft.com\"\n\
+             original = \"self.events.data.microsoft.com\"\n\
+             description = \"Diagnostic data stops flowing.\"\n",
+            "impact = \"Diagnostic data stops flowing.\"\n\
+             [[area.endpoint]]\npattern = \"self.events.data.microsoft.com\"\n\
+             original = \"self.events.data.microsoft.com\"\n",
+        ),
+    )]);
+    let p = Policy::from_config_str("catalogs = [\"c.toml\"]\n", &dir, "test.toml")
+        .unwrap()
+        .policy;
+    let d = p.decide(ip(ANY), "self.events.data.microsoft.com");
+    let m: Vec<_> = d.matches().collect();
+    assert_eq!(
+        m[0].impact,
+        Some(crate::Impact {
+            text: "Diagnostic data stops flowing.",
+            scope: crate::ImpactScope::Area
+        })
+    );
+    assert_eq!(m[1].impact.unwrap().scope, crate::ImpactScope::Endpoint);
+    assert_eq!(d.impacts().count(), 2);
+    assert_eq!(d.impact_scope(), Some("mixed"));
+    let d = p.decide(ip(ANY), "watson.x.microsoft.com");
+    assert_eq!(d.impact_scope(), Some("endpoint"));
+    assert_eq!(p.decide(ip(ANY), "example.org").impact_scope(), None);
+}
+
+#[test]
+fn acknowledge_shared_or_an_explicit_rule_silences_the_shared_warning() {
+    let acknowledged = load_with(
+        "[areas]\ndiagnostic-data = { action = \"block\", acknowledge_shared = [\"Self.Events.Data.Microsoft.com\"] }\n\
+         office = \"allow\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(
+        acknowledged.warnings.is_empty(),
+        "{:?}",
+        acknowledged.warnings
+    );
+    let shared = acknowledged.policy.shared_endpoints();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].name, "self.events.data.microsoft.com");
+    assert_eq!(shared[0].also_used_by, ["Office (office): allow"]);
+    assert_eq!(
+        shared[0].acknowledged.as_deref(),
+        Some("acknowledge_shared of area diagnostic-data at test.toml:3")
+    );
+
+    let by_rule = load_with(
+        "[areas]\ndiagnostic-data = \"block\"\n\
+         [[rules]]\npattern = \"self.events.data.microsoft.com\"\naction = \"block\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(by_rule.warnings.is_empty(), "{:?}", by_rule.warnings);
+    assert_eq!(
+        by_rule.policy.shared_endpoints()[0].acknowledged.as_deref(),
+        Some("rule self.events.data.microsoft.com")
+    );
+
+    // An acknowledgement that acknowledges nothing is a typo until proven otherwise.
+    let typo = load_with(
+        "[areas]\ndiagnostic-data = { action = \"block\", acknowledge_shared = [\"slef.events.data.microsoft.com\"] }\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        typo.warnings,
+        [
+            "self.events.data.microsoft.com is blocked by area Diagnostic Data (diagnostic-data) \
+             but also used by area Office (office) (log): block wins (if that is meant, say so in \
+             the area's `acknowledge_shared` or with a [[rules]] entry for the name)",
+            "test.toml:3: acknowledge_shared of area diagnostic-data: \
+             slef.events.data.microsoft.com is not an endpoint it shares with another area, nor \
+             a general-purpose host it blocks; nothing to acknowledge"
+        ]
+    );
+    // The table form takes only its two keys.
+    assert_eq!(
+        load_with(
+            "[areas]\noffice = { action = \"log\", acknowledge = [] }\n",
+            &[]
+        )
+        .unwrap_err()
+        .to_string(),
+        "test.toml:3: unknown key `acknowledge` in [areas] `office`"
+    );
+}
+
+#[test]
+fn a_blocked_general_purpose_host_is_listed_with_what_it_gets() {
+    // Listed by check, not warned about on every load: a strict lab blocks it on purpose.
+    let loaded = load_with("[areas]\ncortana-and-live-tiles = \"block\"\n", &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let listed = loaded.policy.shared_endpoints();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].name.as_str(),
+            listed[0].verdict,
+            listed[0].acknowledged.as_deref()
+        ),
+        ("www.bing.com", Verdict::Block, None)
+    );
+    let allowed = load_with(
+        "[areas]\ncortana-and-live-tiles = \"block\"\n\
+         [[rules]]\npattern = \"www.bing.com\"\naction = \"allow\"\nnote = \"search\"\n",
+        &[],
+    )
+    .unwrap();
+    assert!(allowed.warnings.is_empty(), "{:?}", allowed.warnings);
+    let shared = allowed.policy.shared_endpoints();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].general_purpose, Some("Bing search"));
+    assert_eq!(shared[0].verdict, Verdict::Allow);
+    assert_eq!(shared[0].decided_by, "rule www.bing.com (search)");
 }
 
 #[test]
@@ -813,7 +1009,7 @@ proptest::proptest! {
         ]),
     ) {
         let mut added = 0usize;
-        let stats = crate::list::parse(&text, format, |_, _| {
+        let stats = crate::list::parse(&text, format, |_, _, _| {
             added += 1;
             Ok(())
         });

@@ -80,6 +80,8 @@ fn decide_and_reading_its_matches_allocate_nothing() {
         "not a name",
     ];
 
+    // The query log serialises `decided_by` into a buffer that has grown once.
+    let mut json: Vec<u8> = Vec::with_capacity(64 * 1024);
     COUNTING.store(true, Ordering::SeqCst);
     let mut seen = 0usize;
     let mut blocked = 0usize;
@@ -87,9 +89,16 @@ fn decide_and_reading_its_matches_allocate_nothing() {
         for name in names {
             let d = policy.decide(client, name);
             for m in d.matches() {
-                seen += m.pattern.len() + m.impact.map_or(0, str::len);
+                seen += m.pattern.len() + m.impact.map_or(0, |i| i.text.len());
             }
             seen += d.areas().count() + usize::from(d.decided_by().is_some());
+            seen += d.impacts().count() + d.impact_scope().map_or(0, str::len);
+            if let Some(by) = d.decided_by() {
+                json.clear();
+                serde_json::to_writer(&mut json, &by).unwrap();
+                serde_json::to_writer(&mut json, &by.via_cname("cdn.example")).unwrap();
+                seen += json.len();
+            }
             blocked += usize::from(d.verdict == Verdict::Block);
         }
     }

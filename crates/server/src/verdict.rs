@@ -89,17 +89,8 @@ impl Explain for Why<'_, '_> {
     }
 
     fn impacts(&self, f: &mut dyn FnMut(&str)) {
-        let mut seen: [&str; winsink_policy::MAX_REPORTED_MATCHES] =
-            [""; winsink_policy::MAX_REPORTED_MATCHES];
-        let mut n = 0;
-        for imp in self.0.matches().filter_map(|m| m.impact) {
-            if !seen[..n].contains(&imp) {
-                f(imp);
-                if n < seen.len() {
-                    seen[n] = imp;
-                    n += 1;
-                }
-            }
+        for imp in self.0.impacts() {
+            f(imp.text);
         }
     }
 }

@@ -841,7 +841,12 @@ fn windows_update_s_cdp_wildcard_shares_edge_s_update_check() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["area"]["name"].as_str().unwrap(), m["pattern"].as_str().unwrap()))
+        .map(|m| {
+            (
+                m["area"]["name"].as_str().unwrap(),
+                m["pattern"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         matches,

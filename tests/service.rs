@@ -1,6 +1,7 @@
 //! Installing and running winsink as a service: systemd's readiness protocol, the error
 //! for a port already taken, shell completions and man pages, all against the real binary.
 
+use std::cell::OnceCell;
 use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
@@ -27,6 +28,8 @@ struct Process {
     stderr: Arc<Mutex<String>>,
     /// Where it said it listens (`listening on ADDR`), as they appear.
     listening: mpsc::Receiver<SocketAddr>,
+    /// The first of them, once read.
+    first: OnceCell<SocketAddr>,
 }
 
 impl Process {
@@ -62,14 +65,17 @@ impl Process {
             child,
             stderr: text,
             listening,
+            first: OnceCell::new(),
         }
     }
 
     /// The first address it listens on.
     fn addr(&self) -> SocketAddr {
-        self.listening
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| panic!("no `listening on` line; stderr:\n{}", self.stderr()))
+        *self.first.get_or_init(|| {
+            self.listening
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no `listening on` line; stderr:\n{}", self.stderr()))
+        })
     }
 
     fn stderr(&self) -> String {
@@ -270,4 +276,227 @@ fn man_pages_cover_every_command() {
         run.contains("\\-\\-listen") && run.contains("\\-\\-config"),
         "{run}"
     );
+}
+
+// --- where the config comes from ---
+
+/// `winsink ARGS` run in `dir`, with `$WINSINK_CONFIG` unset.
+fn winsink_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = winsink();
+    cmd.current_dir(dir).env_remove("WINSINK_CONFIG").args(args);
+    cmd
+}
+
+/// The first line of stderr once `winsink` listens.
+fn first_line(p: &Process) -> String {
+    let _ = p.addr();
+    p.stderr().lines().next().unwrap_or_default().to_owned()
+}
+
+/// The message of a log line, after `LEVEL target: `.
+fn message(line: &str) -> &str {
+    line.split_once(": ").map_or(line, |(_, m)| m)
+}
+
+#[test]
+fn run_from_a_folder_without_a_config_uses_the_builtin_defaults_and_blocks() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cmd = winsink_in(
+        dir.path(),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.url(),
+        ],
+    );
+    let winsink = Process::spawn(cmd);
+    let first = first_line(&winsink);
+    let system = Path::new("/etc/winsink/winsink.toml");
+    if system.is_file() {
+        // This machine has an installed config: that one is found instead.
+        assert_eq!(
+            message(&first),
+            "config: /etc/winsink/winsink.toml (found in /etc/winsink)"
+        );
+    } else {
+        assert_eq!(
+            message(&first),
+            "no config file found (looked in $WINSINK_CONFIG, ./config/winsink.toml, \
+             /etc/winsink/winsink.toml): built-in defaults"
+        );
+    }
+    // The built-in defaults are the shipped config: Diagnostic Data is blocked.
+    assert_blocked(winsink.addr());
+}
+
+#[test]
+fn winsink_config_names_the_file_and_a_missing_one_is_an_error() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("lab.toml");
+    std::fs::write(&config, "[areas]\ndiagnostic-data = \"block\"\n").expect("write");
+    let mut cmd = winsink_in(
+        dir.path(),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.url(),
+        ],
+    );
+    cmd.env("WINSINK_CONFIG", &config);
+    let winsink = Process::spawn(cmd);
+    assert_eq!(
+        message(&first_line(&winsink)),
+        format!("config: {} ($WINSINK_CONFIG)", config.display())
+    );
+    assert_blocked(winsink.addr());
+
+    // A file the variable names must exist: no silent fall-back to other places.
+    let missing = dir.path().join("typo.toml");
+    let out = winsink_in(dir.path(), &["check"])
+        .env("WINSINK_CONFIG", &missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} does not load", missing.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn run_in_a_checkout_finds_config_winsink_toml() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+    std::fs::write(dir.path().join("config/winsink.toml"), CONFIG).expect("write");
+    let cmd = winsink_in(
+        dir.path(),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.url(),
+        ],
+    );
+    let winsink = Process::spawn(cmd);
+    assert_eq!(
+        message(&first_line(&winsink)),
+        "config: config/winsink.toml (found in the working directory)"
+    );
+}
+
+#[test]
+fn the_shipped_configs_check_wherever_they_are_copied() {
+    let root = crate::support::repo_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copies = dir.path().join("x");
+    std::fs::create_dir(&copies).expect("mkdir");
+    let mut shipped = vec![root.join("config/winsink.toml")];
+    for entry in std::fs::read_dir(root.join("config/examples")).expect("examples") {
+        shipped.push(entry.expect("entry").path());
+    }
+    for file in shipped {
+        let copy = copies.join(file.file_name().expect("name"));
+        std::fs::copy(&file, &copy).expect("copy");
+        // Run from another folder still, so nothing resolves against the checkout.
+        let out = winsink_in(
+            dir.path(),
+            &["check", "--config", copy.to_str().expect("utf-8")],
+        )
+        .output()
+        .expect("run");
+        assert!(
+            out.status.success(),
+            "{} copied to {}: {}",
+            file.display(),
+            copy.display(),
+            stderr(&out)
+        );
+        assert!(stdout(&out).starts_with(&format!("{}: OK\n", copy.display())));
+    }
+}
+
+/// `winsink check` and `winsink run` on `config`: their exit codes and stderr.
+fn check_and_run(config: &str) -> ((Option<i32>, String), (Option<i32>, String)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("winsink.toml");
+    std::fs::write(&path, config).expect("write");
+    let path = path.to_str().expect("utf-8");
+    let check = winsink_in(dir.path(), &["check", "--config", path])
+        .output()
+        .expect("check");
+    let mut run = Process::spawn(winsink_in(
+        dir.path(),
+        &["run", "--config", path, "--listen", "127.0.0.1:0"],
+    ));
+    let status = run.wait();
+    let scrub = |s: String| s.replace(dir.path().to_str().expect("utf-8"), "DIR");
+    (
+        (check.status.code(), scrub(stderr(&check))),
+        (status.code(), scrub(run.stderr())),
+    )
+}
+
+#[test]
+fn check_refuses_a_log_file_that_run_could_not_open() {
+    let config = "catalogs = []\n\n[log]\nfile = \"missing-dir/queries.log\"\n";
+    let ((check, check_err), (run, run_err)) = check_and_run(config);
+    assert_eq!(check, Some(2), "{check_err}");
+    assert!(
+        check_err.contains(
+            "error: DIR/winsink.toml:4: [log] file DIR/missing-dir/queries.log: \
+             `winsink run` could not open it: No such file or directory"
+        ),
+        "{check_err}"
+    );
+    // ... because run does fail on it.
+    assert_ne!(run, Some(0), "{run_err}");
+    assert!(run_err.contains("missing-dir/queries.log"), "{run_err}");
+
+    // A log file that can be created passes, and check leaves none behind.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("winsink.toml");
+    std::fs::write(&path, "catalogs = []\n[log]\nfile = \"queries.log\"\n").expect("write");
+    let out = winsink_in(
+        dir.path(),
+        &["check", "--config", path.to_str().expect("utf-8")],
+    )
+    .output()
+    .expect("check");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("queries.log").exists(),
+        "check created the log"
+    );
+}
+
+#[test]
+fn check_refuses_listen_addresses_and_upstreams_that_run_would_refuse() {
+    for (config, says) in [
+        (
+            "catalogs = []\n[server]\nlisten = [\"127.0.0.1\"]\n",
+            "listen",
+        ),
+        (
+            "catalogs = []\n[server]\nupstreams = [\"udp://resolver.lab\"]\n",
+            "upstreams",
+        ),
+    ] {
+        let ((check, check_err), (run, run_err)) = check_and_run(config);
+        assert_eq!(check, Some(2), "{config}: {check_err}");
+        assert!(check_err.contains(says), "{config}: {check_err}");
+        assert!(
+            check_err.contains("DIR/winsink.toml:3"),
+            "{config}: {check_err}"
+        );
+        assert_eq!(run, Some(2), "{config}: {run_err}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `winsink check`: load the config exactly as `run` would, and say what it holds.
 
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -8,27 +9,38 @@ use clap::Args;
 use winsink_policy::{Loaded, Policy, SharedEndpoint};
 use winsink_server::{upstreams_from_resolv_conf, Upstream, RESOLV_CONF};
 
-/// The config file used when `--config` is not given (relative to the working directory).
-pub(crate) const DEFAULT_CONFIG: &str = "config/winsink.toml";
+use crate::config_path::ConfigSource;
 
 /// `--config FILE`, as `check` and `explain` take it.
 #[derive(Debug, Args)]
 pub(crate) struct ConfigArg {
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    pub(crate) config: PathBuf,
+    /// The config file. Default: $WINSINK_CONFIG, else ./config/winsink.toml, else
+    /// /etc/winsink/winsink.toml, else the built-in defaults (the shipped config).
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl ConfigArg {
+    /// Where the config comes from.
+    pub(crate) fn source(&self) -> ConfigSource {
+        ConfigSource::discover(self.config.as_deref())
+    }
+
     /// Loads the config as `run` does; on failure prints why and gives exit code 2.
     pub(crate) fn load(&self) -> Result<Loaded, ExitCode> {
-        Policy::load(&self.config)
-            .with_context(|| format!("{} does not load", self.config.display()))
-            .map_err(|e| {
-                eprintln!("error: {e:#}");
-                ExitCode::from(crate::EXIT_INPUT)
-            })
+        load(&self.source())
     }
+}
+
+/// Loads `source` as `run` does; on failure prints why and gives exit code 2.
+fn load(source: &ConfigSource) -> Result<Loaded, ExitCode> {
+    source
+        .load()
+        .with_context(|| format!("{source} does not load"))
+        .map_err(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(crate::EXIT_INPUT)
+        })
 }
 
 /// `winsink check [--config FILE]`.
@@ -44,19 +56,38 @@ pub(crate) struct CheckArgs {
 /// Exit 0 with a summary and warnings on a config that loads; exit 2 with the errors on
 /// one that does not.
 pub(crate) fn run(args: &CheckArgs) -> ExitCode {
-    let mut loaded = match args.config.load() {
+    let source = args.config.source();
+    if source == ConfigSource::Builtin {
+        eprintln!("note: {}", source.describe());
+    }
+    let mut loaded = match load(&source) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let path = &args.config.config;
-    // `run` parses the upstreams when it starts; a typo there must fail here too.
-    let upstreams = match upstreams(path, &loaded.policy) {
+    // What `run` checks only when it starts must fail here too: the upstreams parse and
+    // the query log can be opened.
+    let text = source.text();
+    let upstreams = match upstreams(&source, &text, &loaded.policy) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {} does not load: {e}", path.display());
+            eprintln!("error: {source} does not load: {e}");
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
+    if let Some(file) = &loaded.policy.log().file {
+        if let Err(e) = log_file_opens(file) {
+            let at = line_of(&text, |l| {
+                l.strip_prefix("file")
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map_or_else(String::new, |n| format!(":{n}"));
+            eprintln!(
+                "error: {source}{at}: [log] file {}: `winsink run` could not open it: {e}",
+                file.display()
+            );
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    }
     if upstreams.is_empty() {
         loaded.warnings.push(format!(
             "no upstreams configured and {RESOLV_CONF} names none other than winsink \
@@ -84,8 +115,12 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         let n = loaded.warnings.len();
         let shared = shared_block(&loaded.policy.shared_endpoints());
         format!(
-            "{}: OK\n{summary}\n{shared}listen: {}\nupstreams: {}{from}\n{n} warning{}\n",
-            path.display(),
+            "{source}: OK
+{summary}
+{shared}listen: {}
+upstreams: {}{from}
+{n} warning{}
+",
             listen.join(", "),
             upstreams.join(", "),
             if n == 1 { "" } else { "s" }
@@ -143,24 +178,44 @@ fn shared_block(shared: &[SharedEndpoint]) -> String {
 
 /// The upstreams `run` would use: the configured ones, each parsed (an error names the
 /// line), or else the nameservers of `/etc/resolv.conf` other than winsink itself.
-fn upstreams(path: &Path, policy: &Policy) -> Result<Vec<Upstream>, String> {
+fn upstreams(source: &ConfigSource, text: &str, policy: &Policy) -> Result<Vec<Upstream>, String> {
     let server = policy.server();
     if server.upstreams.is_empty() {
         let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
         return Ok(upstreams_from_resolv_conf(&text, &server.listen));
     }
-    let text = std::fs::read_to_string(path).unwrap_or_default();
     server
         .upstreams
         .iter()
         .map(|u| {
             u.parse::<Upstream>().map_err(|e| {
                 let quoted = format!("{u:?}");
-                match text.lines().position(|l| l.contains(&quoted)) {
-                    Some(i) => format!("{}:{}: [server] upstreams: {e}", path.display(), i + 1),
-                    None => format!("{}: [server] upstreams: {e}", path.display()),
-                }
+                let at = line_of(text, |l| l.contains(&quoted))
+                    .map_or_else(String::new, |n| format!(":{n}"));
+                format!("{source}{at}: [server] upstreams: {e}")
             })
         })
         .collect()
+}
+
+/// Whether the query log opens as `run` opens it (appending, created if missing). A file
+/// this creates is removed again: `check` leaves no trace.
+fn log_file_opens(path: &Path) -> std::io::Result<()> {
+    let existed = path.symlink_metadata().is_ok();
+    OpenOptions::new().create(true).append(true).open(path)?;
+    if !existed {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+/// The 1-based number of the first line, outside comments, that `is_it` accepts (given
+/// without its indentation).
+fn line_of(text: &str, is_it: impl Fn(&str) -> bool) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            !l.starts_with('#') && is_it(l)
+        })
+        .map(|i| i + 1)
 }

@@ -8,6 +8,7 @@ mod catalog_cmd;
 mod catalog_diff;
 mod catalog_source;
 mod check_cmd;
+mod config_path;
 mod explain_cmd;
 mod gen_cmd;
 mod notify;

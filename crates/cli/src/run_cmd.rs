@@ -25,7 +25,7 @@ use tracing_subscriber::EnvFilter;
 use winsink_policy::{LogFormat as ConfigFormat, Policy};
 use winsink_server::{bind, LogFormat, LogTarget, QueryLog, Server, ServerConfig, ServerError};
 
-use crate::check_cmd::DEFAULT_CONFIG;
+use crate::config_path::ConfigSource;
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,9 +39,11 @@ pub(crate) enum LogFormatArg {
 /// `winsink run [--config FILE] [--listen ADDR:PORT]... [--upstream URL]... [--log-format F]`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The config file.
-    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    /// The config file. Default: $WINSINK_CONFIG, else ./config/winsink.toml, else
+    /// /etc/winsink/winsink.toml, else the built-in defaults (the shipped config); the
+    /// first log line says which.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Serve DNS on this address, UDP and TCP (repeatable; replaces `server.listen`).
     /// Port 0 picks a free port, printed at start.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -70,8 +72,11 @@ fn init_tracing() {
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     init_tracing();
-    let loaded = match Policy::load(&args.config)
-        .with_context(|| format!("{} does not load", args.config.display()))
+    let source = ConfigSource::discover(args.config.as_deref());
+    info!("{}", source.describe());
+    let loaded = match source
+        .load()
+        .with_context(|| format!("{source} does not load"))
     {
         Ok(l) => l,
         Err(e) => {
@@ -98,7 +103,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         Err(e) => {
             // Name where the bad value came from: the flag replaces the file's list.
             if args.upstream.is_empty() {
-                error!("{}: {e}", args.config.display());
+                error!("{source}: {e}");
             } else {
                 error!("--upstream: {e}");
             }
@@ -133,7 +138,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         }
     };
     let watch = crate::reload::Watch {
-        config: args.config.clone(),
+        config: source,
         files: loaded.files,
         warnings: loaded.warnings,
     };

@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 use winsink_policy::{Policy, PolicyError, Summary};
 
 use super::{Changes, Loaded, Options, Reloader, Source};
+use crate::config_path::ConfigSource;
 
 /// What `winsink run` loaded at start, for the reloader to take over.
 pub(crate) struct Watch {
-    /// The config file, as given on the command line.
-    pub(crate) config: PathBuf,
+    /// The config, as `winsink run` found it.
+    pub(crate) config: ConfigSource,
     /// Every file the policy in force was read from.
     pub(crate) files: Vec<PathBuf>,
     /// The warnings of that load, already logged.
@@ -39,12 +40,12 @@ pub(crate) fn start(
 
 /// The policy in force, reloaded from its config file.
 pub(crate) struct PolicySource {
-    config: PathBuf,
+    config: ConfigSource,
 }
 
 impl PolicySource {
-    /// Reloads from `config`, the file `winsink run` was started with.
-    pub(crate) fn new(config: PathBuf) -> Self {
+    /// Reloads from `config`, what `winsink run` was started with.
+    pub(crate) fn new(config: ConfigSource) -> Self {
         Self { config }
     }
 }
@@ -53,7 +54,7 @@ impl Source for PolicySource {
     type Snapshot = Policy;
 
     fn load(&self) -> anyhow::Result<Loaded<Policy>> {
-        let loaded = Policy::load(&self.config)?;
+        let loaded = self.config.load()?;
         Ok(Loaded {
             value: loaded.policy,
             files: loaded.files,
@@ -140,6 +141,7 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::config_path::Found;
 
     #[test]
     fn policy_changes_list_rules_and_settings_that_need_a_restart() {
@@ -152,7 +154,7 @@ mod tests {
             );
             fs::write(&config, text).unwrap();
         };
-        let source = PolicySource::new(config.clone());
+        let source = PolicySource::new(ConfigSource::File(config.clone(), Found::Flag));
         write("a.example", 5353, "null-ip");
         let old = source.load().unwrap();
         assert_eq!(old.files, vec![config.clone()]);
@@ -182,7 +184,7 @@ mod tests {
             "catalogs = []\n[[lists]]\npath = \"lists/block.txt\"\naction = \"block\"\n",
         )
         .unwrap();
-        let source = PolicySource::new(config);
+        let source = PolicySource::new(ConfigSource::File(config, Found::Flag));
         let Err(err) = source.load() else {
             panic!("a missing list must fail the load")
         };

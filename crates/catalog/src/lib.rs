@@ -11,6 +11,7 @@
 //! assert!(store.endpoints.iter().any(|e| e.pattern == "*displaycatalog.mp.microsoft.com"));
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod diff;
 pub mod import;

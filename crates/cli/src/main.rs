@@ -1,4 +1,5 @@
 //! `winsink`: a DNS sinkhole for Windows 11 labs.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

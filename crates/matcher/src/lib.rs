@@ -90,6 +90,7 @@
 //! # Ok::<(), winsink_matcher::PatternError>(())
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod name;
 mod pattern;

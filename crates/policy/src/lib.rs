@@ -101,6 +101,7 @@
 //! assert_eq!(loaded.policy.decide(client, "example.org").verdict, Verdict::Pass);
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod compile;
 mod config;

@@ -153,34 +153,15 @@ fn nameservers_except(text: &str, own: &[SocketAddr], local: &[IpAddr]) -> Vec<U
 /// The addresses of this host's interfaces (empty where they cannot be listed).
 #[cfg(target_os = "linux")]
 fn interface_addresses() -> Vec<IpAddr> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list that freeifaddrs releases below;
-    // each node and its address are read only while the list is alive.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        let mut node = list;
-        while let Some(n) = node.as_ref() {
-            if let Some(sa) = n.ifa_addr.as_ref() {
-                match i32::from(sa.sa_family) {
-                    libc::AF_INET => {
-                        let a = &*n.ifa_addr.cast::<libc::sockaddr_in>();
-                        out.push(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()));
-                    }
-                    libc::AF_INET6 => {
-                        let a = &*n.ifa_addr.cast::<libc::sockaddr_in6>();
-                        out.push(IpAddr::from(a.sin6_addr.s6_addr));
-                    }
-                    _ => {}
-                }
-            }
-            node = n.ifa_next;
-        }
-        libc::freeifaddrs(list);
-        out
-    }
+    let Ok(list) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    list.filter_map(|i| i.address)
+        .filter_map(|a| match a.as_sockaddr_in() {
+            Some(v4) => Some(IpAddr::V4(v4.ip())),
+            None => a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())),
+        })
+        .collect()
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -69,6 +69,9 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
+// Only the batched UDP I/O (`mmsg`: raw `recvmmsg`/`sendmmsg` on reused buffers) uses
+// `unsafe`.
+#![deny(unsafe_code)]
 
 mod cache;
 mod engine;
@@ -77,6 +80,7 @@ mod forward;
 pub mod fuzzing;
 mod listen;
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
 mod mmsg;
 mod querylog;
 mod reply;
@@ -187,24 +191,19 @@ const OTHER_FILES: usize = 256;
 /// once with "too many open files" while the hard limit allows far more.
 #[cfg(target_os = "linux")]
 fn raise_open_files_limit(needed: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+    let Ok((old, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
     };
-    // SAFETY: getrlimit writes one rlimit, which `lim` is.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= needed {
+    if old >= needed {
         return;
     }
-    let old = lim.rlim_cur;
     let mut now = old;
-    let target = needed.min(lim.rlim_max);
-    if target > old {
-        lim.rlim_cur = target;
-        // SAFETY: setrlimit reads one rlimit, which `lim` is.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
-            info!("open files limit raised from {old} to {target}");
-            now = target;
-        }
+    let target = needed.min(hard);
+    if target > old && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        info!("open files limit raised from {old} to {target}");
+        now = target;
     }
     if now < needed {
         warn!(

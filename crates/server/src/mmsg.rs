@@ -26,16 +26,16 @@ pub(crate) fn wake(fd: RawFd) {
     }
 }
 
-/// Receive buffers for one socket.
-pub(crate) struct RecvBatch {
-    bufs: Vec<u8>,
+/// The C structures behind a batch, one of each per datagram: its address, its one
+/// buffer (`iovec`) and its header.
+struct Headers {
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
 }
 
-impl RecvBatch {
-    pub(crate) fn new() -> Self {
+impl Headers {
+    fn new() -> Self {
         // SAFETY: all-zero is a valid value of these plain C structs.
         let (addr, iov, hdr) = unsafe {
             (
@@ -45,41 +45,59 @@ impl RecvBatch {
             )
         };
         Self {
-            bufs: vec![0; BATCH * SLOT],
             addrs: vec![addr; BATCH],
             iovs: vec![iov; BATCH],
             hdrs: vec![hdr; BATCH],
         }
     }
 
+    /// Points header `i` at `len` bytes from `base` and at address `i`, of which the
+    /// first `namelen` bytes count. The pointers are rebuilt before every call, so that
+    /// moving a batch can never leave one dangling.
+    fn set(&mut self, i: usize, base: *mut u8, len: usize, namelen: libc::socklen_t) {
+        self.iovs[i] = libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut h: libc::msghdr = unsafe { zeroed() };
+        h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = namelen;
+        h.msg_iov = &mut self.iovs[i];
+        h.msg_iovlen = 1;
+        self.hdrs[i] = libc::mmsghdr {
+            msg_hdr: h,
+            msg_len: 0,
+        };
+    }
+}
+
+/// Receive buffers for one socket.
+pub(crate) struct RecvBatch {
+    bufs: Vec<u8>,
+    h: Headers,
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> Self {
+        Self {
+            bufs: vec![0; BATCH * SLOT],
+            h: Headers::new(),
+        }
+    }
+
     /// Blocks until at least one datagram is there (or the socket's receive timeout
     /// passes) and takes up to [`BATCH`]. Returns how many.
     pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        // The pointers are rebuilt on every call so that moving `self` can never leave
-        // one dangling.
-        let base = self.bufs.as_mut_ptr();
-        for i in 0..BATCH {
-            self.iovs[i] = libc::iovec {
-                // SAFETY: i * SLOT + SLOT <= bufs.len().
-                iov_base: unsafe { base.add(i * SLOT) }.cast(),
-                iov_len: SLOT,
-            };
-            // SAFETY: all-zero is a valid msghdr.
-            let mut h: libc::msghdr = unsafe { zeroed() };
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            self.hdrs[i] = libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            };
+        for (i, slot) in self.bufs.chunks_exact_mut(SLOT).enumerate() {
+            let room = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            self.h.set(i, slot.as_mut_ptr(), SLOT, room);
         }
         // SAFETY: every header points into buffers owned by `self`, alive for the call.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
-                self.hdrs.as_mut_ptr(),
+                self.h.hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
                 libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
@@ -94,9 +112,9 @@ impl RecvBatch {
     /// Datagram `i` of the last [`recv`](Self::recv) and its sender (`None` for an
     /// address family other than IP).
     pub(crate) fn get(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
-        let len = (self.hdrs[i].msg_len as usize).min(SLOT);
+        let len = (self.h.hdrs[i].msg_len as usize).min(SLOT);
         let data = &self.bufs[i * SLOT..i * SLOT + len];
-        (data, from_storage(&self.addrs[i]))
+        (data, from_storage(&self.h.addrs[i]))
     }
 }
 
@@ -155,26 +173,12 @@ fn to_storage(addr: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen
 
 /// Send buffers for one socket.
 pub(crate) struct SendBatch {
-    addrs: Vec<libc::sockaddr_storage>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
+    h: Headers,
 }
 
 impl SendBatch {
     pub(crate) fn new() -> Self {
-        // SAFETY: all-zero is a valid value of these plain C structs.
-        let (addr, iov, hdr) = unsafe {
-            (
-                zeroed::<libc::sockaddr_storage>(),
-                zeroed::<libc::iovec>(),
-                zeroed::<libc::mmsghdr>(),
-            )
-        };
-        Self {
-            addrs: vec![addr; BATCH],
-            iovs: vec![iov; BATCH],
-            hdrs: vec![hdr; BATCH],
-        }
+        Self { h: Headers::new() }
     }
 
     /// Sends `msgs[i]` to `dests[i]` for every i (at most [`BATCH`]). A datagram the
@@ -187,21 +191,10 @@ impl SendBatch {
     ) -> io::Result<()> {
         let n = msgs.len().min(dests.len()).min(BATCH);
         for i in 0..n {
-            let len = to_storage(dests[i], &mut self.addrs[i]);
-            self.iovs[i] = libc::iovec {
-                iov_base: msgs[i].as_ptr() as *mut libc::c_void,
-                iov_len: msgs[i].len(),
-            };
-            // SAFETY: all-zero is a valid msghdr.
-            let mut h: libc::msghdr = unsafe { zeroed() };
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = len;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            self.hdrs[i] = libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            };
+            let namelen = to_storage(dests[i], &mut self.h.addrs[i]);
+            // The kernel only reads through this pointer.
+            self.h
+                .set(i, msgs[i].as_ptr().cast_mut(), msgs[i].len(), namelen);
         }
         let mut done = 0;
         let mut last_err = None;
@@ -211,7 +204,7 @@ impl SendBatch {
             let sent = unsafe {
                 libc::sendmmsg(
                     fd,
-                    self.hdrs.as_mut_ptr().add(done),
+                    self.h.hdrs.as_mut_ptr().add(done),
                     (n - done) as libc::c_uint,
                     0,
                 )
@@ -278,6 +271,29 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_the_kernel_refuses_is_skipped_and_the_rest_are_sent() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let dest = client.local_addr().unwrap();
+        // Larger than any UDP datagram: EMSGSIZE. First (sendmmsg itself fails) and in
+        // the middle (sendmmsg stops short before it).
+        let huge = vec![0u8; 70_000];
+        let msgs = vec![huge.clone(), vec![1; 5], huge, vec![2; 5]];
+        let err = SendBatch::new()
+            .send(server.as_raw_fd(), &msgs, &[dest; 4])
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE), "{err}");
+        let mut buf = [0u8; 16];
+        for i in 1..=2u8 {
+            let (len, _) = client.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..len], &[i; 5]);
+        }
+    }
+
+    #[test]
     fn ipv6_addresses_round_trip() {
         let addr: SocketAddr = "[2001:db8::1]:5353".parse().unwrap();
         // SAFETY: all-zero is a valid sockaddr_storage.
@@ -300,13 +316,18 @@ mod wake_tests {
     fn shutdown_wakes_a_blocked_receiver() {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
         let s = sock.clone();
-        let t = std::thread::spawn(move || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let mut rb = RecvBatch::new();
-            rb.recv(s.as_raw_fd())
+            let _ = tx.send(rb.recv(s.as_raw_fd()));
         });
         std::thread::sleep(Duration::from_millis(100));
         wake(sock.as_raw_fd());
-        // It returns (an empty datagram, or none) instead of blocking for ever.
-        assert!(t.join().unwrap().is_ok());
+        // It returns (an empty datagram, or none) instead of blocking for ever; a
+        // receiver still blocked fails the test rather than hanging it.
+        let r = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the receiver is still blocked after wake");
+        assert!(r.is_ok(), "{r:?}");
     }
 }

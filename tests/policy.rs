@@ -757,7 +757,7 @@ fn default_config_documents_every_key() {
         ),
         (
             "[[lists]]",
-            ["path", "format", "action", "label"]
+            ["path", "format", "action", "label", "allow_empty"]
                 .map(String::from)
                 .to_vec(),
         ),

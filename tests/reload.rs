@@ -322,7 +322,9 @@ fn editing_a_list_file_the_config_references_reloads_it() {
     fs::write(lists.join("lab.txt"), "# names the lab blocks\n").unwrap();
     daemon.edit(
         "\n[server]\n",
-        "\n[[lists]]\npath = \"lists/lab.txt\"\naction = \"block\"\nlabel = \"lab\"\n\n[server]\n",
+        // Empty on purpose (a placeholder the lab fills later): an empty list is
+        // refused as a failed download unless it says so.
+        "\n[[lists]]\npath = \"lists/lab.txt\"\naction = \"block\"\nlabel = \"lab\"\nallow_empty = true\n\n[server]\n",
     );
     daemon.log_until("list added: lab");
     assert!(forwarded(&daemon.ask(STORE_NAME)));

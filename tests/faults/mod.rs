@@ -9,6 +9,7 @@ use hickory_proto::rr::{RData, RecordType};
 use crate::support::dns::{ask_udp, query, Daemon, TestUpstream, WAIT};
 
 mod querylog;
+mod reload;
 mod upstream;
 
 /// A name the config blocks whatever happens upstream.
@@ -86,4 +87,52 @@ pub(crate) fn assert_sinkholed(a: &Message) {
 /// An upstream that answers, for tests that need one.
 pub(crate) fn upstream() -> TestUpstream {
     TestUpstream::start()
+}
+
+/// Asks for a name every 20 ms from a thread of its own, and keeps every answer that is
+/// not the sinkhole.
+pub(crate) struct Prober {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Prober {
+    pub(crate) fn start(daemon: &Daemon, name: &str) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let (addr, name) = (daemon.addr, name.to_owned());
+        let thread = std::thread::spawn(move || {
+            let mut asked = 0;
+            let mut wrong = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let a = ask_udp(addr, &query(&name, RecordType::A, false));
+                asked += 1;
+                let ips: Vec<RData> = a.answers.iter().map(|r| r.data.clone()).collect();
+                if a.metadata.response_code != ResponseCode::NoError
+                    || ips != vec![RData::A(std::net::Ipv4Addr::UNSPECIFIED.into())]
+                {
+                    wrong.push(format!("{:?} {ips:?}", a.metadata.response_code));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (asked, wrong)
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops and asserts that every answer was the sinkhole; how many were asked.
+    pub(crate) fn finish(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (asked, wrong) = self.thread.take().expect("running").join().expect("prober");
+        assert!(
+            wrong.is_empty(),
+            "{} of {asked} answers were not the sinkhole: {wrong:?}",
+            wrong.len()
+        );
+        asked
+    }
 }

@@ -599,6 +599,16 @@ impl Daemon {
         self.child.id()
     }
 
+    /// The folder of its config file (`winsink.toml`), where a test may put more files.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Its config file.
+    pub(crate) fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("winsink.toml")
+    }
+
     fn spawn(config: &str, extra: &[&str], read_stdout: bool, open_files: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("winsink.toml");

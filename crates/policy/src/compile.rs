@@ -55,6 +55,11 @@ impl Policy {
             path: config_path.to_path_buf(),
             source,
         })?;
+        if is_blank(&text) {
+            return Err(PolicyError::EmptyConfig {
+                path: config_path.to_path_buf(),
+            });
+        }
         let base = match config_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -83,6 +88,14 @@ impl Policy {
         }
         .compile(cfg)
     }
+}
+
+/// Whether a TOML text holds nothing but comments and whitespace (a BOM aside).
+fn is_blank(text: &str) -> bool {
+    text.trim_start_matches('\u{feff}')
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#'))
 }
 
 struct Compiler<'a> {
@@ -359,6 +372,18 @@ impl Compiler<'_> {
                 });
                 Ok(())
             });
+            // A list that lost every entry, or turned to garbage, is a failed download
+            // far more often than intent: refused (a reload keeps the running policy,
+            // with this list's previous contents), unless the list says it may be so.
+            if !l.allow_empty && (stats.loaded == 0 || stats.bad > stats.loaded) {
+                self.errors.push(PolicyError::SuspectList {
+                    origin: format!("{}:{}", self.origin, self.line(l.path.span())),
+                    label: label.clone(),
+                    path: path.clone(),
+                    valid: stats.loaded,
+                    malformed: stats.bad,
+                });
+            }
             if stats.bad > 0 {
                 let shown: Vec<String> = stats
                     .bad_lines

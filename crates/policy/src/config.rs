@@ -64,6 +64,10 @@ pub(crate) struct ListConfig {
     /// Default: the file name.
     #[serde(default)]
     pub(crate) label: Option<String>,
+    /// Accept the list when it has no valid line, or more malformed lines than valid
+    /// ones (otherwise such a list is refused as a failed download). Default: `false`.
+    #[serde(default)]
+    pub(crate) allow_empty: bool,
 }
 
 /// `[[groups]]`.

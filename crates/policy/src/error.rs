@@ -178,6 +178,34 @@ pub enum PolicyError {
         #[source]
         source: std::io::Error,
     },
+    /// A list file with no valid line, or more malformed lines than valid ones: most
+    /// likely a failed download or garbage, refused unless the list says `allow_empty`.
+    #[error(
+        "{origin}: list `{label}` ({}): {valid} valid and {malformed} malformed lines: refused \
+         (an empty or mostly malformed list is usually a failed download; \
+         `allow_empty = true` on the list accepts it)",
+        path.display()
+    )]
+    SuspectList {
+        /// The config file and the line of the list's `path`.
+        origin: String,
+        /// The list's label.
+        label: String,
+        /// The list file.
+        path: PathBuf,
+        /// Entries that loaded.
+        valid: usize,
+        /// Malformed lines.
+        malformed: usize,
+    },
+    /// The config file holds nothing but comments and whitespace. Read as all defaults it
+    /// would turn every area to `log` and change listen addresses and upstreams, which
+    /// no edit of a running config means.
+    #[error("{} is empty (nothing but comments and whitespace): refused", path.display())]
+    EmptyConfig {
+        /// The file.
+        path: PathBuf,
+    },
     /// A value that parses but makes no sense (a `custom` sinkhole without addresses, ...).
     #[error("{origin}: {message}")]
     Invalid {

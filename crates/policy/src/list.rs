@@ -25,6 +25,12 @@
 //! every name (`*`, `*.`, `||*^`): in a downloaded list those are mistakes, not intent
 //! (a `[[rules]]` entry can still say `*`). A hosts line with one bad name among good
 //! ones loads the good ones and is reported for the bad one.
+//!
+//! A list with no valid entry at all, or with more malformed lines than valid ones, is
+//! refused (the load fails, naming the file and both counts): a download that failed
+//! half-way, an HTML error page or binary garbage looks exactly like that, and loading
+//! it would unblock everything the list blocked. `allow_empty = true` on the list
+//! accepts it.
 
 use std::borrow::Cow;
 use std::net::IpAddr;

@@ -8,10 +8,15 @@
 //! - this module: the loop that debounces events, compares fingerprints, loads through a
 //!   [`Source`] and swaps; [`policy`] is that source for winsink's policy.
 //!
-//! Events are only a hint. After a burst has gone quiet ([`QUIET`]), the files' resolved
-//! targets and content hashes are compared with those the running snapshot was loaded
-//! from, so a `touch`, an editor's swap file or a log file written next to the config
-//! reloads nothing, and several writes in quick succession reload once.
+//! Events are only a hint. After a burst has gone quiet ([`QUIET`]), every file written to
+//! has been closed again (a copy that pauses half-way with the file open is waited for,
+//! up to [`MAX_WRITE_WAIT`]), and the files' sizes and modification times are the same
+//! across two looks [`QUIET`] apart (all the polling fallback can tell), the files'
+//! resolved targets and content hashes are compared with those the running snapshot was
+//! loaded from, so a `touch`, an editor's swap file or a log file written next to the
+//! config reloads nothing, and several writes in quick succession reload once. A reload
+//! that removes more than half of the areas, rules, lists or a list's entries is applied
+//! with a WARN naming what went ([`Changes::alarms`]).
 //!
 //! A snapshot that fails to load keeps the running one; its error is logged once per
 //! distinct broken content, and the next change that loads is swapped in.
@@ -44,6 +49,26 @@ pub(crate) const QUIET: Duration = Duration::from_millis(250);
 /// A stream of writes that never goes quiet still reloads this long after it began, so a
 /// busy directory cannot postpone a reload forever.
 pub(crate) const MAX_DELAY: Duration = Duration::from_millis(1000);
+/// Longest wait for a file that was written to be closed (a writer that keeps it open
+/// for good still reloads, this long after it began).
+pub(crate) const MAX_WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// Keeps `writing` as the set of watched paths written to and not closed since.
+fn track_writes(event: &Event, writing: &mut HashSet<PathBuf>) {
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    use notify::EventKind;
+    match event.kind {
+        EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+            writing.extend(event.paths.iter().cloned());
+        }
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) | EventKind::Remove(_) => {
+            for p in &event.paths {
+                writing.remove(p);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// A freshly loaded snapshot and what its load produced.
 pub(crate) struct Loaded<T> {
@@ -62,6 +87,9 @@ pub(crate) struct Changes {
     pub(crate) applied: Vec<String>,
     /// Changes that only a restart applies (listen addresses, ...).
     pub(crate) need_restart: Vec<String>,
+    /// Changes applied that remove more than half of something (areas, rules, lists,
+    /// a list's entries) in one step: said loudly, as a WARN naming what went.
+    pub(crate) alarms: Vec<String>,
 }
 
 /// Where snapshots come from: the reloader's only view of the policy, so that it can be
@@ -76,6 +104,10 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// Files a failed load could not read: watched too, so that creating them reloads.
     fn missing_files(&self, _err: &anyhow::Error) -> Vec<PathBuf> {
         Vec::new()
+    }
+    /// The ERROR line for a load that failed.
+    fn failure_line(&self, err: &anyhow::Error) -> String {
+        format!("reload failed; still serving the previous policy: {err:#}")
     }
 }
 
@@ -187,12 +219,14 @@ async fn run<S: Source>(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let polling = dirs.polling;
+        let mut first_event = None;
         let mut cause = tokio::select! {
             () = shutdown.cancelled() => return,
             Some(event) = events.recv() => {
                 if !dirs.is_relevant(&event) {
                     continue;
                 }
+                first_event = event.ok();
                 Cause::Files
             }
             Some(()) = force.recv() => Cause::Forced,
@@ -203,17 +237,40 @@ async fn run<S: Source>(
                 Cause::Files
             }
         };
-        // Debounce: absorb the rest of the burst.
+        // Debounce: absorb the rest of the burst, and wait for files being written.
         let started = Instant::now();
         let mut last = started;
+        let mut writing = HashSet::new();
+        if let Some(event) = &first_event {
+            track_writes(event, &mut writing);
+        }
         loop {
-            let wake = (last + QUIET).min(started + MAX_DELAY);
+            let wake = if writing.is_empty() {
+                (last + QUIET).min(started + MAX_DELAY)
+            } else {
+                // A writer that pauses with the file open (a copy in two parts) has not
+                // finished: wait for its close, within reason.
+                started + MAX_WRITE_WAIT
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = sleep_until(wake) => break,
+                () = sleep_until(wake) => {
+                    // Where the platform says nothing of closes (polling): size and
+                    // modification time unchanged across two looks.
+                    let files = state.files.clone();
+                    let first = Stamp::of(&files);
+                    tokio::time::sleep(QUIET).await;
+                    if Stamp::of(&files) == first || Instant::now() >= started + MAX_WRITE_WAIT {
+                        break;
+                    }
+                    last = Instant::now();
+                }
                 Some(event) = events.recv() => {
                     if dirs.is_relevant(&event) {
                         last = Instant::now();
+                        if let Ok(event) = &event {
+                            track_writes(event, &mut writing);
+                        }
                     }
                 }
                 Some(()) = force.recv() => cause = Cause::Forced,
@@ -269,7 +326,7 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
         }
         Err(err) => {
             let message = format!("{err:#}");
-            error!("reload failed; still serving the previous policy: {message}");
+            error!("{}", state.source.failure_line(&err));
             // Remember the broken content so that it is reported once, not on every event.
             state.fingerprint = before;
             for file in state.source.missing_files(&err) {
@@ -291,6 +348,9 @@ fn log_swap(changes: &Changes, warnings: &[String], known: &HashSet<String>) {
     }
     for line in &changes.need_restart {
         warn!("{line}: not applied, restart winsink to apply it");
+    }
+    for line in &changes.alarms {
+        warn!("reload removes {line}");
     }
     for line in warnings.iter().filter(|w| !known.contains(*w)) {
         warn!("{line}");

@@ -63,9 +63,11 @@ impl Source for PolicySource {
     }
 
     fn changes(&self, old: &Policy, new: &Policy) -> Changes {
+        let (before, after) = (old.summary(), new.summary());
         let mut changes = Changes {
-            applied: Summary::diff(&old.summary(), &new.summary()),
+            applied: Summary::diff(&before, &after),
             need_restart: Vec::new(),
+            alarms: removals_past_half(&before, &after),
         };
         let sections = [
             ("server", json(old.server()), json(new.server())),
@@ -93,6 +95,16 @@ impl Source for PolicySource {
         changes
     }
 
+    fn failure_line(&self, err: &anyhow::Error) -> String {
+        match err.downcast_ref::<PolicyError>() {
+            // Not an edit anyone means: the exact words the operator should see.
+            Some(PolicyError::EmptyConfig { path }) => {
+                format!("{} is empty: keeping the running policy", path.display())
+            }
+            _ => format!("reload failed; still serving the previous policy: {err:#}"),
+        }
+    }
+
     fn missing_files(&self, err: &anyhow::Error) -> Vec<PathBuf> {
         fn collect(err: &PolicyError, out: &mut Vec<PathBuf>) {
             match err {
@@ -109,6 +121,77 @@ impl Source for PolicySource {
         }
         out
     }
+}
+
+/// Names at most this many of the things a removal alarm is about.
+const NAMED: usize = 10;
+
+/// What a reload from `old` to `new` removes that is more than half of its kind: areas,
+/// rules, lists, or the entries of one list. One line each, naming what went.
+fn removals_past_half(old: &Summary, new: &Summary) -> Vec<String> {
+    fn gone<T: Ord + Clone>(old: &[T], new: &[T]) -> Vec<T> {
+        let kept: BTreeSet<&T> = new.iter().collect();
+        old.iter().filter(|x| !kept.contains(x)).cloned().collect()
+    }
+    fn names(items: &[String]) -> String {
+        let mut text = items
+            .iter()
+            .take(NAMED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if items.len() > NAMED {
+            text.push_str(&format!(", and {} more", items.len() - NAMED));
+        }
+        text
+    }
+    let past_half = |removed: usize, of: usize| of > 0 && removed * 2 > of;
+    let mut out = Vec::new();
+    let mut kind = |what: &str, old_ids: Vec<String>, new_ids: Vec<String>| {
+        let removed = gone(&old_ids, &new_ids);
+        if past_half(removed.len(), old_ids.len()) {
+            out.push(format!(
+                "{} of {} {what}: {}",
+                removed.len(),
+                old_ids.len(),
+                names(&removed)
+            ));
+        }
+    };
+    kind(
+        "areas",
+        old.areas.iter().map(|a| a.id.clone()).collect(),
+        new.areas.iter().map(|a| a.id.clone()).collect(),
+    );
+    let rule = |r: &winsink_policy::RuleSummary| match &r.group {
+        Some(g) => format!("{} {} (group {g})", r.action, r.pattern),
+        None => format!("{} {}", r.action, r.pattern),
+    };
+    kind(
+        "rules",
+        old.rules.iter().map(rule).collect(),
+        new.rules.iter().map(rule).collect(),
+    );
+    let list = |l: &winsink_policy::ListSummary| format!("`{}` ({})", l.label, l.path.display());
+    kind(
+        "lists",
+        old.lists.iter().map(list).collect(),
+        new.lists.iter().map(list).collect(),
+    );
+    for l in &new.lists {
+        if let Some(o) = old.lists.iter().find(|o| o.path == l.path) {
+            if past_half(o.loaded.saturating_sub(l.loaded), o.loaded) {
+                out.push(format!(
+                    "{} of the {} entries of list {}: {} are left",
+                    o.loaded - l.loaded,
+                    o.loaded,
+                    list(l),
+                    l.loaded
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Settings the server reads once at start (sockets, upstreams, cache size, log sink);

@@ -40,7 +40,7 @@ impl Source for TextSource {
         };
         Changes {
             applied,
-            need_restart: Vec::new(),
+            ..Changes::default()
         }
     }
 }
@@ -126,7 +126,7 @@ impl Drop for Harness {
 fn swapped(line: &str) -> Outcome {
     Outcome::Swapped(Changes {
         applied: vec![line.to_owned()],
-        need_restart: Vec::new(),
+        ..Changes::default()
     })
 }
 

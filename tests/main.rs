@@ -7,6 +7,7 @@ mod catalog;
 mod faults;
 mod policy;
 mod reload;
+mod report;
 mod server;
 mod service;
 mod support;

@@ -12,7 +12,6 @@ use winsink_policy::{builtin_catalog, BUILTIN_CATALOGS, BUILTIN_PREFIX};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PageText {
     /// As the importer reads it for a catalog: mojibake repaired.
-    #[allow(dead_code)] // used by `catalog import --areas-from` and `report`, next
     Repaired,
     /// As written (what `catalog diff` compares, so that a repair shows as a change).
     AsWritten,

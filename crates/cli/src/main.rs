@@ -15,6 +15,7 @@ mod gen_cmd;
 mod notify;
 mod output;
 mod reload;
+mod report;
 mod run_cmd;
 mod signals;
 
@@ -47,6 +48,8 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Print the man page winsink(1), or write every command's page into a folder.
     Man(gen_cmd::ManArgs),
+    /// What each area did in this lab, from query logs (text, markdown, JSON or HTML).
+    Report(report::ReportArgs),
     /// Serve DNS: sinkhole blocked names, forward the rest, log every query.
     Run(run_cmd::RunArgs),
 }
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => gen_cmd::completions(Cli::command(), &args),
         Command::Explain(args) => explain_cmd::run(&args),
         Command::Man(args) => gen_cmd::man(Cli::command(), &args),
+        Command::Report(args) => report::run(&args),
         Command::Run(args) => run_cmd::run(args),
     }
 }

@@ -8,7 +8,7 @@ use hickory_proto::rr::RecordType;
 use serde_json::{json, Value};
 
 use crate::support::dns::{ask_udp, query, zone, Daemon, TestUpstream};
-use crate::support::{repo_root, run_winsink, stderr, stdout, winsink};
+use crate::support::{run_winsink, stderr, stdout, winsink};
 
 /// A catalog of the lab's own: the test upstream's CNAME target is its endpoint.
 const LAB_CATALOG: &str = r#"
@@ -571,7 +571,8 @@ fn report_html_is_one_file_that_headless_chromium_renders_without_errors() {
     ] {
         assert!(!log.contains(bad), "{bad} in Chromium's log:\n{log}");
     }
-    let shot = repo_root().join("target/report-html.png");
+    // In target/ (CARGO_TARGET_TMPDIR is target/tmp), wherever the target folder is.
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-html.png");
     let _ = std::fs::remove_file(&shot);
     let (_, log) = headless(
         &chromium,

@@ -214,8 +214,14 @@ mod tests {
     fn reads_a_line_of_today_s_format_borrowing_its_strings() {
         let text = br#"{"ts":"2026-11-26T01:02:03.456789Z","client":"192.168.56.101","proto":"udp","qname":"watson.events.data.microsoft.com","qtype":"A","decision":"block","areas":["Diagnostic Data"],"patterns":["watson.*.microsoft.com"],"impact":["This means error reporting information won\u2019t be sent"],"rcode":"NOERROR","answers":1,"cached":false,"upstream":null,"duration_us":41}"#;
         let l = parse(text).unwrap();
-        assert!(matches!(l.qname, Cow::Borrowed("watson.events.data.microsoft.com")));
-        assert!(matches!(l.patterns[0], Cow::Borrowed("watson.*.microsoft.com")));
+        assert!(matches!(
+            l.qname,
+            Cow::Borrowed("watson.events.data.microsoft.com")
+        ));
+        assert!(matches!(
+            l.patterns[0],
+            Cow::Borrowed("watson.*.microsoft.com")
+        ));
         assert_eq!(l.areas[0].name, "Diagnostic Data");
         assert!(matches!(l.areas[0].name, Cow::Borrowed(_)));
         assert_eq!(l.areas[0].id, None);

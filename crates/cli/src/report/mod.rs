@@ -29,7 +29,7 @@ mod text;
 mod time;
 
 use std::io::{BufRead, IsTerminal as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,16 +41,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use winsink_catalog::Catalog;
-use winsink_policy::Policy;
 
 use crate::catalog_source::{self, PageText};
+use crate::check_cmd::ConfigArg;
+use crate::config_path::ConfigSource;
 use index::{Index, Suffixes};
 use input::Input;
 use model::{FilterReport, InputReport, Report, Request};
 use tally::{Filter, Tally};
-
-/// The config file read when `--config` is not given, if it exists.
-const DEFAULT_CONFIG: &str = "config/winsink.toml";
 
 /// Interim: the metrics engineer's `[http] microsoft_suffixes` (policy crate) replaces it.
 const MICROSOFT_SUFFIXES: &[&str] = &[
@@ -108,9 +106,9 @@ pub(crate) struct ReportArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The config whose catalogs, area actions and Microsoft suffixes the report uses
-    /// [default: config/winsink.toml if it exists, else the built-in catalog].
-    #[arg(long, short, value_name = "FILE")]
-    config: Option<PathBuf>,
+    /// (found as `run` finds it).
+    #[command(flatten)]
+    config: ConfigArg,
     /// Inputs counted at once, one thread each [default: the CPUs, at most one per
     /// input].
     #[arg(long, short, value_name = "N")]
@@ -156,7 +154,7 @@ enum Failure {
 fn report(args: &ReportArgs) -> Result<(), Failure> {
     let filter = filter(args).map_err(Failure::Input)?;
     let inputs = input::inputs(&args.logs).map_err(Failure::Input)?;
-    let index = load_index(args.config.as_deref()).map_err(Failure::Input)?;
+    let index = load_index(&args.config.source()).map_err(Failure::Input)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
@@ -245,27 +243,19 @@ fn filter(args: &ReportArgs) -> anyhow::Result<(Filter, FilterReport)> {
     ))
 }
 
-/// The catalogs, actions and suffixes of the config (or the built-in defaults).
-fn load_index(config: Option<&Path>) -> anyhow::Result<Index> {
-    let path = match config {
-        Some(p) => Some(p.to_path_buf()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+/// The catalogs, actions and suffixes of the config.
+fn load_index(source: &ConfigSource) -> anyhow::Result<Index> {
+    let loaded = source
+        .load()
+        .with_context(|| format!("{source} does not load"))?;
+    let base = match source {
+        ConfigSource::File(path, _) => match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        ConfigSource::Builtin => PathBuf::from("."),
     };
-    let Some(path) = path else {
-        let builtin = winsink_catalog::windows11_enterprise().clone();
-        return Ok(Index::new(
-            &[builtin],
-            &FxHashMap::default(),
-            Suffixes::new(MICROSOFT_SUFFIXES),
-        ));
-    };
-    let loaded =
-        Policy::load(&path).with_context(|| format!("{} does not load", path.display()))?;
     let summary = loaded.policy.summary();
-    let base = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let mut catalogs: Vec<Catalog> = Vec::new();
     for c in &summary.catalogs {
         let name = if c.origin.starts_with(winsink_policy::BUILTIN_PREFIX) {
@@ -275,7 +265,7 @@ fn load_index(config: Option<&Path>) -> anyhow::Result<Index> {
         };
         catalogs.push(catalog_source::load(&name, PageText::Repaired)?);
     }
-    let configured = summary
+    let configured: FxHashMap<String, winsink_policy::Action> = summary
         .areas
         .iter()
         .map(|a| (a.id.clone(), a.action))

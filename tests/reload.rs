@@ -104,6 +104,10 @@ struct Daemon {
     _upstream: Upstream,
 }
 
+/// `listen` in the shipped config, and what the tests serve on instead.
+const SHIPPED_LISTEN: &str = r#"listen = ["127.0.0.1:5353", "[::1]:5353"]"#;
+const LISTEN: &str = r#"listen = ["127.0.0.1:0"]"#;
+
 impl Daemon {
     fn start() -> Self {
         let upstream = Upstream::start();
@@ -122,11 +126,15 @@ impl Daemon {
         )
         .unwrap();
         let config = dir.path().join("config/winsink.toml");
+        // Port 0 in the file rather than `--listen`: a flag replaces the file's value at
+        // every reload, and a reload's change of `listen` is what a test here edits.
+        let text = fs::read_to_string(&config).unwrap();
+        assert!(text.contains(SHIPPED_LISTEN), "{text}");
+        fs::write(&config, text.replacen(SHIPPED_LISTEN, LISTEN, 1)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_winsink"))
             .arg("run")
             .arg("--config")
             .arg(&config)
-            .args(["--listen", "127.0.0.1:0"])
             .arg("--upstream")
             .arg(format!("udp://{}", upstream.addr))
             .args(["--log-format", "json"])
@@ -341,19 +349,21 @@ fn editing_a_list_file_the_config_references_reloads_it() {
 #[test]
 fn a_listen_address_change_is_logged_as_needing_a_restart() {
     let daemon = Daemon::start();
-    daemon.edit(
-        r#"listen = ["127.0.0.1:5353", "[::1]:5353"]"#,
-        r#"listen = ["0.0.0.0:53"]"#,
-    );
+    daemon.edit(LISTEN, r#"listen = ["0.0.0.0:53"]"#);
     let log = daemon.log_until("restart winsink");
     assert!(
-        log.contains(r#"[server] listen: ["127.0.0.1:5353","[::1]:5353"] → ["0.0.0.0:53"]"#),
+        log.contains(r#"[server] listen: ["127.0.0.1:0"] → ["0.0.0.0:53"]"#),
         "{log}"
     );
     assert!(
         forwarded(&daemon.ask(STORE_NAME)),
         "still serving where it was"
     );
+
+    // Reverting it leaves nothing to restart for: the file again says what runs.
+    daemon.edit(r#"listen = ["0.0.0.0:53"]"#, LISTEN);
+    let log = daemon.log_until("reloaded: no change to the policy");
+    assert_eq!(log.matches("restart winsink").count(), 1, "{log}");
 }
 
 #[test]

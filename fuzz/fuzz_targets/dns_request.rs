@@ -82,7 +82,8 @@ fn harnesses() -> &'static [Mutex<Harness>] {
             for mode in MODES {
                 let loaded = Policy::from_config_str(&config(mode), Path::new("."), "fuzz.toml")
                     .expect("the fuzz policy loads");
-                let h = Harness::new(loaded.policy, format).expect("a harness starts");
+                let h =
+                    Harness::new(loaded.policy, &loaded.startup, format).expect("a harness starts");
                 v.push(Mutex::new(h));
             }
         }

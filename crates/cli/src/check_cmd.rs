@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::{Loaded, Policy, SharedEndpoint};
-use winsink_server::{upstreams_from_resolv_conf, Upstream, RESOLV_CONF};
+use winsink_policy::{Loaded, SharedEndpoint};
+use winsink_server::{ServerConfig, RESOLV_CONF};
 
 use crate::config_path::ConfigSource;
 
@@ -64,18 +64,20 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    // What `run` checks only when it starts must fail here too: the upstreams parse and
-    // the query log can be opened.
-    let text = source.text();
-    let upstreams = match upstreams(&source, &text, &loaded.policy) {
-        Ok(u) => u,
+    // What `run` checks only when it starts must fail here too: the query log can be
+    // opened, and there is an upstream to forward to (found as `run` finds it).
+    let upstreams = match ServerConfig::from_startup(&loaded.startup) {
+        Ok(config) => config.upstreams,
         Err(e) => {
-            eprintln!("error: {source} does not load: {e}");
-            return ExitCode::from(crate::EXIT_INPUT);
+            loaded
+                .warnings
+                .push(format!("{e}: `winsink run` would refuse to start here"));
+            Vec::new()
         }
     };
-    if let Some(file) = &loaded.policy.log().file {
+    if let Some(file) = &loaded.startup.log.file {
         if let Err(e) = log_file_opens(file) {
+            let text = source.text();
             let at = line_of(&text, |l| {
                 l.strip_prefix("file")
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
@@ -88,12 +90,6 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     }
-    if upstreams.is_empty() {
-        loaded.warnings.push(format!(
-            "no upstreams configured and {RESOLV_CONF} names none other than winsink \
-             itself: `winsink run` would refuse to start here"
-        ));
-    }
     let summary = loaded.policy.summary();
     let out = if args.json {
         match serde_json::to_string_pretty(&summary) {
@@ -104,9 +100,9 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
         }
     } else {
-        let server = loaded.policy.server();
-        let listen: Vec<String> = server.listen.iter().map(ToString::to_string).collect();
-        let from = if server.upstreams.is_empty() {
+        let startup = &loaded.startup;
+        let listen: Vec<String> = startup.listen.iter().map(ToString::to_string).collect();
+        let from = if startup.upstreams.is_empty() {
             format!(" (from {RESOLV_CONF})")
         } else {
             String::new()
@@ -174,28 +170,6 @@ fn shared_block(shared: &[SharedEndpoint]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The upstreams `run` would use: the configured ones, each parsed (an error names the
-/// line), or else the nameservers of `/etc/resolv.conf` other than winsink itself.
-fn upstreams(source: &ConfigSource, text: &str, policy: &Policy) -> Result<Vec<Upstream>, String> {
-    let server = policy.server();
-    if server.upstreams.is_empty() {
-        let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
-        return Ok(upstreams_from_resolv_conf(&text, &server.listen));
-    }
-    server
-        .upstreams
-        .iter()
-        .map(|u| {
-            u.parse::<Upstream>().map_err(|e| {
-                let quoted = format!("{u:?}");
-                let at = line_of(text, |l| l.contains(&quoted))
-                    .map_or_else(String::new, |n| format!(":{n}"));
-                format!("{source}{at}: [server] upstreams: {e}")
-            })
-        })
-        .collect()
 }
 
 /// Whether the query log opens as `run` opens it (appending, created if missing). A file

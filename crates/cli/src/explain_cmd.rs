@@ -58,8 +58,7 @@ pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
         let client = args.client.to_canonical();
         if !loaded
             .policy
-            .server()
-            .allow_clients
+            .allow_clients()
             .iter()
             .any(|n| n.contains(&client))
         {

@@ -22,7 +22,7 @@ use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
-use winsink_policy::{LogFormat as ConfigFormat, Policy};
+use winsink_policy::{LogFormat as ConfigFormat, Policy, Startup, Upstream};
 use winsink_server::{bind, LogFormat, LogTarget, QueryLog, Server, ServerConfig, ServerError};
 
 use crate::config_path::ConfigSource;
@@ -70,8 +70,62 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The command-line values that replace the config's start-time settings. They are
+/// applied at start and to every reload's settings, so a reload of the config never
+/// undoes them, nor reports them as changes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overrides {
+    /// `--listen`.
+    pub(crate) listen: Vec<SocketAddr>,
+    /// `--upstream`, parsed.
+    pub(crate) upstreams: Vec<Upstream>,
+    /// `--log-format`.
+    pub(crate) log_format: Option<ConfigFormat>,
+}
+
+impl Overrides {
+    /// The flags of `args`; a bad `--upstream` is an error naming the flag.
+    fn of(args: &RunArgs) -> Result<Self, String> {
+        let upstreams = args
+            .upstream
+            .iter()
+            .map(|u| u.parse::<Upstream>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--upstream: {e}"))?;
+        Ok(Self {
+            listen: args.listen.clone(),
+            upstreams,
+            log_format: args.log_format.map(|f| match f {
+                LogFormatArg::Json => ConfigFormat::Json,
+                LogFormatArg::Pretty => ConfigFormat::Pretty,
+            }),
+        })
+    }
+
+    /// Replaces what the flags give in `startup`.
+    pub(crate) fn apply(&self, mut startup: Startup) -> Startup {
+        if !self.listen.is_empty() {
+            startup.listen.clone_from(&self.listen);
+        }
+        if !self.upstreams.is_empty() {
+            startup.upstreams.clone_from(&self.upstreams);
+        }
+        if let Some(format) = self.log_format {
+            startup.log.format = format;
+        }
+        startup
+    }
+}
+
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     init_tracing();
+    let overrides = match Overrides::of(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
     let source = ConfigSource::discover(args.config.as_deref());
     info!("{}", source.describe());
     let loaded = match source
@@ -87,44 +141,26 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     for w in &loaded.warnings {
         warn!("{w}");
     }
-    let policy = loaded.policy;
-
-    // Flags replace the config's values; they are start-time settings, so a reload of
-    // the config never undoes them.
-    let mut server_settings = policy.server().clone();
-    if !args.listen.is_empty() {
-        server_settings.listen = args.listen.clone();
-    }
-    if !args.upstream.is_empty() {
-        server_settings.upstreams = args.upstream.clone();
-    }
-    let config = match ServerConfig::from_settings(&server_settings, policy.cache()) {
+    let startup = overrides.apply(loaded.startup);
+    let config = match ServerConfig::from_startup(&startup) {
         Ok(c) => c,
         Err(e) => {
-            // Name where the bad value came from: the flag replaces the file's list.
-            if args.upstream.is_empty() {
-                error!("{source}: {e}");
-            } else {
-                error!("--upstream: {e}");
-            }
+            error!("{source}: {e}");
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
-
-    let log_settings = policy.log().clone();
-    let target = log_settings
+    let target = startup
+        .log
         .file
         .clone()
         .map_or(LogTarget::Stdout, LogTarget::File);
-    let format = match (args.log_format, log_settings.format) {
-        (Some(LogFormatArg::Json), _) | (None, ConfigFormat::Json) => LogFormat::Json,
-        (Some(LogFormatArg::Pretty), _) | (None, ConfigFormat::Pretty) => LogFormat::Pretty,
-        (None, ConfigFormat::Auto)
-            if target == LogTarget::Stdout && std::io::stdout().is_terminal() =>
-        {
+    let format = match startup.log.format {
+        ConfigFormat::Json => LogFormat::Json,
+        ConfigFormat::Pretty => LogFormat::Pretty,
+        ConfigFormat::Auto if target == LogTarget::Stdout && std::io::stdout().is_terminal() => {
             LogFormat::Pretty
         }
-        (None, ConfigFormat::Auto) => LogFormat::Json,
+        ConfigFormat::Auto => LogFormat::Json,
     };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -137,20 +173,20 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_RUNTIME);
         }
     };
-    let watch = crate::reload::Watch {
-        config: source,
-        files: loaded.files,
-        warnings: loaded.warnings,
-    };
-    let result = runtime.block_on(serve(
-        server_settings,
+    let daemon = Daemon {
         config,
-        policy,
+        policy: loaded.policy,
         target,
         format,
-        log_settings.queue,
-        watch,
-    ));
+        watch: crate::reload::Watch {
+            config: source,
+            files: loaded.files,
+            warnings: loaded.warnings,
+            startup,
+            overrides,
+        },
+    };
+    let result = runtime.block_on(daemon.serve());
     // Tasks abandoned by the drain must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
@@ -165,44 +201,56 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-async fn serve(
-    settings: winsink_policy::ServerSettings,
+/// What `winsink run` serves, once loaded.
+struct Daemon {
     config: ServerConfig,
     policy: Policy,
     target: LogTarget,
     format: LogFormat,
-    queue: usize,
+    /// For the reloader; holds the running [`Startup`] too.
     watch: crate::reload::Watch,
-) -> anyhow::Result<()> {
-    let listeners = bind(&settings.listen, settings.udp_sockets)?;
-    let listening: Vec<String> = listeners
-        .local_addrs()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let log = Arc::new(QueryLog::start(&target, format, queue)?);
-    let upstreams: Vec<String> = config.upstreams.iter().map(ToString::to_string).collect();
-    info!(
-        rules = policy.rule_count(),
-        upstreams = %upstreams.join(", "),
-        "winsink {} starting",
-        env!("CARGO_PKG_VERSION")
-    );
-    let server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
-    let shutdown = CancellationToken::new();
-    crate::signals::on_terminate(shutdown.clone());
-    let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
-    crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
-        .context("cannot listen for SIGHUP and SIGUSR1")?;
-    let stopping = shutdown.clone();
-    tokio::spawn(async move {
-        stopping.cancelled().await;
-        crate::notify::stopping();
-    });
-    // The sockets are bound and the policy loaded: queries sent now are answered.
-    crate::notify::ready(&format!("serving {}", listening.join(", ")));
-    let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
-    // Says how many lines were dropped over the run, if any.
-    log.close();
-    Ok(result?)
+}
+
+impl Daemon {
+    async fn serve(self) -> anyhow::Result<()> {
+        let Self {
+            config,
+            policy,
+            target,
+            format,
+            watch,
+        } = self;
+        let startup = &watch.startup;
+        let listeners = bind(&startup.listen, startup.udp_sockets)?;
+        let listening: Vec<String> = listeners
+            .local_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let log = Arc::new(QueryLog::start(&target, format, startup.log.queue)?);
+        let upstreams: Vec<String> = config.upstreams.iter().map(ToString::to_string).collect();
+        info!(
+            rules = policy.rule_count(),
+            upstreams = %upstreams.join(", "),
+            "winsink {} starting",
+            env!("CARGO_PKG_VERSION")
+        );
+        let server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
+        let shutdown = CancellationToken::new();
+        crate::signals::on_terminate(shutdown.clone());
+        let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
+        crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
+            .context("cannot listen for SIGHUP and SIGUSR1")?;
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            crate::notify::stopping();
+        });
+        // The sockets are bound and the policy loaded: queries sent now are answered.
+        crate::notify::ready(&format!("serving {}", listening.join(", ")));
+        let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
+        // Says how many lines were dropped over the run, if any.
+        log.close();
+        Ok(result?)
+    }
 }

@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
+use toml::Spanned;
 use winsink_catalog::Catalog;
 use winsink_matcher::MatcherBuilder;
 
@@ -12,15 +14,23 @@ use crate::decision::Action;
 use crate::error::{closest, PolicyError};
 use crate::list::{self, Item};
 use crate::policy::{
-    Acknowledged, AreaInfo, CatalogInfo, EndpointInfo, Entry, GroupInfo, ListInfo, Policy, RuleInfo,
+    Acknowledged, AreaInfo, CatalogInfo, EndpointInfo, Entry, GroupInfo, ListInfo, LiveSettings,
+    Policy, RuleInfo,
 };
-use crate::settings::{SinkholeMode, SinkholeSettings};
+use crate::settings::{
+    non_zero, CacheSettings, CacheTtls, LogSettings, ServerSettings, SinkholeMode,
+    SinkholeSettings, Timeout, UdpPayload,
+};
+use crate::startup::{LogSink, Startup};
+use crate::upstream::Upstream;
 
 /// A compiled policy with what loading it had to say.
 #[derive(Debug)]
 pub struct Loaded {
     /// The policy.
     pub policy: Policy,
+    /// The settings the server binds once at start.
+    pub startup: Startup,
     /// Things worth an operator's attention that do not stop the load: malformed list
     /// lines, areas whose actions conflict on a shared name.
     pub warnings: Vec<String>,
@@ -420,25 +430,17 @@ impl Compiler<'_> {
         parts.entries.shrink_to_fit();
 
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
-        self.check_settings(&cfg);
-        let mut log = cfg.log;
-        if let Some(f) = &log.file {
-            if f.is_relative() {
-                log.file = Some(self.resolve(&f.to_string_lossy()));
-            }
-        }
+        self.check_groups_are_served(&cfg);
+        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log);
 
-        match self.errors.len() {
-            0 => {}
-            1 => return Err(self.errors.remove(0)),
+        let (startup, live) = match (self.errors.len(), settings) {
+            (0, Some(settings)) => settings,
+            (1, _) => return Err(self.errors.remove(0)),
             _ => return Err(PolicyError::Several(self.errors)),
-        }
+        };
 
         let policy = Policy {
-            server: cfg.server,
-            sinkhole: cfg.sinkhole,
-            cache: cfg.cache,
-            log,
+            live,
             default_action,
             catalogs,
             areas,
@@ -457,6 +459,7 @@ impl Compiler<'_> {
         warnings.extend(crate::shared::warnings(&policy));
         Ok(Loaded {
             policy,
+            startup,
             warnings,
             files: self.files,
         })
@@ -490,7 +493,7 @@ impl Compiler<'_> {
         &mut self,
         index: &HashMap<String, u32>,
         areas: &[AreaInfo],
-        id: &toml::Spanned<String>,
+        id: &Spanned<String>,
         group: Option<&str>,
     ) -> Option<u32> {
         if let Some(&a) = index.get(id.get_ref()) {
@@ -566,61 +569,130 @@ impl Compiler<'_> {
         }
     }
 
-    /// Values that parse but that the server could only honour by changing them: each is
-    /// an error naming its line, so that nothing the file says is silently replaced.
-    fn check_settings(&mut self, cfg: &ConfigFile) {
-        let (server, cache, log) = (&cfg.server, &cfg.cache, &cfg.log);
-        let checks: [(&str, &str, bool, String); 6] = [
-            (
-                "[server]",
-                "udp_payload",
-                server.udp_payload < 512,
-                format!(
-                    "{} is below 512, the smallest payload every DNS client accepts",
-                    server.udp_payload
-                ),
-            ),
-            (
-                "[server]",
-                "upstream_timeout_ms",
-                server.upstream_timeout_ms == 0,
-                "0 would fail every forwarded query".to_owned(),
-            ),
-            (
-                "[server]",
-                "tcp_idle_timeout_secs",
-                server.tcp_idle_timeout_secs == 0,
-                "0 would close every TCP connection before its first query".to_owned(),
-            ),
-            (
-                "[server]",
-                "tcp_max_connections",
-                server.tcp_max_connections == 0,
-                "0 would refuse every TCP connection".to_owned(),
-            ),
-            (
-                "[cache]",
-                "min_ttl",
-                cache.min_ttl > cache.max_ttl,
-                format!("{} is above max_ttl = {}", cache.min_ttl, cache.max_ttl),
-            ),
-            (
-                "[log]",
-                "queue",
-                log.queue == 0,
-                "0 would drop every query line".to_owned(),
-            ),
-        ];
-        for (table, key, wrong, why) in checks {
-            if wrong {
-                let line = key_line(self.text, table, key);
+    /// `[server]`, `[sinkhole]`, `[cache]` and `[log]`, checked, split into what the
+    /// server binds at start and what the policy carries. A value the server could only
+    /// honour by changing it is an error naming its line, so that nothing the file says
+    /// is silently replaced; every such error is collected (`None` if there was one).
+    fn settings(
+        &mut self,
+        server: ServerSettings,
+        sinkhole: SinkholeSettings,
+        cache: CacheSettings,
+        log: LogSettings,
+    ) -> Option<(Startup, LiveSettings)> {
+        let upstreams = self.upstreams(&server.upstreams);
+        let upstream_timeout = self.checked(
+            "[server]",
+            "upstream_timeout_ms",
+            &server.upstream_timeout_ms,
+            |ms| Timeout::new(Duration::from_millis(ms), "fail every forwarded query"),
+        );
+        let udp_payload = self.checked(
+            "[server]",
+            "udp_payload",
+            &server.udp_payload,
+            UdpPayload::new,
+        );
+        let tcp_idle_timeout = self.checked(
+            "[server]",
+            "tcp_idle_timeout_secs",
+            &server.tcp_idle_timeout_secs,
+            |secs| {
+                Timeout::new(
+                    Duration::from_secs(secs),
+                    "close every TCP connection before its first query",
+                )
+            },
+        );
+        let tcp_max_connections = self.checked(
+            "[server]",
+            "tcp_max_connections",
+            &server.tcp_max_connections,
+            |n| non_zero(n, "refuse every TCP connection"),
+        );
+        let ttls = self.checked("[cache]", "min_ttl", &cache.min_ttl, |min| {
+            CacheTtls::new(min, cache.max_ttl, cache.negative_max_ttl)
+        });
+        let queue = self.checked("[log]", "queue", &log.queue, |n| {
+            non_zero(n, "drop every query line")
+        });
+        let file = log.file.map(|f| {
+            if f.is_relative() {
+                self.resolve(&f.to_string_lossy())
+            } else {
+                f
+            }
+        });
+        let startup = Startup {
+            listen: server.listen,
+            udp_sockets: server.udp_sockets,
+            upstreams: upstreams?,
+            upstream_timeout: upstream_timeout?,
+            udp_payload: udp_payload?,
+            tcp_idle_timeout: tcp_idle_timeout?,
+            tcp_max_connections: tcp_max_connections?,
+            cache_enabled: cache.enabled,
+            cache_size: cache.size,
+            log: LogSink {
+                format: log.format,
+                file,
+                queue: queue?,
+            },
+        };
+        let live = LiveSettings {
+            allow_clients: server.allow_clients,
+            sinkhole,
+            cache: ttls?,
+            log_queries: log.queries,
+        };
+        Some((startup, live))
+    }
+
+    /// Each URL of `[server] upstreams`; every bad one is an error naming its line.
+    fn upstreams(&mut self, urls: &[Spanned<String>]) -> Option<Vec<Upstream>> {
+        let mut upstreams = Vec::with_capacity(urls.len());
+        let mut ok = true;
+        for url in urls {
+            match url.get_ref().parse::<Upstream>() {
+                Ok(u) => upstreams.push(u),
+                Err(e) => {
+                    ok = false;
+                    self.errors.push(PolicyError::Invalid {
+                        origin: self.at(Some(self.line(url.span()))),
+                        message: format!("[server] upstreams: {e}"),
+                    });
+                }
+            }
+        }
+        ok.then_some(upstreams)
+    }
+
+    /// `check(value)`, or `None` after an error that names `table`, `key` and the line.
+    fn checked<V: Copy, T>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &Spanned<V>,
+        check: impl FnOnce(V) -> Result<T, String>,
+    ) -> Option<T> {
+        match check(*value.get_ref()) {
+            Ok(checked) => Some(checked),
+            Err(why) => {
+                // A default has an empty span: no line wrote it.
+                let line = (!value.span().is_empty()).then(|| self.line(value.span()));
                 self.errors.push(PolicyError::Invalid {
                     origin: self.at(line),
                     message: format!("{table} `{key}` = {why}"),
                 });
+                None
             }
         }
-        // A group the server refuses is a toggle that can never apply.
+    }
+
+    /// Warns about group networks the server refuses, and about refusing everyone: a
+    /// toggle that can never apply.
+    fn check_groups_are_served(&mut self, cfg: &ConfigFile) {
+        let server = &cfg.server;
         for g in &cfg.groups {
             for c in &g.clients {
                 let Ok(net) = parse_net(c.get_ref()) else {

@@ -103,6 +103,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod change;
 mod compile;
 mod config;
 mod decision;
@@ -112,8 +113,11 @@ pub mod list;
 mod policy;
 pub mod settings;
 mod shared;
+mod startup;
 mod summary;
+mod upstream;
 
+pub use change::Change;
 pub use compile::{builtin_catalog, Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
 pub use decision::{
     Action, AreaRecord, AreaRef, DecidedBy, DecidedByRecord, Decision, Explanation, Impact,
@@ -123,11 +127,13 @@ pub use error::PolicyError;
 pub use list::{BadLine, ListFormat};
 pub use policy::Policy;
 pub use settings::{
-    CacheSettings, LogFormat, LogQueries, LogSettings, ServerSettings, SinkholeMode,
-    SinkholeSettings,
+    CacheSettings, CacheTtls, LogFormat, LogQueries, LogSettings, ServerSettings, SinkholeMode,
+    SinkholeSettings, Timeout, UdpPayload,
 };
 pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
+pub use startup::{LogSink, Startup};
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
+pub use upstream::{Transport, Upstream, UpstreamError};
 
 #[cfg(test)]
 mod tests;

@@ -6,23 +6,22 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use winsink_matcher::Matcher;
 
+use crate::change::{Change, Settings};
 use crate::decision::{
     Action, AreaRef, Decision, Impact, ImpactScope, Match, MatchSource, Rank, MAX_REPORTED_MATCHES,
 };
 use crate::list::{BadLine, ListFormat};
-use crate::settings::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
+use crate::settings::{CacheTtls, LogQueries, SinkholeSettings};
 
 /// An immutable, compiled policy: every catalog endpoint, rule and list entry in one
 /// matcher, plus the area actions of the global config and of each client group.
 ///
 /// Build it with [`Policy::load`] (or [`Policy::from_config_str`]); ask it with
 /// [`Policy::decide`]. It is `Send + Sync` and meant to be shared behind an `Arc` and
-/// swapped whole on reload.
+/// swapped whole on reload. It holds only what the server reads query by query; what it
+/// binds once at start is the [`Startup`](crate::Startup) beside it.
 pub struct Policy {
-    pub(crate) server: ServerSettings,
-    pub(crate) sinkhole: SinkholeSettings,
-    pub(crate) cache: CacheSettings,
-    pub(crate) log: LogSettings,
+    pub(crate) live: LiveSettings,
     pub(crate) default_action: Action,
     pub(crate) catalogs: Vec<CatalogInfo>,
     pub(crate) areas: Vec<AreaInfo>,
@@ -41,6 +40,19 @@ pub struct Policy {
     /// The text of every list entry, back to back (one allocation for a million names).
     pub(crate) arena: String,
     pub(crate) matcher: Matcher,
+}
+
+/// The settings a reload swaps, read by the server query by query.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveSettings {
+    /// `[server] allow_clients`.
+    pub(crate) allow_clients: Vec<IpNet>,
+    /// `[sinkhole]`.
+    pub(crate) sinkhole: SinkholeSettings,
+    /// `[cache]` `min_ttl`, `max_ttl` and `negative_max_ttl`.
+    pub(crate) cache: CacheTtls,
+    /// `[log] queries`.
+    pub(crate) log_queries: LogQueries,
 }
 
 /// What a matcher id stands for. Kept small: there is one per list entry.
@@ -135,25 +147,65 @@ pub(crate) struct GroupInfo {
 }
 
 impl Policy {
-    /// The `[server]` settings.
-    pub fn server(&self) -> &ServerSettings {
-        &self.server
+    /// `[server] allow_clients`: the client networks that may query.
+    pub fn allow_clients(&self) -> &[IpNet] {
+        &self.live.allow_clients
     }
 
     /// The global `[sinkhole]` settings (a group may override them; see
     /// [`Decision::sinkhole`]).
     pub fn sinkhole(&self) -> &SinkholeSettings {
-        &self.sinkhole
+        &self.live.sinkhole
     }
 
-    /// The `[cache]` settings.
-    pub fn cache(&self) -> &CacheSettings {
-        &self.cache
+    /// The `[cache]` TTL bounds.
+    pub fn cache(&self) -> &CacheTtls {
+        &self.live.cache
     }
 
-    /// The `[log]` settings (`file` already resolved against the config file's folder).
-    pub fn log(&self) -> &LogSettings {
-        &self.log
+    /// `[log] queries`: which queries produce a query-log line.
+    pub fn log_queries(&self) -> LogQueries {
+        self.live.log_queries
+    }
+
+    /// The settings that differ from `old`'s: each applies to the next query. (What
+    /// the policy holds besides settings, areas, rules and lists, is compared by
+    /// [`Summary::diff`](crate::Summary::diff).)
+    pub fn setting_changes(&self, old: &Self) -> Vec<Change> {
+        let LiveSettings {
+            allow_clients,
+            sinkhole:
+                SinkholeSettings {
+                    mode,
+                    ttl,
+                    ipv4,
+                    ipv6,
+                },
+            cache,
+            log_queries,
+        } = &old.live;
+        let new = &self.live;
+        let mut out = Vec::new();
+        Settings::new(&mut out, "[server]").compare(
+            "allow_clients",
+            allow_clients,
+            &new.allow_clients,
+        );
+        Settings::new(&mut out, "[sinkhole]")
+            .compare("mode", mode, &new.sinkhole.mode)
+            .compare("ttl", ttl, &new.sinkhole.ttl)
+            .compare("ipv4", ipv4, &new.sinkhole.ipv4)
+            .compare("ipv6", ipv6, &new.sinkhole.ipv6);
+        Settings::new(&mut out, "[cache]")
+            .compare("min_ttl", &cache.min_ttl(), &new.cache.min_ttl())
+            .compare("max_ttl", &cache.max_ttl(), &new.cache.max_ttl())
+            .compare(
+                "negative_max_ttl",
+                &cache.negative_max_ttl(),
+                &new.cache.negative_max_ttl(),
+            );
+        Settings::new(&mut out, "[log]").compare("queries", log_queries, &new.log_queries);
+        out
     }
 
     /// The client group a client belongs to: the group with the longest prefix containing
@@ -222,7 +274,7 @@ impl Policy {
         ids[..len].sort_unstable();
         let sinkhole = group
             .and_then(|g| self.groups[g as usize].sinkhole.as_ref())
-            .unwrap_or(&self.sinkhole);
+            .unwrap_or(&self.live.sinkhole);
         Decision {
             verdict: best.map_or(crate::Verdict::Pass, |(rank, _)| rank.verdict()),
             group: group.map(|g| self.groups[g as usize].name.as_str()),

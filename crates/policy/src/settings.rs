@@ -1,14 +1,24 @@
-//! The server keys of the config file, as plain data.
+//! The server keys of the config file: the tables as written (phase one), and the
+//! checked values loading turns them into (phase two).
 //!
-//! The policy crate only parses and validates these; `winsink-server` consumes them.
 //! Every field's doc comment states its default and the range loading enforces: a value
-//! outside it is an error naming its line, never silently replaced by a nearby one.
+//! outside it is an error naming its line, never silently replaced by a nearby one. The
+//! checked values are types that hold their range ([`UdpPayload`], [`Timeout`],
+//! [`CacheTtls`], `NonZeroUsize`), so the server uses them as they are, with no clamps.
+//! Loading splits them in two: what the server binds once at start ([`Startup`](crate::Startup))
+//! and what the [`Policy`](crate::Policy) in force carries, query by query.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[cfg(doc)]
+use crate::upstream::Upstream;
 
 /// `[server]`: where winsink listens, whom it answers, where it forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,13 +28,13 @@ pub struct ServerSettings {
     /// Default: `["127.0.0.1:5353", "[::1]:5353"]` (unprivileged; a lab sets `0.0.0.0:53`).
     pub listen: Vec<SocketAddr>,
     /// Upstream resolvers, `udp://HOST:PORT` or `tcp://HOST:PORT` (a bare `HOST[:PORT]`
-    /// means UDP, port 53). Default: empty, meaning the nameservers of
+    /// means UDP, port 53; see [`Upstream`]). Default: empty, meaning the nameservers of
     /// `/etc/resolv.conf` minus winsink's own listen addresses.
-    pub upstreams: Vec<String>,
+    pub upstreams: Vec<Spanned<String>>,
     /// Total time budget for answering a forwarded query across all upstreams, in
     /// milliseconds (at least 1); when it runs out the client gets SERVFAIL.
     /// Default: `2000`.
-    pub upstream_timeout_ms: u64,
+    pub upstream_timeout_ms: Spanned<u64>,
     /// Client networks that may query; anyone else gets REFUSED (an empty list, which
     /// refuses everyone, loads with a warning).
     /// Default: loopback, RFC 1918, RFC 6598, link-local and ULA networks.
@@ -34,12 +44,12 @@ pub struct ServerSettings {
     pub udp_sockets: usize,
     /// EDNS UDP payload size winsink advertises and honours, in bytes (at least 512).
     /// Default: `1232`.
-    pub udp_payload: u16,
+    pub udp_payload: Spanned<u16>,
     /// Seconds an idle TCP connection is kept open (at least 1). Default: `10`.
-    pub tcp_idle_timeout_secs: u64,
+    pub tcp_idle_timeout_secs: Spanned<u64>,
     /// Most TCP connections served at once (at least 1); more are closed on accept.
     /// Default: `1024`.
-    pub tcp_max_connections: usize,
+    pub tcp_max_connections: Spanned<usize>,
 }
 
 impl Default for ServerSettings {
@@ -50,14 +60,20 @@ impl Default for ServerSettings {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 5353),
             ],
             upstreams: Vec::new(),
-            upstream_timeout_ms: 2000,
+            upstream_timeout_ms: unwritten(2000),
             allow_clients: default_allow_clients(),
             udp_sockets: 0,
-            udp_payload: 1232,
-            tcp_idle_timeout_secs: 10,
-            tcp_max_connections: 1024,
+            udp_payload: unwritten(1232),
+            tcp_idle_timeout_secs: unwritten(10),
+            tcp_max_connections: unwritten(1024),
         }
     }
+}
+
+/// A default: a value no line of the file wrote (never out of range, so its span is
+/// never shown).
+fn unwritten<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
 }
 
 /// Loopback, RFC 1918, RFC 6598 (CGNAT), link-local and ULA networks.
@@ -131,7 +147,7 @@ pub struct CacheSettings {
     /// Most entries held. Default: `65536`.
     pub size: usize,
     /// Lowest TTL an entry is kept for, in seconds (at most `max_ttl`). Default: `0`.
-    pub min_ttl: u32,
+    pub min_ttl: Spanned<u32>,
     /// Highest TTL an entry is kept for, in seconds. Default: `86400`.
     pub max_ttl: u32,
     /// Highest TTL of a negative (NXDOMAIN/NODATA) entry, in seconds. Default: `3600`.
@@ -143,7 +159,7 @@ impl Default for CacheSettings {
         Self {
             enabled: true,
             size: 65536,
-            min_ttl: 0,
+            min_ttl: unwritten(0),
             max_ttl: 86400,
             negative_max_ttl: 3600,
         }
@@ -188,7 +204,7 @@ pub struct LogSettings {
     pub file: Option<PathBuf>,
     /// Lines buffered between the resolver and the writer (at least 1); past it lines are
     /// dropped and counted. Default: `65536`.
-    pub queue: usize,
+    pub queue: Spanned<usize>,
 }
 
 impl Default for LogSettings {
@@ -197,7 +213,114 @@ impl Default for LogSettings {
             queries: LogQueries::All,
             format: LogFormat::Auto,
             file: None,
-            queue: 65536,
+            queue: unwritten(65536),
         }
     }
+}
+
+/// Why a value is outside its range, for the error that names its key and line.
+pub(crate) type OutOfRange = String;
+
+/// The EDNS UDP payload size winsink advertises and honours: at least 512 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UdpPayload(u16);
+
+impl UdpPayload {
+    /// The smallest payload every DNS client accepts (RFC 1035).
+    pub const MIN: u16 = 512;
+
+    /// `bytes`, if it is at least [`Self::MIN`].
+    pub fn new(bytes: u16) -> Result<Self, OutOfRange> {
+        if bytes < Self::MIN {
+            return Err(format!(
+                "{bytes} is below 512, the smallest payload every DNS client accepts"
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The size in bytes.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for UdpPayload {
+    fn default() -> Self {
+        Self(1232)
+    }
+}
+
+/// A time limit that is not zero (zero would fail or close everything at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout(Duration);
+
+impl Timeout {
+    /// `limit`, if it is not zero; `zero` says what zero would do.
+    pub(crate) fn new(limit: Duration, zero: &str) -> Result<Self, OutOfRange> {
+        if limit.is_zero() {
+            return Err(format!("0 would {zero}"));
+        }
+        Ok(Self(limit))
+    }
+
+    /// The limit.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+/// `[cache]` TTL bounds, with `min_ttl` at most `max_ttl`: what a reload changes for the
+/// next answer cached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheTtls {
+    min: u32,
+    max: u32,
+    negative_max: u32,
+}
+
+impl CacheTtls {
+    /// The bounds, if `min_ttl` is at most `max_ttl`.
+    pub fn new(min_ttl: u32, max_ttl: u32, negative_max_ttl: u32) -> Result<Self, OutOfRange> {
+        if min_ttl > max_ttl {
+            return Err(format!("{min_ttl} is above max_ttl = {max_ttl}"));
+        }
+        Ok(Self {
+            min: min_ttl,
+            max: max_ttl,
+            negative_max: negative_max_ttl,
+        })
+    }
+
+    /// Lowest TTL an entry is kept for, in seconds.
+    pub fn min_ttl(&self) -> u32 {
+        self.min
+    }
+
+    /// Highest TTL an entry is kept for, in seconds (at least [`Self::min_ttl`]).
+    pub fn max_ttl(&self) -> u32 {
+        self.max
+    }
+
+    /// Highest TTL of a negative (NXDOMAIN/NODATA) entry, in seconds.
+    pub fn negative_max_ttl(&self) -> u32 {
+        self.negative_max
+    }
+}
+
+impl Default for CacheTtls {
+    fn default() -> Self {
+        let c = CacheSettings::default();
+        Self {
+            min: *c.min_ttl.get_ref(),
+            max: c.max_ttl,
+            negative_max: c.negative_max_ttl,
+        }
+    }
+}
+
+/// A count that must not be zero: `Err` says what zero would do.
+pub(crate) fn non_zero(n: usize, zero: &str) -> Result<NonZeroUsize, OutOfRange> {
+    NonZeroUsize::new(n).ok_or_else(|| format!("0 would {zero}"))
 }

@@ -558,7 +558,7 @@ fn load_reads_the_config_file_and_resolves_paths_against_its_folder() {
         [dir.join("winsink.toml"), dir.join("catalog.toml")]
     );
     assert_eq!(
-        loaded.policy.log().file.as_deref(),
+        loaded.startup.log.file.as_deref(),
         Some(dir.join("queries.log").as_path())
     );
     let e = Policy::load(&dir.join("absent.toml"))
@@ -640,6 +640,28 @@ fn a_conflict_names_an_area_once_even_when_two_of_its_patterns_match() {
           [[rules]] entry for the name)"
         ]
     );
+}
+
+/// `run` and `check` both read upstreams here, so they fail the same way.
+#[test]
+fn a_bad_upstream_is_an_error_naming_its_line() {
+    assert_eq!(
+        error("[server]\nupstreams = [\n  \"udp://192.0.2.1:53\",\n  \"udp//192.0.2.2\",\n]\n"),
+        "test.toml:5: [server] upstreams: upstream \"udp//192.0.2.2\": expected an IP address \
+         with an optional port, like 192.0.2.1:53 or [2001:db8::1]:53"
+    );
+    let loaded = load_with(
+        "[server]\nupstreams = [\"tcp://192.0.2.1:5300\", \"192.0.2.2\"]\n",
+        &[],
+    )
+    .unwrap();
+    let shown: Vec<String> = loaded
+        .startup
+        .upstreams
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["tcp://192.0.2.1:5300", "udp://192.0.2.2:53"]);
 }
 
 #[test]

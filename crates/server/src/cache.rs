@@ -215,7 +215,7 @@ impl Drop for LeaderGuard<'_> {
 mod tests {
     use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
     use hickory_proto::rr::{rdata::A, Name, RData, Record, RecordType};
-    use winsink_policy::settings::CacheSettings;
+    use winsink_policy::CacheTtls;
 
     use super::*;
 
@@ -226,12 +226,8 @@ mod tests {
         m.add_query(Query::query(n.clone(), RecordType::A));
         m.add_answer(Record::from_rdata(n, ttl, RData::A(A::new(192, 0, 2, 1))));
         Arc::new(
-            Reply::from_upstream(
-                m.to_vec().unwrap(),
-                "udp://u".into(),
-                &CacheSettings::default(),
-            )
-            .unwrap(),
+            Reply::from_upstream(m.to_vec().unwrap(), "udp://u".into(), &CacheTtls::default())
+                .unwrap(),
         )
     }
 

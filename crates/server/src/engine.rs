@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use winsink_policy::{Decision, LogQueries, Policy, SinkholeMode, Verdict};
+use winsink_policy::{Decision, LogQueries, Policy, SinkholeMode, UdpPayload, Verdict};
 
 use crate::cache::{Cache, Flight, Inflight, Join};
 use crate::forward::{ForwardError, Forwarder};
@@ -188,7 +188,7 @@ impl Engine {
         cache_size: usize,
         forwarder: Forwarder,
         log: Arc<QueryLog>,
-        payload: u16,
+        payload: UdpPayload,
     ) -> Self {
         Self {
             policy,
@@ -196,7 +196,7 @@ impl Engine {
             inflight: Inflight::default(),
             forwarder,
             log,
-            payload: payload.max(512),
+            payload: payload.get(),
         }
     }
 
@@ -284,16 +284,11 @@ impl Engine {
         // Identical concurrent misses go upstream once.
         let flight: Flight = match self.inflight.join(&s.key) {
             Join::Leader(guard) => {
-                let cache_settings = self.policy.load().cache().clone();
-                let result = self
-                    .forwarder
-                    .forward(&q, &cache_settings)
-                    .await
-                    .map(Arc::new);
+                let cache_ttls = self.policy.load().cache().clone();
+                let result = self.forwarder.forward(&q, &cache_ttls).await.map(Arc::new);
                 if let Ok(reply) = &result {
-                    if cache_settings.enabled {
-                        self.cache.insert(&s.key, reply.clone(), Instant::now());
-                    }
+                    // A cache turned off at start has no room: this stores nothing.
+                    self.cache.insert(&s.key, reply.clone(), Instant::now());
                 }
                 guard.complete(&result);
                 result
@@ -515,7 +510,7 @@ impl Engine {
     /// wants one ([`flush_log`](Self::flush_log) queues it); a per-query counter belongs
     /// here too.
     pub(crate) fn finish(&self, cx: &mut Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
-        let mode = cx.policy.log().queries;
+        let mode = cx.policy.log_queries();
         let logged = match done.kind {
             Kind::Invalid => mode == LogQueries::All,
             Kind::Refused => mode != LogQueries::None,
@@ -561,9 +556,5 @@ impl Engine {
 
 /// Whether `ip` (canonical: an IPv4-mapped address as IPv4) may query.
 fn allowed(policy: &Policy, ip: IpAddr) -> bool {
-    policy
-        .server()
-        .allow_clients
-        .iter()
-        .any(|n| n.contains(&ip))
+    policy.allow_clients().iter().any(|n| n.contains(&ip))
 }

@@ -18,7 +18,6 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +31,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use winsink_policy::settings::CacheSettings;
+use winsink_policy::{CacheTtls, Transport, Upstream};
 
 mod health;
 mod udp;
@@ -43,73 +42,6 @@ use udp::Verdict;
 
 use crate::reply::Reply;
 use crate::wire::{Query, FLAG_TC};
-use crate::ServerError;
-
-/// How winsink talks to an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// DNS over UDP, retried over TCP when truncated.
-    Udp,
-    /// DNS over TCP.
-    Tcp,
-}
-
-/// An upstream resolver: `udp://HOST:PORT`, `tcp://HOST:PORT`, or a bare `HOST[:PORT]`
-/// (UDP, port 53). HOST is an IP address; IPv6 goes in brackets when a port follows
-/// (`udp://[2001:db8::1]:53`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Upstream {
-    /// UDP or TCP.
-    pub transport: Transport,
-    /// Address and port.
-    pub addr: SocketAddr,
-}
-
-impl FromStr for Upstream {
-    type Err = ServerError;
-
-    fn from_str(s: &str) -> Result<Self, ServerError> {
-        let bad = |reason: &'static str| ServerError::Upstream {
-            input: s.to_owned(),
-            reason,
-        };
-        let (transport, rest) = if let Some(r) = s.strip_prefix("udp://") {
-            (Transport::Udp, r)
-        } else if let Some(r) = s.strip_prefix("tcp://") {
-            (Transport::Tcp, r)
-        } else if s.contains("://") {
-            return Err(bad("the scheme must be udp:// or tcp://"));
-        } else {
-            (Transport::Udp, s)
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let addr = if let Ok(a) = rest.parse::<SocketAddr>() {
-            a
-        } else if let Ok(ip) = rest
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            SocketAddr::new(ip, 53)
-        } else {
-            return Err(bad("expected an IP address with an optional port, like 192.0.2.1:53 or [2001:db8::1]:53"));
-        };
-        if addr.port() == 0 {
-            return Err(bad("port 0 is not a port to send queries to"));
-        }
-        Ok(Self { transport, addr })
-    }
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        };
-        write!(f, "{scheme}://{}", self.addr)
-    }
-}
 
 /// The nameservers of a `resolv.conf` text, minus those that are winsink itself (one of
 /// `own` on port 53, or, when winsink listens on a wildcard address on port 53, any
@@ -315,7 +247,7 @@ impl Forwarder {
     pub(crate) async fn forward(
         &self,
         q: &Query<'_>,
-        cache: &CacheSettings,
+        cache: &CacheTtls,
     ) -> Result<Reply, ForwardError> {
         let budget_ms = self.budget.as_millis() as u64;
         let mut failure = ForwardError::Exhausted(budget_ms);
@@ -384,7 +316,7 @@ impl Forwarder {
         let query = HQuery::read(&mut BinDecoder::new(q.question()))
             .map_err(|e| Failure::Unusable(e.to_string()))?;
         let until = started + self.budget;
-        let cache = CacheSettings::default();
+        let cache = CacheTtls::default();
         let reply = match timeout_at(until, self.ask(idx, &q, &query, &cache, until)).await {
             Ok(r) => r?,
             Err(_) => return Err(Failure::Timeout(self.budget)),
@@ -468,7 +400,7 @@ impl Forwarder {
         bytes: Vec<u8>,
         label: &Arc<str>,
         q: &Query<'_>,
-        cache: &CacheSettings,
+        cache: &CacheTtls,
     ) -> Verdict<Reply> {
         match Reply::from_upstream(bytes, label.clone(), cache) {
             Err(e) => Verdict::Discard(e.to_string()),
@@ -484,7 +416,7 @@ impl Forwarder {
         idx: usize,
         q: &Query<'_>,
         query: &HQuery,
-        cache: &CacheSettings,
+        cache: &CacheTtls,
         deadline: Instant,
     ) -> Result<Reply, Failure> {
         let t = &self.targets[idx];
@@ -563,7 +495,7 @@ impl Forwarder {
         label: &Arc<str>,
         q: &Query<'_>,
         query: &HQuery,
-        cache: &CacheSettings,
+        cache: &CacheTtls,
     ) -> Result<Reply, Failure> {
         let (request, _) = self.request(q, query);
         let response = match ex.send(request).next().await {
@@ -599,29 +531,6 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_upstream_urls() {
-        let u: Upstream = "udp://127.0.0.1:5300".parse().unwrap();
-        assert_eq!(u.transport, Transport::Udp);
-        assert_eq!(u.addr, "127.0.0.1:5300".parse().unwrap());
-        assert_eq!(u.to_string(), "udp://127.0.0.1:5300");
-        let u: Upstream = "tcp://[::1]:53".parse().unwrap();
-        assert_eq!(u.transport, Transport::Tcp);
-        let u: Upstream = "192.0.2.1".parse().unwrap();
-        assert_eq!(u.to_string(), "udp://192.0.2.1:53");
-        let u: Upstream = "2001:db8::1".parse().unwrap();
-        assert_eq!(u.addr.port(), 53);
-        for bad in [
-            "https://1.1.1.1",
-            "udp://dns.example:53",
-            "udp://1.2.3.4:0",
-            "",
-        ] {
-            let e = bad.parse::<Upstream>().unwrap_err();
-            assert!(e.to_string().contains(bad), "{e}");
-        }
-    }
 
     #[test]
     fn a_reply_for_another_type_is_not_the_same_question() {

@@ -9,12 +9,13 @@
 //! opens a socket: a harness has no upstreams, and a cache miss is only reported.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use winsink_policy::Policy;
+use winsink_policy::{Policy, Startup};
 
 use crate::cache::Cache;
 use crate::engine::{Engine, Received, Request, Scratch};
@@ -41,17 +42,19 @@ impl std::fmt::Debug for Harness {
 }
 
 impl Harness {
-    /// An engine for `policy` whose query log writes `format` lines to `/dev/null`.
-    pub fn new(policy: Policy, format: LogFormat) -> Result<Self, ServerError> {
+    /// An engine for `policy`, with `startup`'s payload and cache size (at least one
+    /// entry, so that the cache is exercised), whose query log writes `format` lines to
+    /// `/dev/null`.
+    pub fn new(policy: Policy, startup: &Startup, format: LogFormat) -> Result<Self, ServerError> {
         let log = Arc::new(QueryLog::start(
             &LogTarget::File(PathBuf::from("/dev/null")),
             format,
-            4096,
+            NonZeroUsize::MIN.saturating_add(4095), // 4096 lines
         )?);
-        let payload = policy.server().udp_payload;
-        let cache_size = policy.cache().size.max(1);
+        let payload = startup.udp_payload;
+        let cache_size = startup.cache_size.max(1);
         // No upstreams: the forwarder spawns nothing and is never asked.
-        let forwarder = Forwarder::new(&[], Duration::from_secs(1), payload);
+        let forwarder = Forwarder::new(&[], Duration::from_secs(1), payload.get());
         let engine = Engine::new(
             Arc::new(ArcSwap::from_pointee(policy)),
             cache_size,

@@ -58,9 +58,9 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let loaded = winsink_policy::Policy::load("config/winsink.toml".as_ref())?;
-//! let config = ServerConfig::from_settings(loaded.policy.server(), loaded.policy.cache())?;
-//! let listeners = bind(&loaded.policy.server().listen, loaded.policy.server().udp_sockets)?;
-//! let log = Arc::new(QueryLog::start(&LogTarget::Stdout, LogFormat::Json, 65_536)?);
+//! let config = ServerConfig::from_startup(&loaded.startup)?;
+//! let listeners = bind(&loaded.startup.listen, loaded.startup.udp_sockets)?;
+//! let log = Arc::new(QueryLog::start(&LogTarget::Stdout, LogFormat::Json, loaded.startup.log.queue)?);
 //! let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
 //! let server = Server::new(config, policy, log.clone());
 //! let shutdown = CancellationToken::new();
@@ -99,14 +99,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-use winsink_policy::settings::{CacheSettings, ServerSettings};
-use winsink_policy::Policy;
+use winsink_policy::{Policy, Startup, UdpPayload};
 
-pub use forward::{
-    upstreams_from_resolv_conf, Transport, Upstream, UpstreamHealth, UpstreamState, UpstreamStatus,
-};
+pub use forward::{upstreams_from_resolv_conf, UpstreamHealth, UpstreamState, UpstreamStatus};
 pub use listen::{bind, BoundAddr, Listeners};
 pub use querylog::{LogFormat, LogTarget, QueryLog};
+pub use winsink_policy::{Transport, Upstream};
 
 use engine::Engine;
 use forward::Forwarder;
@@ -127,14 +125,6 @@ pub enum ServerError {
         addr: SocketAddr,
         /// The OS error.
         source: io::Error,
-    },
-    /// An upstream URL does not parse.
-    #[error("upstream {input:?}: {reason}")]
-    Upstream {
-        /// The URL as written.
-        input: String,
-        /// What is wrong with it.
-        reason: &'static str,
     },
     /// No upstream configured, and none found in `/etc/resolv.conf`.
     #[error("no upstreams: none configured and {path} names none other than winsink itself")]
@@ -215,7 +205,8 @@ fn raise_open_files_limit(needed: u64) {
 #[cfg(not(target_os = "linux"))]
 fn raise_open_files_limit(_needed: u64) {}
 
-/// The settings read once at start (changing them needs a restart).
+/// The settings read once at start (changing them needs a restart): the server's part of
+/// [`Startup`], with the upstreams found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Upstreams, tried in order with failover.
@@ -223,7 +214,7 @@ pub struct ServerConfig {
     /// Total budget for one forwarded query.
     pub upstream_timeout: Duration,
     /// EDNS UDP payload size advertised and honoured.
-    pub udp_payload: u16,
+    pub udp_payload: UdpPayload,
     /// Idle time after which a TCP connection is closed.
     pub tcp_idle_timeout: Duration,
     /// Most TCP connections served at once.
@@ -236,20 +227,13 @@ pub struct ServerConfig {
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 impl ServerConfig {
-    /// Takes the `[server]` and `[cache]` settings; with no upstreams configured, uses the
+    /// The server's settings of `startup`; with no upstreams configured, uses the
     /// nameservers of [`RESOLV_CONF`] other than winsink's own listen addresses.
-    pub fn from_settings(
-        server: &ServerSettings,
-        cache: &CacheSettings,
-    ) -> Result<Self, ServerError> {
-        let mut upstreams = server
-            .upstreams
-            .iter()
-            .map(|u| u.parse())
-            .collect::<Result<Vec<Upstream>, _>>()?;
+    pub fn from_startup(startup: &Startup) -> Result<Self, ServerError> {
+        let mut upstreams = startup.upstreams.clone();
         if upstreams.is_empty() {
             let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
-            upstreams = upstreams_from_resolv_conf(&text, &server.listen);
+            upstreams = upstreams_from_resolv_conf(&text, &startup.listen);
             if upstreams.is_empty() {
                 return Err(ServerError::NoUpstreams {
                     path: RESOLV_CONF.into(),
@@ -258,11 +242,11 @@ impl ServerConfig {
         }
         Ok(Self {
             upstreams,
-            upstream_timeout: Duration::from_millis(server.upstream_timeout_ms.max(1)),
-            udp_payload: server.udp_payload.max(512),
-            tcp_idle_timeout: Duration::from_secs(server.tcp_idle_timeout_secs.max(1)),
-            tcp_max_connections: server.tcp_max_connections.max(1),
-            cache_size: if cache.enabled { cache.size } else { 0 },
+            upstream_timeout: startup.upstream_timeout.get(),
+            udp_payload: startup.udp_payload,
+            tcp_idle_timeout: startup.tcp_idle_timeout.get(),
+            tcp_max_connections: startup.tcp_max_connections.get(),
+            cache_size: startup.cache_entries(),
         })
     }
 }
@@ -288,7 +272,7 @@ impl Server {
         let forwarder = Forwarder::new(
             &config.upstreams,
             config.upstream_timeout,
-            config.udp_payload,
+            config.udp_payload.get(),
         );
         let engine = Arc::new(Engine::new(
             policy,

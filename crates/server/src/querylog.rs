@@ -4,7 +4,7 @@
 //! pending buffer (one short mutex hold, no allocation once the buffers have grown). A
 //! dedicated writer thread swaps the pending buffer out every [`FLUSH_EVERY`], or as soon
 //! as [`FLUSH_AT`] bytes are waiting, and writes it with one system call. The queue is
-//! bounded in lines ([`LogSettings::queue`](winsink_policy::settings::LogSettings)): past
+//! bounded in lines ([`LogSink::queue`](winsink_policy::LogSink)): past
 //! it, lines are dropped and counted, and a warning gives the count at most every
 //! [`WARN_EVERY`], so a slow disk or a stalled pipe never slows answers down. At
 //! shutdown the writer gets [`CLOSE_WAIT`] to write out the queue, so a stalled pipe
@@ -30,6 +30,7 @@
 use std::fmt::Write as _;
 use std::io;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -190,7 +191,11 @@ impl std::fmt::Debug for QueryLog {
 
 impl QueryLog {
     /// Opens `target` and starts the writer thread. `queue` bounds the lines waiting.
-    pub fn start(target: &LogTarget, format: LogFormat, queue: usize) -> Result<Self, ServerError> {
+    pub fn start(
+        target: &LogTarget,
+        format: LogFormat,
+        queue: NonZeroUsize,
+    ) -> Result<Self, ServerError> {
         let sink = match target {
             LogTarget::Stdout => writer::Sink::Stdout(io::stdout()),
             LogTarget::File(path) => writer::Sink::File {
@@ -212,7 +217,7 @@ impl QueryLog {
             dropped_total: AtomicU64::new(0),
             write_dropped: AtomicU64::new(0),
             reopen: AtomicBool::new(false),
-            cap: queue.max(1),
+            cap: queue.get(),
             born: Instant::now(),
             next_warning: AtomicU64::new(0),
         });
@@ -712,7 +717,12 @@ mod tests {
     fn every_line_is_written_or_counted_as_dropped() {
         let path = std::env::temp_dir().join(format!("winsink-qlog-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let log = QueryLog::start(&LogTarget::File(path.clone()), LogFormat::Json, 2).unwrap();
+        let log = QueryLog::start(
+            &LogTarget::File(path.clone()),
+            LogFormat::Json,
+            NonZeroUsize::new(2).unwrap(),
+        )
+        .unwrap();
         let mut buf = LogBuf::default();
         for i in 0..1000 {
             log.push(&line(&NoMatch), &mut buf);

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use hickory_proto::op::Message;
-use winsink_policy::settings::CacheSettings;
+use winsink_policy::CacheTtls;
 
 use crate::wire::{
     self, name_to_text, read_record, write_opt, EdnsInfo, Query, EDNS_OPTION_EDE, FLAG_AD, FLAG_CD,
@@ -52,7 +52,7 @@ impl Reply {
     pub(crate) fn from_upstream(
         mut bytes: Vec<u8>,
         upstream: Arc<str>,
-        settings: &CacheSettings,
+        settings: &CacheTtls,
     ) -> Result<Self, ReplyError> {
         if bytes.len() < HEADER_LEN || bytes.len() > usize::from(u16::MAX) {
             return Err(ReplyError::Malformed(0));
@@ -234,7 +234,7 @@ fn cache_lifetime(
     bytes: &mut [u8],
     records: &[(u8, wire::RecordPos)],
     an: u16,
-    s: &CacheSettings,
+    s: &CacheTtls,
 ) -> u32 {
     let flags = u16::from_be_bytes([bytes[2], bytes[3]]);
     if flags & FLAG_TC != 0 {
@@ -244,12 +244,13 @@ fn cache_lifetime(
         bytes[at..at + 4].copy_from_slice(&ttl.to_be_bytes())
     };
     let rcode = wire::header_rcode(bytes);
-    let max_ttl = s.max_ttl.max(s.min_ttl);
+    // `CacheTtls` holds min_ttl <= max_ttl.
+    let (min_ttl, max_ttl, negative_max_ttl) = (s.min_ttl(), s.max_ttl(), s.negative_max_ttl());
     match rcode {
         0 if an > 0 => {
             let mut lifetime = u32::MAX;
             for (section, rec) in records {
-                let ttl = rec.ttl.clamp(s.min_ttl, max_ttl);
+                let ttl = rec.ttl.clamp(min_ttl, max_ttl);
                 set_ttl(bytes, rec.ttl_at, ttl);
                 if *section != 3 {
                     lifetime = lifetime.min(ttl);
@@ -275,7 +276,7 @@ fn cache_lifetime(
             let m = soa.rdata.1 - 4;
             let minimum = u32::from_be_bytes([bytes[m], bytes[m + 1], bytes[m + 2], bytes[m + 3]]);
             let upstream_neg = soa.ttl.min(minimum);
-            let neg = upstream_neg.clamp(s.min_ttl.min(s.negative_max_ttl), s.negative_max_ttl);
+            let neg = upstream_neg.clamp(min_ttl.min(negative_max_ttl), negative_max_ttl);
             // The upstream's bytes stay as sent unless the configured bounds shorten the
             // negative TTL; then no record may outlive the entry.
             if neg < upstream_neg {
@@ -355,8 +356,7 @@ mod tests {
             ),
         ];
         let bytes = upstream_answer(ResponseCode::NoError, answers, false, true);
-        let reply =
-            Reply::from_upstream(bytes, "udp://x".into(), &CacheSettings::default()).unwrap();
+        let reply = Reply::from_upstream(bytes, "udp://x".into(), &CacheTtls::default()).unwrap();
         assert_eq!(reply.lifetime, 120);
         assert_eq!(&*reply.chain, &["edge.cdn.example".into()]);
         let qb = client_query(true);
@@ -381,17 +381,14 @@ mod tests {
     #[test]
     fn negative_answers_live_for_the_soa_minimum() {
         let bytes = upstream_answer(ResponseCode::NXDomain, vec![], true, false);
-        let reply =
-            Reply::from_upstream(bytes, "udp://x".into(), &CacheSettings::default()).unwrap();
+        let reply = Reply::from_upstream(bytes, "udp://x".into(), &CacheTtls::default()).unwrap();
         assert_eq!(reply.lifetime, 60);
         assert_eq!(reply.rcode(), 3);
         let bytes = upstream_answer(ResponseCode::NXDomain, vec![], false, false);
-        let reply =
-            Reply::from_upstream(bytes, "udp://x".into(), &CacheSettings::default()).unwrap();
+        let reply = Reply::from_upstream(bytes, "udp://x".into(), &CacheTtls::default()).unwrap();
         assert_eq!(reply.lifetime, 0);
         let bytes = upstream_answer(ResponseCode::ServFail, vec![], false, false);
-        let reply =
-            Reply::from_upstream(bytes, "udp://x".into(), &CacheSettings::default()).unwrap();
+        let reply = Reply::from_upstream(bytes, "udp://x".into(), &CacheTtls::default()).unwrap();
         assert_eq!(reply.lifetime, 0);
     }
 
@@ -403,10 +400,8 @@ mod tests {
             RData::A(A(Ipv4Addr::LOCALHOST)),
         )];
         let bytes = upstream_answer(ResponseCode::NoError, answers, false, false);
-        let s = CacheSettings {
-            min_ttl: 30,
-            ..CacheSettings::default()
-        };
+        let d = CacheTtls::default();
+        let s = CacheTtls::new(30, d.max_ttl(), d.negative_max_ttl()).unwrap();
         let reply = Reply::from_upstream(bytes, "udp://x".into(), &s).unwrap();
         assert_eq!(reply.lifetime, 30);
     }
@@ -415,13 +410,12 @@ mod tests {
     fn garbage_is_malformed_not_a_panic() {
         let bytes = upstream_answer(ResponseCode::NoError, vec![], true, true);
         for len in 0..bytes.len() {
-            let _ =
-                Reply::from_upstream(bytes[..len].to_vec(), "u".into(), &CacheSettings::default());
+            let _ = Reply::from_upstream(bytes[..len].to_vec(), "u".into(), &CacheTtls::default());
         }
         for i in 0..bytes.len() * 8 {
             let mut b = bytes.clone();
             b[i / 8] ^= 1 << (i % 8);
-            if let Ok(r) = Reply::from_upstream(b, "u".into(), &CacheSettings::default()) {
+            if let Ok(r) = Reply::from_upstream(b, "u".into(), &CacheTtls::default()) {
                 let qb = client_query(true);
                 let q = parse_query(&qb).unwrap();
                 let mut out = Vec::new();

@@ -141,7 +141,7 @@ fn run(h: &mut Harness, rounds: usize, counted: bool) -> usize {
 fn refusals_errors_sinkhole_answers_and_cache_hits_allocate_nothing() {
     for format in [LogFormat::Json, LogFormat::Pretty] {
         let loaded = Policy::from_config_str(CONFIG, Path::new("."), "noalloc.toml").unwrap();
-        let mut h = Harness::new(loaded.policy, format).unwrap();
+        let mut h = Harness::new(loaded.policy, &loaded.startup, format).unwrap();
         let q = query(4, "cached.example.test", true);
         assert!(h.cache_upstream(&q, &upstream_answer(&q), 0));
         // The counter counts: the same cases on fresh buffers allocate.

@@ -78,6 +78,9 @@ pub(crate) struct Loaded<T> {
     pub(crate) files: Vec<PathBuf>,
     /// Non-fatal findings (conflicts, bad list lines), logged after a swap.
     pub(crate) warnings: Vec<String>,
+    /// What the load read that differs from what the process runs with and that only a
+    /// restart applies (listen addresses, ...), one line each.
+    pub(crate) need_restart: Vec<String>,
 }
 
 /// What changed between two snapshots, one line per change.
@@ -99,7 +102,8 @@ pub(crate) trait Source: Send + Sync + 'static {
     type Snapshot: Send + Sync + 'static;
     /// Loads and validates a snapshot. Blocking: it is run on a blocking thread.
     fn load(&self) -> anyhow::Result<Loaded<Self::Snapshot>>;
-    /// What differs between the snapshot in force and a new one.
+    /// What differs between the snapshot in force and a new one. (Its `need_restart`
+    /// is the load's [`Loaded::need_restart`], compared with what runs.)
     fn changes(&self, old: &Self::Snapshot, new: &Self::Snapshot) -> Changes;
     /// Files a failed load could not read: watched too, so that creating them reloads.
     fn missing_files(&self, _err: &anyhow::Error) -> Vec<PathBuf> {
@@ -307,7 +311,10 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
     let outcome = match loaded {
         Ok(loaded) => {
             let new = Arc::new(loaded.value);
-            let changes = state.source.changes(&state.current.load(), &new);
+            let changes = Changes {
+                need_restart: loaded.need_restart,
+                ..state.source.changes(&state.current.load(), &new)
+            };
             state.current.store(new);
             log_swap(&changes, &loaded.warnings, &state.warnings);
             state.warnings = loaded.warnings.into_iter().collect();

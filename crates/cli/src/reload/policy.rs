@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
-use winsink_policy::{Policy, PolicyError, Summary};
+use winsink_policy::{Policy, PolicyError, Startup, Summary};
 
 use super::{Changes, Loaded, Options, Reloader, Source};
 use crate::config_path::ConfigSource;
+use crate::run_cmd::Overrides;
 
 /// What `winsink run` loaded at start, for the reloader to take over.
 pub(crate) struct Watch {
@@ -20,6 +21,10 @@ pub(crate) struct Watch {
     pub(crate) files: Vec<PathBuf>,
     /// The warnings of that load, already logged.
     pub(crate) warnings: Vec<String>,
+    /// The settings the process runs with (the flags applied).
+    pub(crate) startup: Startup,
+    /// The flags, applied to every reload's settings too.
+    pub(crate) overrides: Overrides,
 }
 
 /// Keeps `current` in step with the config file until `shutdown`: watches the files it
@@ -29,7 +34,11 @@ pub(crate) fn start(
     current: Arc<ArcSwap<Policy>>,
     shutdown: CancellationToken,
 ) -> Reloader {
-    let source = Arc::new(PolicySource::new(watch.config));
+    let source = Arc::new(PolicySource {
+        config: watch.config,
+        running: watch.startup,
+        overrides: watch.overrides,
+    });
     super::spawn(
         source,
         current,
@@ -40,14 +49,12 @@ pub(crate) fn start(
 
 /// The policy in force, reloaded from its config file.
 pub(crate) struct PolicySource {
+    /// What `winsink run` was started with.
     config: ConfigSource,
-}
-
-impl PolicySource {
-    /// Reloads from `config`, what `winsink run` was started with.
-    pub(crate) fn new(config: ConfigSource) -> Self {
-        Self { config }
-    }
+    /// The settings the process runs with: a reload's are compared with these.
+    running: Startup,
+    /// The flags, which replace the file's values in every load.
+    overrides: Overrides,
 }
 
 impl Source for PolicySource {
@@ -55,44 +62,25 @@ impl Source for PolicySource {
 
     fn load(&self) -> anyhow::Result<Loaded<Policy>> {
         let loaded = self.config.load()?;
+        let startup = self.overrides.apply(loaded.startup);
         Ok(Loaded {
             value: loaded.policy,
             files: loaded.files,
             warnings: loaded.warnings,
+            need_restart: strings(startup.changes_from(&self.running)),
         })
     }
 
     fn changes(&self, old: &Policy, new: &Policy) -> Changes {
         let (before, after) = (old.summary(), new.summary());
-        let mut changes = Changes {
-            applied: Summary::diff(&before, &after),
+        let mut applied = Summary::diff(&before, &after);
+        applied.extend(strings(new.setting_changes(old)));
+        Changes {
+            applied,
+            // Filled from the load: compared with the running settings, not `old`'s.
             need_restart: Vec::new(),
             alarms: removals_past_half(&before, &after),
-        };
-        let sections = [
-            ("server", json(old.server()), json(new.server())),
-            ("sinkhole", json(old.sinkhole()), json(new.sinkhole())),
-            ("cache", json(old.cache()), json(new.cache())),
-            ("log", json(old.log()), json(new.log())),
-        ];
-        for (section, before, after) in sections {
-            let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-            for key in keys {
-                let (b, a) = (before.get(key), after.get(key));
-                if b == a {
-                    continue;
-                }
-                let show =
-                    |v: Option<&serde_json::Value>| v.map_or("(none)".into(), ToString::to_string);
-                let line = format!("[{section}] {key}: {} → {}", show(b), show(a));
-                if RESTART_ONLY.contains(&(section, key.as_str())) {
-                    changes.need_restart.push(line);
-                } else {
-                    changes.applied.push(line);
-                }
-            }
         }
-        changes
     }
 
     fn failure_line(&self, err: &anyhow::Error) -> String {
@@ -194,29 +182,8 @@ fn removals_past_half(old: &Summary, new: &Summary) -> Vec<String> {
     out
 }
 
-/// Settings the server reads once at start (sockets, upstreams, cache size, log sink);
-/// every other setting is read from the policy in force, query by query.
-const RESTART_ONLY: &[(&str, &str)] = &[
-    ("server", "listen"),
-    ("server", "upstreams"),
-    ("server", "upstream_timeout_ms"),
-    ("server", "udp_sockets"),
-    ("server", "udp_payload"),
-    ("server", "tcp_idle_timeout_secs"),
-    ("server", "tcp_max_connections"),
-    ("cache", "enabled"),
-    ("cache", "size"),
-    ("log", "format"),
-    ("log", "file"),
-    ("log", "queue"),
-];
-
-/// A settings table as JSON, to compare key by key.
-fn json<T: serde::Serialize>(settings: &T) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::to_value(settings) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    }
+fn strings<T: ToString>(changes: Vec<T>) -> Vec<String> {
+    changes.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]
@@ -226,26 +193,37 @@ mod tests {
     use super::*;
     use crate::config_path::Found;
 
+    /// A source for `config` whose running settings are its current content's.
+    fn source(config: &std::path::Path, overrides: Overrides) -> PolicySource {
+        let running = overrides.apply(Policy::load(config).unwrap().startup);
+        PolicySource {
+            config: ConfigSource::File(config.to_path_buf(), Found::Flag),
+            running,
+            overrides,
+        }
+    }
+
+    fn write(config: &std::path::Path, rule: &str, port: u16, mode: &str) {
+        let text = format!(
+            "catalogs = []\n[[rules]]\npattern = \"{rule}\"\naction = \"block\"\n\
+             [server]\nlisten = [\"127.0.0.1:{port}\"]\n[sinkhole]\nmode = \"{mode}\"\n"
+        );
+        fs::write(config, text).unwrap();
+    }
+
     #[test]
     fn policy_changes_list_rules_and_settings_that_need_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("winsink.toml");
-        let write = |rule: &str, port: u16, mode: &str| {
-            let text = format!(
-                "catalogs = []\n[[rules]]\npattern = \"{rule}\"\naction = \"block\"\n\
-                 [server]\nlisten = [\"127.0.0.1:{port}\"]\n[sinkhole]\nmode = \"{mode}\"\n"
-            );
-            fs::write(&config, text).unwrap();
-        };
-        let source = PolicySource::new(ConfigSource::File(config.clone(), Found::Flag));
-        write("a.example", 5353, "null-ip");
+        write(&config, "a.example", 5353, "null-ip");
+        let source = source(&config, Overrides::default());
         let old = source.load().unwrap();
         assert_eq!(old.files, vec![config.clone()]);
-        write("b.example", 5454, "nxdomain");
+        assert!(old.need_restart.is_empty(), "{:?}", old.need_restart);
+        write(&config, "b.example", 5454, "nxdomain");
         let new = source.load().unwrap();
-        let changes = source.changes(&old.value, &new.value);
         assert_eq!(
-            changes.applied,
+            source.changes(&old.value, &new.value).applied,
             [
                 "rule added: block b.example",
                 "rule removed: block a.example",
@@ -253,21 +231,53 @@ mod tests {
             ]
         );
         assert_eq!(
-            changes.need_restart,
+            new.need_restart,
             [r#"[server] listen: ["127.0.0.1:5353"] → ["127.0.0.1:5454"]"#]
         );
+    }
+
+    /// Restart-only settings are compared with the running ones, not the last load's:
+    /// a change stays reported until it is reverted, and then it is not.
+    #[test]
+    fn reverting_a_restart_only_change_stops_reporting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        write(&config, "a.example", 5353, "null-ip");
+        let source = source(&config, Overrides::default());
+        write(&config, "a.example", 5454, "null-ip");
+        assert_eq!(source.load().unwrap().need_restart.len(), 1);
+        write(&config, "b.example", 5454, "null-ip");
+        assert_eq!(source.load().unwrap().need_restart.len(), 1);
+        write(&config, "b.example", 5353, "null-ip");
+        assert_eq!(source.load().unwrap().need_restart, Vec::<String>::new());
+    }
+
+    /// A `--listen` flag replaces the file's addresses, at start and on every reload.
+    #[test]
+    fn a_setting_given_by_a_flag_is_not_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("winsink.toml");
+        write(&config, "a.example", 5353, "null-ip");
+        let overrides = Overrides {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            ..Overrides::default()
+        };
+        let source = source(&config, overrides);
+        write(&config, "a.example", 5454, "null-ip");
+        assert_eq!(source.load().unwrap().need_restart, Vec::<String>::new());
     }
 
     #[test]
     fn a_list_file_that_cannot_be_read_is_watched_for() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("winsink.toml");
+        fs::write(&config, "catalogs = []\n").unwrap();
+        let source = source(&config, Overrides::default());
         fs::write(
             &config,
             "catalogs = []\n[[lists]]\npath = \"lists/block.txt\"\naction = \"block\"\n",
         )
         .unwrap();
-        let source = PolicySource::new(ConfigSource::File(config, Found::Flag));
         let Err(err) = source.load() else {
             panic!("a missing list must fail the load")
         };

@@ -29,6 +29,7 @@ impl Source for TextSource {
             value: text,
             files,
             warnings: Vec::new(),
+            need_restart: Vec::new(),
         })
     }
 

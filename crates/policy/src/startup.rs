@@ -1,0 +1,113 @@
+//! What the server binds and starts once: sockets, upstreams, limits, the cache's size,
+//! the query log's sink. A reload that changes one of these says "restart to apply";
+//! everything else in the config is the [`Policy`](crate::Policy) a reload swaps.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use crate::change::{Change, Settings};
+use crate::settings::{LogFormat, Timeout, UdpPayload};
+use crate::upstream::Upstream;
+
+/// The settings read once at start, checked. [`Policy::load`](crate::Policy::load)
+/// returns them beside the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Startup {
+    /// `[server] listen`: addresses to serve DNS on, UDP and TCP each.
+    pub listen: Vec<SocketAddr>,
+    /// `[server] udp_sockets`: UDP sockets per listen address (0: one per CPU).
+    pub udp_sockets: usize,
+    /// `[server] upstreams`; empty means the nameservers of `/etc/resolv.conf`.
+    pub upstreams: Vec<Upstream>,
+    /// `[server] upstream_timeout_ms`: the budget of one forwarded query.
+    pub upstream_timeout: Timeout,
+    /// `[server] udp_payload`.
+    pub udp_payload: UdpPayload,
+    /// `[server] tcp_idle_timeout_secs`.
+    pub tcp_idle_timeout: Timeout,
+    /// `[server] tcp_max_connections`.
+    pub tcp_max_connections: NonZeroUsize,
+    /// `[cache] enabled`.
+    pub cache_enabled: bool,
+    /// `[cache] size`: most entries held.
+    pub cache_size: usize,
+    /// `[log] format`, `file` and `queue`.
+    pub log: LogSink,
+}
+
+/// Where query lines go, and how: `[log]` but `queries` (which a reload changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSink {
+    /// `auto`, `json` or `pretty`.
+    pub format: LogFormat,
+    /// The file to append to (resolved against the config file's folder); `None`: stdout.
+    pub file: Option<PathBuf>,
+    /// Lines buffered between the resolver and the writer.
+    pub queue: NonZeroUsize,
+}
+
+impl Startup {
+    /// Most cached answers: [`Self::cache_size`], or 0 when the cache is off.
+    pub fn cache_entries(&self) -> usize {
+        if self.cache_enabled {
+            self.cache_size
+        } else {
+            0
+        }
+    }
+
+    /// What differs from `running`, the settings the process started with: each is
+    /// a change that only a restart applies. Compared with what runs, not with the
+    /// previous load, so that reverting a change stops reporting it.
+    pub fn changes_from(&self, running: &Self) -> Vec<Change> {
+        let Self {
+            listen,
+            udp_sockets,
+            upstreams,
+            upstream_timeout,
+            udp_payload,
+            tcp_idle_timeout,
+            tcp_max_connections,
+            cache_enabled,
+            cache_size,
+            log:
+                LogSink {
+                    format,
+                    file,
+                    queue,
+                },
+        } = running;
+        let millis = |t: &Timeout| t.get().as_millis();
+        let secs = |t: &Timeout| t.get().as_secs();
+        let mut out = Vec::new();
+        Settings::new(&mut out, "[server]")
+            .compare("listen", listen, &self.listen)
+            .compare("upstreams", upstreams, &self.upstreams)
+            .compare(
+                "upstream_timeout_ms",
+                &millis(upstream_timeout),
+                &millis(&self.upstream_timeout),
+            )
+            .compare("udp_sockets", udp_sockets, &self.udp_sockets)
+            .compare("udp_payload", udp_payload, &self.udp_payload)
+            .compare(
+                "tcp_idle_timeout_secs",
+                &secs(tcp_idle_timeout),
+                &secs(&self.tcp_idle_timeout),
+            )
+            .compare(
+                "tcp_max_connections",
+                tcp_max_connections,
+                &self.tcp_max_connections,
+            );
+        Settings::new(&mut out, "[cache]")
+            .compare("enabled", cache_enabled, &self.cache_enabled)
+            .compare("size", cache_size, &self.cache_size);
+        Settings::new(&mut out, "[log]")
+            .compare("format", format, &self.log.format)
+            .compare("file", file, &self.log.file)
+            .compare("queue", queue, &self.log.queue);
+        out
+    }
+}

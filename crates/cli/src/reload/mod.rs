@@ -157,6 +157,10 @@ enum Cause {
     Files,
     /// SIGHUP (or another explicit request): reload whatever the content.
     Forced,
+    /// The last swap read files that were not watched yet (a list the config now
+    /// names): a write to one before its watch began would go unseen, so they are read
+    /// again once watched, whatever the content. Quiet when nothing changed.
+    Recheck,
 }
 
 /// The handle of a running reloader; its task ends when the shutdown token is cancelled.
@@ -221,10 +225,15 @@ async fn run<S: Source>(
 ) {
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Set after a swap that read files not watched before: see [`Cause::Recheck`].
+    let mut recheck = false;
     loop {
         let polling = dirs.polling;
         let mut first_event = None;
-        let mut cause = tokio::select! {
+        let mut cause = if recheck {
+            Cause::Recheck
+        } else {
+            tokio::select! {
             () = shutdown.cancelled() => return,
             Some(event) = events.recv() => {
                 if !dirs.is_relevant(&event) {
@@ -239,6 +248,7 @@ async fn run<S: Source>(
                     continue;
                 }
                 Cause::Files
+            }
             }
         };
         // Debounce: absorb the rest of the burst, and wait for files being written.
@@ -280,14 +290,15 @@ async fn run<S: Source>(
                 Some(()) = force.recv() => cause = Cause::Forced,
             }
         }
-        if let Some(outcome) = attempt(state, cause).await {
-            if let Some(observer) = &state.observer {
-                // A gone observer only means nobody is interested any more.
-                let _ = observer.send(outcome);
-            }
+        let outcome = attempt(state, cause).await;
+        let swapped = matches!(outcome, Some(Outcome::Swapped(_)));
+        if let (Some(outcome), Some(observer)) = (outcome, &state.observer) {
+            // A gone observer only means nobody is interested any more.
+            let _ = observer.send(outcome);
         }
         // The set of files, or where their symlinks point, may have changed.
-        dirs.set(&state.files);
+        let added = dirs.set(&state.files);
+        recheck = swapped && added && cause != Cause::Recheck;
         state.stamp = Stamp::of(&state.files);
     }
 }
@@ -316,6 +327,10 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
                 ..state.source.changes(&state.current.load(), &new)
             };
             state.current.store(new);
+            if cause == Cause::Recheck && changes == Changes::default() {
+                debug!("newly watched files read again: unchanged");
+                return Some(Outcome::Unchanged);
+            }
             log_swap(&changes, &loaded.warnings, &state.warnings);
             state.warnings = loaded.warnings.into_iter().collect();
             // Keep the fingerprint taken before the load when the file set is the same:

@@ -114,12 +114,14 @@ impl DirWatcher {
     }
 
     /// Watches the directories that hold `files`, and those that hold their symlinks'
-    /// targets, and forgets the rest.
-    pub(super) fn set(&mut self, files: &[PathBuf]) {
+    /// targets, and forgets the rest. Returns whether a file name is watched that was
+    /// not before: a write to it before now may have gone unseen.
+    pub(super) fn set(&mut self, files: &[PathBuf]) -> bool {
         let (dirs, names) = watch_targets(files);
+        let added = names.difference(&self.names).next().is_some();
         self.names = names;
         let Some(backend) = self.backend.as_mut() else {
-            return;
+            return added;
         };
         for gone in self.dirs.difference(&dirs) {
             // The directory may already be gone (an old ConfigMap generation).
@@ -150,6 +152,7 @@ impl DirWatcher {
             // Typically the inotify watch limit; polling a handful of files is cheap.
             self.fall_back_to_polling(&err);
         }
+        added
     }
 
     /// Whether `event` may be about a watched file: our own reads and the directory's

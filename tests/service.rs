@@ -500,3 +500,116 @@ fn check_refuses_listen_addresses_and_upstreams_that_run_would_refuse() {
         assert_eq!(run, Some(2), "{config}: {run_err}");
     }
 }
+
+// --- Kubernetes: a ConfigMap volume, updated as the kubelet updates it ---
+
+/// A ConfigMap volume as the kubelet's atomic writer lays it out: the payload in a
+/// timestamped folder `..2026_12_01_21_00_00.<n>`, a `..data` symlink to it, and for each
+/// key a symlink `KEY -> ..data/KEY`. [`ConfigMapVolume::update`] does what the kubelet
+/// does on a ConfigMap change: writes a new timestamped folder, points a fresh
+/// `..data_tmp` symlink at it, renames that over `..data` (the atomic step), and removes
+/// the old folder.
+struct ConfigMapVolume {
+    dir: std::path::PathBuf,
+    generation: u32,
+}
+
+impl ConfigMapVolume {
+    fn new(dir: &Path, key: &str, value: &str) -> Self {
+        let mut volume = Self {
+            dir: dir.to_path_buf(),
+            generation: 0,
+        };
+        let payload = volume.write_payload(key, value);
+        std::os::unix::fs::symlink(&payload, dir.join("..data")).expect("..data");
+        std::os::unix::fs::symlink(format!("..data/{key}"), dir.join(key)).expect("key link");
+        volume
+    }
+
+    /// Writes `..TIMESTAMP/KEY` and returns the folder's name.
+    fn write_payload(&mut self, key: &str, value: &str) -> String {
+        self.generation += 1;
+        let name = format!("..2026_12_01_21_00_00.{:09}", self.generation);
+        std::fs::create_dir(self.dir.join(&name)).expect("payload dir");
+        std::fs::write(self.dir.join(&name).join(key), value).expect("payload");
+        name
+    }
+
+    fn update(&mut self, key: &str, value: &str) {
+        let old = std::fs::read_link(self.dir.join("..data")).expect("read ..data");
+        let payload = self.write_payload(key, value);
+        std::os::unix::fs::symlink(&payload, self.dir.join("..data_tmp")).expect("..data_tmp");
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).expect("swap");
+        std::fs::remove_dir_all(self.dir.join(old)).expect("remove the old payload");
+    }
+}
+
+/// The config of the ConfigMap test: Microsoft Store set to `store`.
+fn store_config(store: &str) -> String {
+    format!("{CONFIG}microsoft-store = \"{store}\"\n")
+}
+
+/// Asks for a Microsoft Store name until it is (or is not) sinkholed; panics after
+/// [`WAIT`]. Returns how long it took.
+fn until_store_sinkholed(addr: SocketAddr, sinkholed: bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let a = ask_udp(addr, &query("x.wns.windows.com", RecordType::A, false));
+        let is = a
+            .answers
+            .iter()
+            .any(|r| r.data == RData::A(Ipv4Addr::UNSPECIFIED.into()));
+        if is == sinkholed {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "x.wns.windows.com still {}sinkholed after {WAIT:?}",
+            if sinkholed { "not " } else { "" }
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_configmap_update_swapped_in_as_the_kubelet_does_is_reloaded() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut volume = ConfigMapVolume::new(dir.path(), "winsink.toml", &store_config("log"));
+    // The image's layout: $WINSINK_CONFIG names the key's symlink in the mounted folder.
+    let mut cmd = winsink_in(
+        dir.path(),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.url(),
+        ],
+    );
+    cmd.env("WINSINK_CONFIG", dir.path().join("winsink.toml"));
+    let winsink = Process::spawn(cmd);
+    let addr = winsink.addr();
+    until_store_sinkholed(addr, false);
+    assert_blocked(addr);
+
+    volume.update("winsink.toml", &store_config("block"));
+    let took = until_store_sinkholed(addr, true);
+    eprintln!("first ConfigMap update in force after {took:?}");
+    // The old payload folder is gone; the next update is followed as well.
+    volume.update("winsink.toml", &store_config("log"));
+    let took = until_store_sinkholed(addr, false);
+    eprintln!("second ConfigMap update in force after {took:?}");
+    assert_blocked(addr);
+    // The swap is logged just after it takes effect: wait for the second line.
+    let deadline = Instant::now() + WAIT;
+    while winsink.stderr().matches("reloaded: ").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = winsink.stderr();
+    assert_eq!(
+        log.matches("reloaded: ").count(),
+        2,
+        "one reload per update:\n{log}"
+    );
+}

@@ -732,41 +732,45 @@ fn tcp_answer_once_a_slot_is_free(addr: std::net::SocketAddr, frame: &[u8]) -> O
 }
 
 #[test]
-fn tcp_connections_are_limited_and_closed_when_idle() {
+fn at_the_tcp_limit_the_idle_connection_makes_room_and_idle_ones_are_closed() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
     let upstream = TestUpstream::start();
     let daemon = start(
         &[&upstream],
-        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 5",
+        "[server]\ntcp_max_connections = 1\ntcp_idle_timeout_secs = 2",
     );
     let wait = Some(crate::support::dns::WAIT);
     // The first connection takes the only slot and sends nothing.
     let mut first = TcpStream::connect(daemon.addr).unwrap();
     first.set_read_timeout(wait).unwrap();
-    // A second one is closed unanswered (connections are accepted in order).
-    let mut second = TcpStream::connect(daemon.addr).unwrap();
-    second.set_read_timeout(wait).unwrap();
+    // A second one is served: the idle first one is closed to make room.
     let frame = tcp_frame(&query(zone::WWW, RecordType::A, false));
-    let _ = second.write_all(&frame);
-    let mut len = [0u8; 2];
-    assert!(
-        second.read_exact(&mut len).is_err(),
-        "the connection over the limit got an answer"
-    );
-    // The idle first connection is closed by winsink.
+    let a = tcp_answer_once_a_slot_is_free(daemon.addr, &frame).expect("a TCP answer at the limit");
+    assert_www_forwarded(&daemon, &a, "tcp");
     let mut buf = [0u8; 1];
     assert_eq!(
         first.read(&mut buf).unwrap_or(0),
         0,
+        "idle connection evicted"
+    );
+    // An idle connection is closed after the idle timeout.
+    let mut third = TcpStream::connect(daemon.addr).unwrap();
+    third.set_read_timeout(wait).unwrap();
+    third.write_all(&frame).unwrap();
+    let mut len = [0u8; 2];
+    third.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    third.read_exact(&mut body).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        third.read(&mut buf).unwrap_or(0),
+        0,
         "idle connection closed"
     );
-    drop(first);
-    // Its slot frees up for the next client (the server releases it right after closing).
-    let a = tcp_answer_once_a_slot_is_free(daemon.addr, &frame)
-        .expect("a TCP answer once the slot is free");
-    assert_www_forwarded(&daemon, &a, "tcp");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let _ = daemon.log_line();
 }
 
 #[test]

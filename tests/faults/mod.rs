@@ -10,6 +10,7 @@ use crate::support::dns::{ask_udp, query, Daemon, TestUpstream, WAIT};
 
 mod querylog;
 mod reload;
+mod tcp;
 mod upstream;
 
 /// A name the config blocks whatever happens upstream.

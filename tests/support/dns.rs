@@ -591,7 +591,13 @@ impl Daemon {
     /// Like [`Daemon::start`], with the soft limit on open files set to `limit` (as
     /// systemd's default of 1024 would be).
     pub(crate) fn start_with_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
-        Self::spawn(config, extra, true, Some(limit))
+        Self::spawn(config, extra, true, Some((limit, "-Sn")))
+    }
+
+    /// Like [`Daemon::start`], with the soft *and hard* limits on open files set to
+    /// `limit`: winsink cannot raise it.
+    pub(crate) fn start_with_hard_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
+        Self::spawn(config, extra, true, Some((limit, "-n")))
     }
 
     /// The process id.
@@ -609,18 +615,23 @@ impl Daemon {
         self._dir.path().join("winsink.toml")
     }
 
-    fn spawn(config: &str, extra: &[&str], read_stdout: bool, open_files: Option<u32>) -> Self {
+    fn spawn(
+        config: &str,
+        extra: &[&str],
+        read_stdout: bool,
+        open_files: Option<(u32, &str)>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("winsink.toml");
         std::fs::write(&path, config).expect("write config");
         let mut command = match open_files {
             None => super::winsink(),
-            Some(n) => {
+            Some((n, which)) => {
                 // The shell lowers its limit and becomes winsink (same process id).
                 let mut c = std::process::Command::new("sh");
                 c.current_dir(super::repo_root()).args([
                     "-c",
-                    &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""),
+                    &format!("ulimit {which} {n} && exec \"$0\" \"$@\""),
                     env!("CARGO_BIN_EXE_winsink"),
                 ]);
                 c

@@ -610,6 +610,12 @@ impl Compiler<'_> {
             &server.tcp_max_connections,
             |n| non_zero(n, "refuse every TCP connection"),
         );
+        let tcp_max_connections_per_client = self.checked(
+            "[server]",
+            "tcp_max_connections_per_client",
+            &server.tcp_max_connections_per_client,
+            |n| non_zero(n, "refuse every TCP connection"),
+        );
         let ttls = self.checked("[cache]", "min_ttl", &cache.min_ttl, |min| {
             CacheTtls::new(min, cache.max_ttl, cache.negative_max_ttl)
         });
@@ -631,6 +637,7 @@ impl Compiler<'_> {
             udp_payload: udp_payload?,
             tcp_idle_timeout: tcp_idle_timeout?,
             tcp_max_connections: tcp_max_connections?,
+            tcp_max_connections_per_client: tcp_max_connections_per_client?,
             cache_enabled: cache.enabled,
             cache_size: cache.size,
             log: LogSink {

@@ -47,9 +47,14 @@ pub struct ServerSettings {
     pub udp_payload: Spanned<u16>,
     /// Seconds an idle TCP connection is kept open (at least 1). Default: `10`.
     pub tcp_idle_timeout_secs: Spanned<u64>,
-    /// Most TCP connections served at once (at least 1); more are closed on accept.
-    /// Default: `1024`.
+    /// Most TCP connections served at once (at least 1). When all are taken, the one
+    /// idle the longest is closed to make room for a new one; a new one is refused only
+    /// when every connection has a query in flight. Lowered at start, with a warning,
+    /// to what the open-files limit allows. Default: `1024`.
     pub tcp_max_connections: Spanned<usize>,
+    /// Most TCP connections one client address may hold at once (at least 1); more are
+    /// closed on accept, so that one client cannot take every slot. Default: `32`.
+    pub tcp_max_connections_per_client: Spanned<usize>,
 }
 
 impl Default for ServerSettings {
@@ -66,6 +71,7 @@ impl Default for ServerSettings {
             udp_payload: unwritten(1232),
             tcp_idle_timeout_secs: unwritten(10),
             tcp_max_connections: unwritten(1024),
+            tcp_max_connections_per_client: unwritten(32),
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Startup {
     pub tcp_idle_timeout: Timeout,
     /// `[server] tcp_max_connections`.
     pub tcp_max_connections: NonZeroUsize,
+    /// `[server] tcp_max_connections_per_client`.
+    pub tcp_max_connections_per_client: NonZeroUsize,
     /// `[cache] enabled`.
     pub cache_enabled: bool,
     /// `[cache] size`: most entries held.
@@ -69,6 +71,7 @@ impl Startup {
             udp_payload,
             tcp_idle_timeout,
             tcp_max_connections,
+            tcp_max_connections_per_client,
             cache_enabled,
             cache_size,
             log:
@@ -100,6 +103,11 @@ impl Startup {
                 "tcp_max_connections",
                 tcp_max_connections,
                 &self.tcp_max_connections,
+            )
+            .compare(
+                "tcp_max_connections_per_client",
+                tcp_max_connections_per_client,
+                &self.tcp_max_connections_per_client,
             );
         Settings::new(&mut out, "[cache]")
             .compare("enabled", cache_enabled, &self.cache_enabled)

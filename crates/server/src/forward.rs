@@ -139,6 +139,9 @@ struct TcpSlot {
 /// random port), all open until the answer or the deadline.
 pub(crate) const UDP_ATTEMPTS: u8 = 3;
 
+/// How much later than an attempt's own deadline its exchange is cut off.
+const OUTER_GRACE: Duration = Duration::from_millis(20);
+
 /// How often the prober looks for upstreams whose hold-down is over.
 const PROBE_TICK: Duration = Duration::from_secs(1);
 
@@ -271,10 +274,14 @@ impl Forwarder {
                 left / (n - i) as u32
             };
             let until = now + share;
-            let result = match timeout_at(until, self.ask(idx, q, &query, cache, until)).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::Timeout(share)),
-            };
+            // The UDP exchange ends itself at `until`, saying whether it saw only
+            // unusable replies; this deadline, a moment later, is the net for TCP.
+            let result =
+                match timeout_at(until + OUTER_GRACE, self.ask(idx, q, &query, cache, until)).await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(Failure::Timeout(share)),
+                };
             let label = self.health.label(idx);
             match result {
                 Ok(reply) => match failing_rcode(reply.rcode()) {

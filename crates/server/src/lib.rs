@@ -84,6 +84,7 @@ mod listen;
 mod mmsg;
 mod querylog;
 mod reply;
+mod tcp;
 mod verdict;
 mod wire;
 
@@ -180,14 +181,14 @@ const OTHER_FILES: usize = 256;
 /// systemd's default soft limit of 1024 a burst of cache misses would otherwise fail at
 /// once with "too many open files" while the hard limit allows far more.
 #[cfg(target_os = "linux")]
-fn raise_open_files_limit(needed: u64) {
+fn raise_open_files_limit(needed: u64) -> Option<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
     let Ok((old, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return;
+        return None;
     };
     if old >= needed {
-        return;
+        return Some(old);
     }
     let mut now = old;
     let target = needed.min(hard);
@@ -195,15 +196,34 @@ fn raise_open_files_limit(needed: u64) {
         info!("open files limit raised from {old} to {target}");
         now = target;
     }
-    if now < needed {
-        warn!(
-            "open files limit is {now}; {needed} would let every upstream query and TCP client have a socket"
-        );
-    }
+    Some(now)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn raise_open_files_limit(_needed: u64) {}
+fn raise_open_files_limit(_needed: u64) -> Option<u64> {
+    None
+}
+
+/// The TCP connections and waiting upstream queries that fit in `limit` open files
+/// (`None`: unknown, nothing lowered), from the configured `tcp_max` and `forwards`.
+/// When both do not fit, TCP clients get at most half of what is left after
+/// [`OTHER_FILES`], and upstream queries (up to [`forward::UDP_ATTEMPTS`] sockets each)
+/// the rest: a TCP flood can then never take the sockets cache misses need.
+fn fit_open_files(limit: Option<u64>, tcp_max: usize, forwards: usize) -> (usize, usize) {
+    let Some(limit) = limit else {
+        return (tcp_max, forwards);
+    };
+    let per_forward = usize::from(forward::UDP_ATTEMPTS);
+    let room = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(OTHER_FILES);
+    if tcp_max + forwards * per_forward <= room {
+        return (tcp_max, forwards);
+    }
+    let tcp = tcp_max.min(room / 2).max(1);
+    let fwd = forwards.min((room - tcp.min(room)) / per_forward).max(1);
+    (tcp, fwd)
+}
 
 /// The settings read once at start (changing them needs a restart): the server's part of
 /// [`Startup`], with the upstreams found.
@@ -217,8 +237,11 @@ pub struct ServerConfig {
     pub udp_payload: UdpPayload,
     /// Idle time after which a TCP connection is closed.
     pub tcp_idle_timeout: Duration,
-    /// Most TCP connections served at once.
+    /// Most TCP connections served at once (lowered by [`Server::run`] if the
+    /// open-files limit is too low for them).
     pub tcp_max_connections: usize,
+    /// Most TCP connections of one client address.
+    pub tcp_max_connections_per_client: usize,
     /// Most cached answers (0 when the cache is off).
     pub cache_size: usize,
 }
@@ -246,6 +269,7 @@ impl ServerConfig {
             udp_payload: startup.udp_payload,
             tcp_idle_timeout: startup.tcp_idle_timeout.get(),
             tcp_max_connections: startup.tcp_max_connections.get(),
+            tcp_max_connections_per_client: startup.tcp_max_connections_per_client.get(),
             cache_size: startup.cache_entries(),
         })
     }
@@ -298,26 +322,41 @@ impl Server {
     /// Serves `listeners` until `shutdown` is cancelled, then drains (at most [`DRAIN`]).
     ///
     /// First raises the process's soft limit on open files, within the hard limit, to
-    /// what the sockets of 4096 forwarded queries and every TCP client need (logged; a
-    /// warning when the hard limit is lower).
+    /// what the sockets of 4096 forwarded queries and every TCP client need (logged).
+    /// When the hard limit is lower, TCP connections and waiting upstream queries are
+    /// capped to fit it (a warning says to what), so that TCP clients cannot take every
+    /// descriptor and leave cache misses none.
     pub async fn run(
         self,
         listeners: Listeners,
         shutdown: CancellationToken,
     ) -> Result<(), ServerError> {
-        raise_open_files_limit(
-            (listen::MAX_FORWARDS * usize::from(forward::UDP_ATTEMPTS)
-                + self.config.tcp_max_connections
-                + OTHER_FILES) as u64,
+        let upstream_sockets = listen::MAX_FORWARDS * usize::from(forward::UDP_ATTEMPTS);
+        let limit = raise_open_files_limit(
+            (upstream_sockets + self.config.tcp_max_connections + OTHER_FILES) as u64,
         );
+        let (tcp_max, max_forwards) =
+            fit_open_files(limit, self.config.tcp_max_connections, listen::MAX_FORWARDS);
+        if tcp_max < self.config.tcp_max_connections || max_forwards < listen::MAX_FORWARDS {
+            warn!(
+                "open files limit is {}: serving at most {tcp_max} TCP connections (tcp_max_connections = {}) and {max_forwards} queries waiting for upstreams ({}), so that clients cannot take the sockets cache misses need; raise the limit (LimitNOFILE=) to serve more",
+                limit.unwrap_or(0),
+                self.config.tcp_max_connections,
+                listen::MAX_FORWARDS
+            );
+        }
         let tracker = TaskTracker::new();
         let mut loops = JoinSet::new();
         {
             let (engine, shutdown) = (self.engine.clone(), shutdown.clone());
             loops.spawn(async move { engine.forwarder.probe_loop(shutdown).await });
         }
-        let limit = Arc::new(Semaphore::new(self.config.tcp_max_connections));
-        let forwards = Arc::new(Semaphore::new(listen::MAX_FORWARDS));
+        let conns = tcp::Connections::new(tcp::TcpLimits {
+            max: tcp_max,
+            per_client: self.config.tcp_max_connections_per_client,
+            idle: self.config.tcp_idle_timeout,
+        });
+        let forwards = Arc::new(Semaphore::new(max_forwards));
         for b in listeners.bound {
             let addr = b.addr;
             let n = b.udp_sockets();
@@ -332,13 +371,13 @@ impl Server {
                     listen::udp_thread(engine, sock, shutdown, tracker, forwards)
                 });
             }
-            loops.spawn(listen::tcp_loop(
+            loops.spawn(tcp::accept_loop(
                 self.engine.clone(),
                 tcp,
+                conns.clone(),
+                forwards.clone(),
                 shutdown.clone(),
                 tracker.clone(),
-                limit.clone(),
-                self.config.tcp_idle_timeout,
             ));
             info!("listening on {addr} (udp x{n}, tcp)");
         }

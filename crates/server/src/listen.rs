@@ -1,13 +1,11 @@
-//! Sockets: binding them, and the UDP and TCP loops that serve them.
+//! Sockets: binding them, and the UDP loops that serve them (TCP connections: [`crate::tcp`]).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -140,7 +138,7 @@ pub(crate) const MAX_FORWARDS: usize = 4096;
 /// How often a UDP thread blocked in `recv_from` looks at the shutdown token where a
 /// blocked receive cannot be woken (not Linux).
 #[cfg(not(target_os = "linux"))]
-const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+const SHUTDOWN_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Wakes the UDP threads blocked on `sockets` once `shutdown` is cancelled. On Linux the
 /// threads block without a timeout (arming a timer for every wait costs a VM exit on
@@ -325,118 +323,4 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
-}
-
-/// Accepts TCP connections until `shutdown`, at most `limit` at once.
-pub(crate) async fn tcp_loop(
-    engine: Arc<Engine>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-    limit: Arc<Semaphore>,
-    idle: Duration,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "tcp accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!(%peer, "tcp connection limit reached; closing the new connection");
-            continue;
-        };
-        let engine = engine.clone();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let mut stream = stream;
-            if let Err(e) = tcp_connection(&engine, &mut stream, peer, &shutdown, idle).await {
-                debug!(%peer, error = %e, "tcp connection ended");
-            }
-            // Free the slot before the client can see the close, so that it may connect
-            // again at once.
-            drop(permit);
-            drop(stream);
-        });
-    }
-}
-
-/// Serves the queries of one connection, in order, until it goes idle for `idle` (no
-/// query arriving, or an answer not taken), the client closes it, or shutdown (a query
-/// being answered is finished first).
-async fn tcp_connection(
-    engine: &Engine,
-    stream: &mut TcpStream,
-    peer: SocketAddr,
-    shutdown: &CancellationToken,
-    idle: Duration,
-) -> io::Result<()> {
-    let _ = stream.set_nodelay(true);
-    let mut buf = Vec::new();
-    let mut out = Vec::with_capacity(4096);
-    let mut frame = Vec::with_capacity(4096);
-    let mut scratch = Scratch::default();
-    loop {
-        let mut len = [0u8; 2];
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(()),
-            r = tokio::time::timeout(idle, stream.read_exact(&mut len)) => match r {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(()),
-            },
-        }
-        buf.resize(usize::from(u16::from_be_bytes(len)), 0);
-        match tokio::time::timeout(idle, stream.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Ok(()),
-        }
-        let req = Request {
-            packet: &buf,
-            client: peer,
-            proto: Proto::Tcp,
-            received: Received::now(),
-        };
-        let answered = match engine.answer_now(req, &mut scratch, &mut out) {
-            Handled::Answer => true,
-            Handled::Drop => false,
-            Handled::Forward => engine.answer_forwarded(req, &mut scratch, &mut out).await,
-        };
-        engine.flush_log(&mut scratch);
-        if answered {
-            frame.clear();
-            frame.extend_from_slice(&(out.len() as u16).to_be_bytes());
-            frame.extend_from_slice(&out);
-            // A client that stops reading must not hold its connection slot for ever:
-            // the answer gets as long to leave as a query gets to arrive.
-            match tokio::time::timeout(idle, stream.write_all(&frame)).await {
-                Ok(r) => r?,
-                Err(_) => return Ok(()),
-            }
-        }
-        // A client outside allow_clients has its REFUSED; it may not keep a connection
-        // slot that allowed clients need.
-        if !engine.allows(peer.ip()) {
-            return Ok(());
-        }
-        // One large message must not keep 64 KiB buffers for the connection's life: with
-        // every connection slot taken that would be hundreds of MiB.
-        for b in [&mut buf, &mut out, &mut frame] {
-            if b.capacity() > 16 * 1024 {
-                b.clear();
-                b.shrink_to(4096);
-            }
-        }
-    }
 }

@@ -262,10 +262,10 @@ fn show_of_a_catalog_with_an_unknown_key_exits_2_naming_file_and_key() {
 }
 
 #[test]
-fn import_of_a_flat_list_without_areas_exits_2_saying_why() {
+fn import_of_a_flat_list_without_a_reference_catalog_exits_2_saying_why() {
     let page = "crates/catalog/tests/fixtures/flat-list.md";
     assert_eq!(
-        input_error(&["catalog", "import", page]),
+        input_error(&["catalog", "import", "--areas-from", "none", page]),
         format!(
             "{page}:12: skipped: table of 3 rows has Destination and Description columns but \
              no Area column: a flat list without areas is not imported\n\
@@ -436,4 +436,57 @@ fn diff_of_something_that_is_not_a_catalog_exits_2_saying_what_it_takes() {
         SHIPPED,
     ]);
     assert!(err.contains("not a Microsoft endpoint page"), "{err}");
+}
+
+#[test]
+fn import_of_flat_per_edition_lists_takes_areas_from_the_built_in_catalog_or_another() {
+    let page = "crates/catalog/tests/fixtures/windows10-1709-editions.md";
+    let out = run_winsink(&["catalog", "import", page]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(&format!(
+            "{page}: 9 areas, 9 endpoints (8 distinct patterns) in 3 sections from 10 table \
+             rows; 1 repeated destination merged, 0 mojibake characters repaired, 2 rows \
+             skipped; flat lists: 7 destinations given the reference catalog's areas, 2 in \
+             Unassigned areas\n"
+        )),
+        "{err}"
+    );
+    let toml = stdout(&out);
+    assert!(
+        toml.contains("id = \"unassigned-windows-10-family\"\n"),
+        "{toml}"
+    );
+    assert!(toml.contains("id = \"microsoft-store\"\n"), "{toml}");
+
+    // Another reference, which lists only *.wns.windows.com (in both editions that have
+    // it): everything else is unassigned.
+    let reference = scratch("flat-reference.toml");
+    std::fs::write(
+        &reference,
+        "[source]\ntitle = \"r\"\nurl = \"https://example.invalid/\"\ndate = \"\"\n\
+         [[area]]\nid = \"push\"\nname = \"Push\"\n\
+         [[area.endpoint]]\npattern = \"*.wns.windows.com\"\noriginal = \"*.wns.windows.com\"\n",
+    )
+    .unwrap();
+    let out = run_winsink(&[
+        "catalog",
+        "import",
+        "--areas-from",
+        reference.to_str().unwrap(),
+        page,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(
+            "; flat lists: 2 destinations given the reference catalog's areas, 7 in Unassigned \
+             areas\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("id = \"push\"\nname = \"Push\"\n"));
+    let err = input_error(&["catalog", "import", "--areas-from", "builtin:nope", page]);
+    assert!(err.contains("--areas-from builtin:nope: "), "{err}");
 }

@@ -44,6 +44,16 @@ pub(crate) struct ImportArgs {
     /// Fail (exit code 2, nothing written) if any row is skipped.
     #[arg(long)]
     strict: bool,
+    /// The catalog that gives areas to flat per-edition lists (tables without an Area
+    /// column): a destination it lists goes to the same areas, any other to an
+    /// `Unassigned (EDITION)` area. A page (.md), a catalog file (.toml) or
+    /// builtin:NAME; `none` skips such tables.
+    #[arg(
+        long,
+        value_name = "CATALOG",
+        default_value = "builtin:windows11-enterprise"
+    )]
+    areas_from: String,
 }
 
 /// Arguments of `winsink catalog show`.
@@ -101,6 +111,17 @@ fn import_page(args: &ImportArgs) -> Result<(), Failure> {
         None => {
             ImportOptions::for_page_file(&page.file_name().unwrap_or_default().to_string_lossy())
         }
+    };
+    let options = if args.areas_from == "none" {
+        options
+    } else {
+        let reference = crate::catalog_source::load(
+            &args.areas_from,
+            crate::catalog_source::PageText::Repaired,
+        )
+        .with_context(|| format!("--areas-from {}", args.areas_from))
+        .map_err(Failure::Input)?;
+        options.areas_from(reference)
     };
     let imported = import(&text, &options).map_err(|e| {
         if let ImportError::NoEndpoints { skipped } = &e {

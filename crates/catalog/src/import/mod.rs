@@ -21,12 +21,18 @@
 //!   (the description) and a `Source process | Protocol | Destination` table. The area is the
 //!   nearest heading above the table; the section is the heading above that one, or the page
 //!   title when there is none.
+//! - **Flat per-edition lists** (the oldest Windows 10 non-Enterprise pages): a
+//!   `Destination | Protocol | Description` table per `## Windows 10 Family/Pro/...`
+//!   heading, without an Area column. The areas come from a reference catalog
+//!   ([`ImportOptions::areas_from`]; `winsink catalog import --areas-from`, by default
+//!   the built-in catalog): a destination whose pattern the reference lists goes to the same
+//!   areas (with this page's protocols and description); any other goes to the section's
+//!   `Unassigned (Windows 10 Pro)` area. Each row describes only itself. The
+//!   [`Summary`] counts how many were assigned each way. Without a reference such a
+//!   table is reported as skipped, whole, rather than guessed into areas.
 //!
 //! The section of an area table is the nearest `##`-or-deeper heading above it, or the page
 //! title. Tables without a Destination column are not endpoint tables and are passed over.
-//! A table with Destination and Description columns but no Area column (the flat
-//! per-edition lists of some Windows 10 non-Enterprise pages) names no areas: it is
-//! reported as skipped, whole, rather than guessed into areas.
 //! Alignment rows (`|---|:---:|`), bold header cells, missing outer pipes, stray spaces and
 //! trailing whitespace are all accepted; fenced code blocks are not read.
 //!
@@ -184,6 +190,18 @@ pub struct Imported {
     pub repaired: usize,
     /// How many body rows the endpoint tables have.
     pub rows: usize,
+    /// How the destinations of flat per-edition lists got their areas.
+    pub flat: FlatAssignment,
+}
+
+/// How the destinations of flat per-edition lists (tables without an Area column) got
+/// their areas, counted once per destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlatAssignment {
+    /// Destinations the reference catalog lists: they went to its areas.
+    pub from_reference: usize,
+    /// Destinations it does not list: they went to their section's `Unassigned` area.
+    pub unassigned: usize,
 }
 
 impl Imported {
@@ -213,6 +231,7 @@ impl Imported {
             merged: self.merged,
             repaired: self.repaired,
             skipped: self.skipped.len(),
+            flat: self.flat,
         }
     }
 }
@@ -238,6 +257,8 @@ pub struct Summary {
     pub repaired: usize,
     /// Rows or destinations skipped.
     pub skipped: usize,
+    /// How flat-list destinations got their areas.
+    pub flat: FlatAssignment,
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -268,7 +289,20 @@ impl fmt::Display for Summary {
             plural(self.merged, "repeated destination", "repeated destinations"),
             plural(self.repaired, "mojibake character", "mojibake characters"),
             plural(self.skipped, "row", "rows"),
-        )
+        )?;
+        let FlatAssignment {
+            from_reference,
+            unassigned,
+        } = self.flat;
+        if from_reference + unassigned > 0 {
+            write!(
+                f,
+                "; flat lists: {} given the reference catalog's areas, {} in Unassigned areas",
+                plural(from_reference, "destination", "destinations"),
+                unassigned
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -433,6 +467,18 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
         description: None,
         skipped: Vec::new(),
         builder: Builder::default(),
+        reference: options.areas_from.as_ref().map(|c| {
+            let mut m: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for a in &c.areas {
+                for e in &a.endpoints {
+                    m.entry(e.pattern.clone())
+                        .or_default()
+                        .push((a.id.clone(), a.name.clone()));
+                }
+            }
+            m
+        }),
+        flat: FlatAssignment::default(),
     };
     parser.run(&lines, body);
 
@@ -471,6 +517,7 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
         merged: builder.merged,
         repaired,
         rows: parser.rows,
+        flat: parser.flat,
     })
 }
 
@@ -639,6 +686,9 @@ struct Parser {
     description: Option<Description>,
     skipped: Vec<Skipped>,
     builder: Builder,
+    /// Pattern → (area id, area name) of the reference catalog, for flat lists.
+    reference: Option<HashMap<String, Vec<(String, String)>>>,
+    flat: FlatAssignment,
 }
 
 impl Parser {
@@ -758,12 +808,23 @@ impl Parser {
         self.close_description();
         self.current_area = None;
         if cols.area.is_none() && cols.description.is_some() {
-            // A flat `Destination | Protocol | Description` list per edition (some Windows
-            // 10 non-Enterprise pages): its rows name no area, and guessing one from the
-            // heading (an edition) would make a wrong catalog.
-            let rows = end - (header + 2);
-            self.rows += rows;
-            self.skip(header + 1, SkipReason::NoAreaColumn { rows });
+            // A flat `Destination | Protocol | Description` list per edition (the oldest
+            // Windows 10 non-Enterprise pages): its rows name no area. Without a
+            // reference catalog, guessing one from the heading (an edition) would make a
+            // wrong catalog.
+            if self.reference.is_none() {
+                let rows = end - (header + 2);
+                self.rows += rows;
+                self.skip(header + 1, SkipReason::NoAreaColumn { rows });
+                return;
+            }
+            let section = self
+                .section_heading(self.headings.len())
+                .map_or_else(|| self.title.clone(), |h| h.text.clone());
+            for (index, row) in lines.iter().enumerate().take(end).skip(header + 2) {
+                self.rows += 1;
+                self.flat_row(index + 1, row, &cols, dest_col, &section);
+            }
             return;
         }
 
@@ -929,6 +990,83 @@ impl Parser {
                         why: why.to_string(),
                     },
                 ),
+            }
+        }
+    }
+
+    /// A row of a flat per-edition list: each destination goes to the reference
+    /// catalog's areas that list the same pattern, else to the section's `Unassigned
+    /// (SECTION)` area. Each row describes its own destinations (these lists have no
+    /// continuation rows), so an empty Description cell is an empty description.
+    fn flat_row(&mut self, line: usize, row: &str, cols: &Columns, dest_col: usize, section: &str) {
+        let cells = split_cells(row);
+        if cells.len() > cols.count && cells[cols.count..].iter().any(|c| !c.trim().is_empty()) {
+            self.skip(
+                line,
+                SkipReason::ExtraCells {
+                    found: cells.len(),
+                    expected: cols.count,
+                },
+            );
+            return;
+        }
+        let cell = |col: Option<usize>| col.and_then(|c| cells.get(c)).copied().unwrap_or("");
+        let description = text::clean_description(cell(cols.description), &self.url);
+        let protocols = text::protocols(cell(cols.protocol));
+        let pieces: Vec<&str> = text::split_br(cell(Some(dest_col)))
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        if pieces.is_empty() {
+            let reason = if cells.iter().all(|c| c.trim().is_empty()) {
+                SkipReason::EmptyRow
+            } else {
+                SkipReason::NoDestination
+            };
+            self.skip(line, reason);
+            return;
+        }
+        for piece in pieces {
+            let d = match text::destination(piece) {
+                Ok(d) => d,
+                Err(why) => {
+                    self.skip(
+                        line,
+                        SkipReason::NotADestination {
+                            text: piece.trim().to_owned(),
+                            why: why.to_string(),
+                        },
+                    );
+                    continue;
+                }
+            };
+            let areas = self
+                .reference
+                .as_ref()
+                .and_then(|r| r.get(&d.pattern))
+                .cloned()
+                .unwrap_or_default();
+            let targets = if areas.is_empty() {
+                self.flat.unassigned += 1;
+                let name = format!("Unassigned ({section})");
+                vec![(slug(&name), name)]
+            } else {
+                self.flat.from_reference += 1;
+                areas
+            };
+            for (id, name) in targets {
+                let area = self.builder.area(&id, &name);
+                self.builder.add(
+                    area,
+                    Endpoint {
+                        pattern: d.pattern.clone(),
+                        original: d.original.clone(),
+                        protocols: protocols.clone(),
+                        description: description.clone(),
+                        sections: Vec::new(),
+                    },
+                    section,
+                );
             }
         }
     }

@@ -790,3 +790,81 @@ fn a_flat_list_without_areas_is_refused_precisely() {
         ]
     );
 }
+
+#[test]
+fn a_flat_per_edition_page_takes_its_areas_from_the_reference_catalog() {
+    const PAGE: &str = include_str!("../../tests/fixtures/windows10-1709-editions.md");
+    let options = ImportOptions::for_page_file("windows10-1709-editions.md")
+        .areas_from(crate::windows11_enterprise().clone());
+    let imported = import(PAGE, &options).unwrap();
+    let c = &imported.catalog;
+    let areas: Vec<(&str, Vec<&str>)> = c
+        .areas
+        .iter()
+        .map(|a| (a.id.as_str(), patterns(a)))
+        .collect();
+    assert_eq!(
+        areas,
+        [
+            ("microsoft-store", vec!["*.wns.windows.com"]),
+            ("certificates", vec!["ctldl.windowsupdate.com"]),
+            // Two areas of the reference list it: it goes to both.
+            ("device-authentication", vec!["login.live.com"]),
+            ("microsoft-account", vec!["login.live.com"]),
+            ("apps", vec!["cdn.onenote.net"]),
+            ("unassigned-windows-10-family", vec!["*.e-msedge.net"]),
+            ("windows-update", vec!["*.dl.delivery.mp.microsoft.com"]),
+            (
+                "unassigned-windows-10-pro",
+                vec!["cdn.content.prod.cms.msn.com"]
+            ),
+            (
+                "network-connection-status-indicator-ncsi",
+                vec!["www.msftconnecttest.com"]
+            ),
+        ]
+    );
+    assert_eq!(
+        c.area("unassigned-windows-10-pro").unwrap().name,
+        "Unassigned (Windows 10 Pro)"
+    );
+    // The reference's area names, this page's protocols, descriptions and editions.
+    let wns = endpoint(c, "microsoft-store", "*.wns.windows.com");
+    assert_eq!(wns.protocols, ["TLSv1.2", "HTTPS"]);
+    assert_eq!(
+        wns.description,
+        "Used for the Windows Push Notification Services (WNS)."
+    );
+    assert_eq!(wns.sections, ["Windows 10 Family", "Windows 10 Pro"]);
+    // Tabs in cells are blanks.
+    assert_eq!(
+        endpoint(c, "certificates", "ctldl.windowsupdate.com").description,
+        "Used to download certificates that are publicly known to be fraudulent."
+    );
+    assert_eq!(
+        c.source.sections,
+        [
+            "Windows 10 Family",
+            "Windows 10 Pro",
+            "Windows 10 Education"
+        ]
+    );
+    assert_eq!(
+        imported.flat,
+        FlatAssignment {
+            from_reference: 7,
+            unassigned: 2
+        }
+    );
+    assert_eq!(
+        reasons(&imported),
+        [
+            "line 18: skipped: empty row",
+            "line 33: skipped: destination \"not a destination!\": prose, not a host name",
+        ]
+    );
+    assert!(imported.summary().to_string().ends_with(
+        "; flat lists: 7 destinations given the reference catalog's areas, 2 in Unassigned areas"
+    ));
+    round_trips(c);
+}

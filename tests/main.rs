@@ -6,6 +6,7 @@
 mod catalog;
 mod faults;
 mod policy;
+mod querylog;
 mod reload;
 mod report;
 mod server;

@@ -176,7 +176,7 @@ fn blocked_names_get_the_sinkhole_answer_of_every_mode() {
                 if tcp { "tcp" } else { "udp" },
                 json!({
                     "decision": "block",
-                    "areas": ["Diagnostic Data"],
+                    "areas": [{"id": "diagnostic-data", "name": "Diagnostic Data"}],
                     "rcode": rcode_word(expected_rcode),
                     "answers": expected.len(),
                     "cached": false,
@@ -461,8 +461,13 @@ fn a_cname_to_a_blocked_name_is_sinkholed() {
             json!({
                 "decision": "block",
                 "cname": zone::CDN_TARGET,
+                "decided_by": {"kind": "cname", "name": zone::CDN_TARGET, "inner": {
+                    "kind": "rule", "note": "test rule", "pattern": "*.blocked.test",
+                    "action": "block"}},
                 "patterns": ["*.blocked.test"],
                 "areas": [],
+                "impact": [],
+                "impact_scope": null,
                 "cached": cached,
                 "answers": 1,
             }),
@@ -571,6 +576,12 @@ fn matched_only_logging_in_pretty_format() {
         )),
         "{line}"
     );
+    // What the block breaks, on the same line, shortened.
+    assert!(
+        line.contains("us | The following endpoints are used by the Connected User Experiences"),
+        "{line}"
+    );
+    assert!(line.ends_with('…'), "{line}");
     let (status, _) = pretty.terminate();
     assert!(status.success());
 }

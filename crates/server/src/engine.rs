@@ -527,7 +527,10 @@ impl Engine {
             Kind::Invalid => ("invalid", &NoMatch),
             Kind::Refused => ("refuse", &NoMatch),
             Kind::Decided(o) => {
-                why_decided = Why(&o.decision);
+                why_decided = Why {
+                    decision: &o.decision,
+                    cname: done.cname,
+                };
                 (o.decision.verdict.as_str(), &why_decided)
             }
         };

@@ -19,7 +19,11 @@
 //! JSON fields, in order: `ts` (RFC 3339, UTC, microseconds), `client` (IP), `proto`
 //! (`udp`/`tcp`), `qname` (lowercase, no trailing dot), `qtype`, `decision` (`block`,
 //! `log`, `allow`, `pass`, `refuse`, or `invalid` for a packet answered FORMERR, NOTIMP or
-//! BADVERS), `areas`, `patterns`, `impact` (arrays of strings), `rcode`, `answers` (the
+//! BADVERS), `decided_by` (what decided, in the shape of
+//! [`DecidedBy`](winsink_policy::DecidedBy), or `null`), `areas` (every area the name
+//! belongs to, `{"id", "name"}` each), `patterns`, `impact` (arrays of strings),
+//! `impact_scope` (`endpoint`, `area` when the page describes none of the endpoints and
+//! the area's summary stands in, `mixed`, or `null` without impact), `rcode`, `answers` (the
 //! number of answer records sent), `cached`, `upstream` (the upstream asked for this
 //! query, else `null`), `duration_us`, and `cname` only when a name of the CNAME chain,
 //! not the question, decided. `duration_us` runs from the moment the datagram (or its
@@ -74,21 +78,37 @@ pub enum LogTarget {
 
 /// Why a line is written: what the policy matched, told without the policy's types.
 pub(crate) trait Explain {
-    /// Calls `f` with each distinct area name.
-    fn areas(&self, f: &mut dyn FnMut(&str));
+    /// Calls `f` with each distinct area, as (id, name).
+    fn areas(&self, f: &mut dyn FnMut(&str, &str));
     /// Calls `f` with each distinct matching pattern.
     fn patterns(&self, f: &mut dyn FnMut(&str));
     /// Calls `f` with each distinct impact text.
     fn impacts(&self, f: &mut dyn FnMut(&str));
+    /// Whose words the impacts are (`endpoint`, `area`, `mixed`); `None` without any.
+    fn impact_scope(&self) -> Option<&'static str>;
+    /// The one impact a pretty line shows: the deciding endpoint's, else the first.
+    fn impact(&self) -> Option<&str>;
+    /// Appends the `decided_by` JSON object and returns `true`, or appends nothing and
+    /// returns `false` when nothing decided.
+    fn decided_by(&self, out: &mut String) -> bool;
 }
 
 /// Nothing matched.
 pub(crate) struct NoMatch;
 
 impl Explain for NoMatch {
-    fn areas(&self, _: &mut dyn FnMut(&str)) {}
+    fn areas(&self, _: &mut dyn FnMut(&str, &str)) {}
     fn patterns(&self, _: &mut dyn FnMut(&str)) {}
     fn impacts(&self, _: &mut dyn FnMut(&str)) {}
+    fn impact_scope(&self) -> Option<&'static str> {
+        None
+    }
+    fn impact(&self) -> Option<&str> {
+        None
+    }
+    fn decided_by(&self, _: &mut String) -> bool {
+        false
+    }
 }
 
 /// Lines formatted by one answering task and not yet queued.
@@ -369,7 +389,7 @@ fn needs_escape(chunk: u64) -> bool {
 }
 
 /// Appends `s` as a JSON string.
-fn json_str(out: &mut String, s: &str) {
+pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     // Copy runs of characters that need no escape in one go, eight bytes at a time.
@@ -485,10 +505,32 @@ fn write_json(out: &mut String, l: &Line<'_>) {
     qtype_text(out, l.qtype);
     out.push_str("\",\"decision\":\"");
     out.push_str(l.decision);
-    out.push('"');
-    json_list(out, "areas", &|f| l.why.areas(f));
+    out.push_str("\",\"decided_by\":");
+    if !l.why.decided_by(out) {
+        out.push_str("null");
+    }
+    out.push_str(",\"areas\":[");
+    let mut first = true;
+    l.why.areas(&mut |id, name| {
+        out.push_str(if first { "{\"id\":" } else { ",{\"id\":" });
+        first = false;
+        json_str(out, id);
+        out.push_str(",\"name\":");
+        json_str(out, name);
+        out.push('}');
+    });
+    out.push(']');
     json_list(out, "patterns", &|f| l.why.patterns(f));
     json_list(out, "impact", &|f| l.why.impacts(f));
+    out.push_str(",\"impact_scope\":");
+    match l.why.impact_scope() {
+        Some(scope) => {
+            out.push('"');
+            out.push_str(scope);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
     out.push_str(",\"rcode\":\"");
     out.push_str(rcode_name(l.rcode));
     let _ = write!(
@@ -533,12 +575,12 @@ fn write_pretty(out: &mut String, l: &Line<'_>) {
     let areas_at = out.len();
     out.push_str(" [");
     let mut areas = false;
-    l.why.areas(&mut |a| {
+    l.why.areas(&mut |_, name| {
         if areas {
             out.push_str(", ");
         }
         areas = true;
-        out.push_str(a);
+        out.push_str(name);
     });
     if areas {
         out.push(']');
@@ -560,6 +602,40 @@ fn write_pretty(out: &mut String, l: &Line<'_>) {
         let _ = write!(out, " from {u}");
     }
     let _ = write!(out, " {}us", l.started.elapsed().as_micros());
+    if matches!(l.decision, "block" | "log") {
+        if let Some(impact) = l.why.impact() {
+            out.push_str(" | ");
+            if l.why.impact_scope() == Some("area") {
+                out.push_str("(area) ");
+            }
+            one_line(out, impact, PRETTY_IMPACT);
+        }
+    }
+}
+
+/// Characters of an impact a pretty line shows.
+const PRETTY_IMPACT: usize = 120;
+
+/// Appends `text` on one line: runs of whitespace (line breaks included) as one space,
+/// cut after at most `max` characters at a word boundary, with `…` when cut.
+fn one_line(out: &mut String, text: &str, max: usize) {
+    let mut shown = 0;
+    for (i, word) in text.split_whitespace().enumerate() {
+        let len = word.chars().count();
+        if shown + len + usize::from(i > 0) > max {
+            if i == 0 {
+                out.extend(word.chars().take(max));
+            }
+            out.push('…');
+            return;
+        }
+        if i > 0 {
+            out.push(' ');
+            shown += 1;
+        }
+        out.push_str(word);
+        shown += len;
+    }
 }
 
 thread_local! {
@@ -620,15 +696,31 @@ mod tests {
 
     struct Areas;
     impl Explain for Areas {
-        fn areas(&self, f: &mut dyn FnMut(&str)) {
-            f("Diagnostic Data");
-            f("Quote \"x\"");
+        fn areas(&self, f: &mut dyn FnMut(&str, &str)) {
+            f("diagnostic-data", "Diagnostic Data");
+            f("quote", "Quote \"x\"");
         }
         fn patterns(&self, f: &mut dyn FnMut(&str)) {
             f("*.events.data.microsoft.com");
         }
-        fn impacts(&self, _: &mut dyn FnMut(&str)) {}
+        fn impacts(&self, f: &mut dyn FnMut(&str)) {
+            f(IMPACT);
+        }
+        fn impact_scope(&self) -> Option<&'static str> {
+            Some("area")
+        }
+        fn impact(&self) -> Option<&str> {
+            Some(IMPACT)
+        }
+        fn decided_by(&self, out: &mut String) -> bool {
+            out.push_str(r#"{"kind":"rule","note":null,"pattern":"x","action":"block"}"#);
+            true
+        }
     }
+
+    const IMPACT: &str = "The following endpoints are used by the Connected User \
+        Experiences and Telemetry component.\n\nIf you turn off traffic for this endpoint, \
+        diagnostic and usage information won't be sent back to Microsoft.";
 
     fn line(why: &dyn Explain) -> Line<'_> {
         Line {
@@ -656,9 +748,21 @@ mod tests {
         assert_eq!(v["ts"], "2025-11-26T01:10:54.123456Z");
         assert_eq!(v["client"], "127.0.0.1");
         assert_eq!(v["qtype"], "HTTPS");
-        assert_eq!(v["areas"][1], "Quote \"x\"");
+        assert_eq!(
+            v["areas"],
+            serde_json::json!([{"id": "diagnostic-data", "name": "Diagnostic Data"},
+                               {"id": "quote", "name": "Quote \"x\""}])
+        );
         assert_eq!(v["patterns"][0], "*.events.data.microsoft.com");
-        assert_eq!(v["impact"], serde_json::json!([]));
+        assert_eq!(v["impact"], serde_json::json!([IMPACT]));
+        assert_eq!(v["impact_scope"], "area");
+        assert_eq!(v["decided_by"]["kind"], "rule");
+        let mut none = String::new();
+        write_json(&mut none, &line(&NoMatch));
+        let v: serde_json::Value = serde_json::from_str(&none).unwrap();
+        assert_eq!(v["decided_by"], serde_json::Value::Null);
+        assert_eq!(v["impact_scope"], serde_json::Value::Null);
+        assert_eq!(v["areas"], serde_json::json!([]));
         assert_eq!(v["upstream"], serde_json::Value::Null);
         assert_eq!(v["cname"], "x.example");
         assert_eq!(v["rcode"], "NOERROR");
@@ -711,6 +815,37 @@ mod tests {
             ),
             "{s}"
         );
+        // Block and log lines end with the impact, on one line, shortened.
+        assert!(
+            s.ends_with(
+                "us | (area) The following endpoints are used by the Connected User \
+                 Experiences and Telemetry component. If you turn off traffic for…"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains('\n'), "{s}");
+        let mut pass = String::new();
+        write_pretty(
+            &mut pass,
+            &Line {
+                decision: "pass",
+                ..line(&Areas)
+            },
+        );
+        assert!(pass.ends_with("us"), "{pass}");
+    }
+
+    #[test]
+    fn one_line_cuts_at_a_word_and_collapses_breaks() {
+        let mut s = String::new();
+        one_line(&mut s, "a  b\n\nc", 10);
+        assert_eq!(s, "a b c");
+        s.clear();
+        one_line(&mut s, "word another", 8);
+        assert_eq!(s, "word…");
+        s.clear();
+        one_line(&mut s, "überlangeswort", 4);
+        assert_eq!(s, "über…");
     }
 
     #[test]

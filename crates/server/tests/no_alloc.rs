@@ -111,6 +111,17 @@ fn run(h: &mut Harness, rounds: usize, counted: bool) -> usize {
             allowed,
             Proto::Udp,
         ),
+        // Two areas; decided_by and the area-level impact of an undescribed endpoint.
+        (
+            query(8, "self.events.data.microsoft.com", true),
+            allowed,
+            Proto::Udp,
+        ),
+        (
+            query(9, "functional.events.data.microsoft.com", true),
+            allowed,
+            Proto::Udp,
+        ),
         (query(4, "cached.example.test", true), allowed, Proto::Udp),
         (query(5, "cached.example.test", false), allowed, Proto::Tcp),
         // Two questions: FORMERR.

@@ -8,11 +8,11 @@
 //! forwarder does, so that raw upstream bytes reach the replay path too. Nothing here
 //! opens a socket: a harness has no upstreams, and a cache miss is only reported.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use winsink_policy::{Policy, Startup};
@@ -20,8 +20,9 @@ use winsink_policy::{Policy, Startup};
 use crate::cache::Cache;
 use crate::engine::{Engine, Received, Request, Scratch};
 use crate::forward::{same_question, Forwarder};
+use crate::querylog::{Explain, Line};
 use crate::reply::Reply;
-use crate::wire::{cache_key, parse_query};
+use crate::wire::{cache_key, name_to_text, parse_query, HEADER_LEN};
 use crate::{LogFormat, LogTarget, QueryLog, ServerError};
 
 pub use crate::engine::{Handled, Proto};
@@ -124,4 +125,85 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.log.close();
     }
+}
+
+/// Reads `packet` as the answering path does before it decides: the query (header, one
+/// question, OPT record) and the question's name as text into `name`. Returns the
+/// question's type, or `None` for a packet answered FORMERR, NOTIMP or BADVERS, or not at
+/// all. For the benches against hickory-proto's `Message::from_vec`.
+pub fn read_query(packet: &[u8], name: &mut String) -> Option<u16> {
+    let q = parse_query(packet).ok()?;
+    name.clear();
+    name_to_text(q.packet, HEADER_LEN, name)?;
+    Some(q.qtype)
+}
+
+/// The line [`write_sample_line`] writes, field by field, for a bench that writes the
+/// same line with serde_json.
+pub mod sample {
+    /// `ts`: 2025-11-26T01:10:54.123456Z.
+    pub const TS_MICROS: u64 = 1_764_119_454_123_456;
+    /// `client`.
+    pub const CLIENT: &str = "10.0.10.5";
+    /// `qname`.
+    pub const QNAME: &str = "watson.events.data.microsoft.com";
+    /// `qtype`: A.
+    pub const QTYPE: u16 = 1;
+    /// `areas`, as (id, name).
+    pub const AREAS: &[(&str, &str)] = &[("diagnostic-data", "Diagnostic Data")];
+    /// `patterns`.
+    pub const PATTERNS: &[&str] = &["watson.*.microsoft.com", "*.events.data.microsoft.com"];
+    /// `impact`.
+    pub const IMPACT: &[&str] = &["Windows Error Reporting cannot send crash reports."];
+    /// `impact_scope`.
+    pub const IMPACT_SCOPE: &str = "endpoint";
+    /// `decided_by`: the rule's pattern (kind `rule`, action `block`, no note).
+    pub const DECIDED_BY: &str = "watson.*.microsoft.com";
+}
+
+struct SampleWhy;
+
+impl Explain for SampleWhy {
+    fn areas(&self, f: &mut dyn FnMut(&str, &str)) {
+        sample::AREAS.iter().for_each(|(id, name)| f(id, name));
+    }
+    fn patterns(&self, f: &mut dyn FnMut(&str)) {
+        sample::PATTERNS.iter().for_each(|p| f(p));
+    }
+    fn impacts(&self, f: &mut dyn FnMut(&str)) {
+        sample::IMPACT.iter().for_each(|i| f(i));
+    }
+    fn impact_scope(&self) -> Option<&'static str> {
+        Some(sample::IMPACT_SCOPE)
+    }
+    fn impact(&self) -> Option<&str> {
+        sample::IMPACT.first().copied()
+    }
+    fn decided_by(&self, out: &mut String) -> bool {
+        out.push_str(r#"{"kind":"rule","note":null,"pattern":""#);
+        out.push_str(sample::DECIDED_BY);
+        out.push_str(r#"","action":"block"}"#);
+        true
+    }
+}
+
+/// Appends a typical query-log line (a name blocked by an area, over UDP, the sinkhole
+/// answer with one record) as the query log writes it in `format`, with its newline.
+pub fn write_sample_line(out: &mut String, format: LogFormat) {
+    let line = Line {
+        ts: UNIX_EPOCH + Duration::from_micros(sample::TS_MICROS),
+        client: IpAddr::V4(Ipv4Addr::new(10, 0, 10, 5)),
+        proto: Proto::Udp,
+        qname: sample::QNAME,
+        qtype: Some(sample::QTYPE),
+        decision: "block",
+        why: &SampleWhy,
+        rcode: 0,
+        answers: 1,
+        cached: false,
+        upstream: None,
+        started: Instant::now(),
+        cname: None,
+    };
+    crate::querylog::format_line(out, format, &line);
 }

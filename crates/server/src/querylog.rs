@@ -41,10 +41,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hickory_proto::rr::RecordType;
 use tracing::warn;
 
 use crate::engine::Proto;
-use crate::wire::{rcode_name, type_name};
+use crate::wire::rcode_name;
 use crate::ServerError;
 
 mod writer;
@@ -255,11 +256,7 @@ impl QueryLog {
 
     /// Formats `line` into `buf`; [`flush`](Self::flush) queues what `buf` holds.
     pub(crate) fn push(&self, line: &Line<'_>, buf: &mut LogBuf) {
-        match self.format {
-            LogFormat::Json => write_json(&mut buf.text, line),
-            LogFormat::Pretty => write_pretty(&mut buf.text, line),
-        }
-        buf.text.push('\n');
+        format_line(&mut buf.text, self.format, line);
         buf.lines += 1;
     }
 
@@ -481,15 +478,27 @@ fn json_list(out: &mut String, key: &str, each: ForEach<'_>) {
     out.push(']');
 }
 
+/// Appends the mnemonic of a record type (hickory-proto's names), or `TYPE<n>` (RFC
+/// 3597) for one without a name.
 fn qtype_text(out: &mut String, qtype: Option<u16>) {
     if let Some(t) = qtype {
-        match type_name(t) {
-            Some(n) => out.push_str(n),
-            None => {
+        match RecordType::from(t) {
+            // ZERO is hickory's name for the reserved type 0, not a mnemonic.
+            RecordType::Unknown(_) | RecordType::ZERO => {
                 let _ = write!(out, "TYPE{t}");
             }
+            rt => out.push_str(rt.into()),
         }
     }
+}
+
+/// Appends `line` in `format`, with its newline.
+pub(crate) fn format_line(out: &mut String, format: LogFormat, line: &Line<'_>) {
+    match format {
+        LogFormat::Json => write_json(out, line),
+        LogFormat::Pretty => write_pretty(out, line),
+    }
+    out.push('\n');
 }
 
 fn write_json(out: &mut String, l: &Line<'_>) {

@@ -92,16 +92,7 @@ impl Reply {
         let mut ede = Vec::new();
         if let Some(o) = opt {
             ext_rcode = (o.ttl >> 24) as u8;
-            let mut p = o.rdata.0;
-            while p + 4 <= o.rdata.1 {
-                let code = u16::from_be_bytes([bytes[p], bytes[p + 1]]);
-                let len = usize::from(u16::from_be_bytes([bytes[p + 2], bytes[p + 3]]));
-                let end = (p + 4 + len).min(o.rdata.1);
-                if code == EDNS_OPTION_EDE {
-                    ede.extend_from_slice(&bytes[p..end]);
-                }
-                p = end;
-            }
+            ede = ede_options(&bytes, &o);
             if o.rdata.1 != bytes.len() {
                 // The OPT sits between other additional records; cutting its bytes out
                 // would break compression pointers into the records after it. Re-encode
@@ -120,18 +111,7 @@ impl Reply {
             bytes[10..12].copy_from_slice(&arcount.to_be_bytes());
         }
 
-        let mut chain: Vec<Box<str>> = Vec::new();
-        for (_, rec) in records.iter().filter(|(s, _)| *s == 1) {
-            if rec.rtype == TYPE_CNAME || rec.rtype == TYPE_DNAME {
-                let mut s = String::new();
-                if name_to_text(&bytes, rec.rdata.0, &mut s).is_some()
-                    && !chain.iter().any(|c| **c == *s)
-                {
-                    chain.push(s.into_boxed_str());
-                }
-            }
-        }
-
+        let chain = cname_chain(&bytes, &records);
         let lifetime = cache_lifetime(&mut bytes, &records, an, settings);
         Ok(Self {
             question_end,
@@ -139,7 +119,7 @@ impl Reply {
             wire: bytes.into_boxed_slice(),
             ext_rcode,
             ede: ede.into_boxed_slice(),
-            chain: chain.into_boxed_slice(),
+            chain,
             lifetime,
             upstream,
         })
@@ -207,6 +187,39 @@ impl Reply {
         let ar = u16::from_be_bytes([out[10], out[11]]).wrapping_add(1);
         out[10..12].copy_from_slice(&ar.to_be_bytes());
     }
+}
+
+/// The Extended DNS Error options of an OPT record, whole (code, length, data), to be
+/// passed on to clients.
+fn ede_options(bytes: &[u8], opt: &wire::RecordPos) -> Vec<u8> {
+    let mut ede = Vec::new();
+    let mut p = opt.rdata.0;
+    while p + 4 <= opt.rdata.1 {
+        let code = u16::from_be_bytes([bytes[p], bytes[p + 1]]);
+        let len = usize::from(u16::from_be_bytes([bytes[p + 2], bytes[p + 3]]));
+        let end = (p + 4 + len).min(opt.rdata.1);
+        if code == EDNS_OPTION_EDE {
+            ede.extend_from_slice(&bytes[p..end]);
+        }
+        p = end;
+    }
+    ede
+}
+
+/// The distinct targets of the answer section's CNAME and DNAME records, in order.
+fn cname_chain(bytes: &[u8], records: &[(u8, wire::RecordPos)]) -> Box<[Box<str>]> {
+    let mut chain: Vec<Box<str>> = Vec::new();
+    for (_, rec) in records.iter().filter(|(s, _)| *s == 1) {
+        if rec.rtype == TYPE_CNAME || rec.rtype == TYPE_DNAME {
+            let mut s = String::new();
+            if name_to_text(bytes, rec.rdata.0, &mut s).is_some()
+                && !chain.iter().any(|c| **c == *s)
+            {
+                chain.push(s.into_boxed_str());
+            }
+        }
+    }
+    chain.into_boxed_slice()
 }
 
 fn read_question_end(bytes: &[u8]) -> Option<usize> {

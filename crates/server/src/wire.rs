@@ -104,40 +104,6 @@ pub(crate) fn rcode_name(code: u16) -> &'static str {
     }
 }
 
-/// The mnemonic of a record type (`A`, `HTTPS`, …), or `None` for one without a
-/// well-known name (the log then writes `TYPE<n>`, RFC 3597).
-pub(crate) fn type_name(t: u16) -> Option<&'static str> {
-    Some(match t {
-        1 => "A",
-        2 => "NS",
-        5 => "CNAME",
-        6 => "SOA",
-        12 => "PTR",
-        13 => "HINFO",
-        15 => "MX",
-        16 => "TXT",
-        28 => "AAAA",
-        33 => "SRV",
-        35 => "NAPTR",
-        39 => "DNAME",
-        41 => "OPT",
-        43 => "DS",
-        46 => "RRSIG",
-        47 => "NSEC",
-        48 => "DNSKEY",
-        50 => "NSEC3",
-        52 => "TLSA",
-        64 => "SVCB",
-        65 => "HTTPS",
-        99 => "SPF",
-        251 => "IXFR",
-        252 => "AXFR",
-        255 => "ANY",
-        257 => "CAA",
-        _ => return None,
-    })
-}
-
 /// What the query's OPT record said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EdnsInfo {
@@ -305,6 +271,28 @@ fn edns_of(rec: &RecordPos) -> EdnsInfo {
     }
 }
 
+/// Skips `skip` records from `pos` (a query's answer and authority records, which it
+/// should not have), then reads `ar` more and returns the OPT record among them. `None`
+/// (FORMERR) for a record that does not parse, or an OPT record twice or not owned by
+/// the root (RFC 6891 §6.1.1).
+fn find_opt(packet: &[u8], mut pos: usize, skip: u32, ar: u16) -> Option<Option<EdnsInfo>> {
+    for _ in 0..skip {
+        pos = read_record(packet, pos)?.rdata.1;
+    }
+    let mut edns = None;
+    for _ in 0..ar {
+        let rec = read_record(packet, pos)?;
+        if rec.rtype == TYPE_OPT {
+            if edns.is_some() || packet[rec.start] != 0 {
+                return None;
+            }
+            edns = Some(edns_of(&rec));
+        }
+        pos = rec.rdata.1;
+    }
+    Some(edns)
+}
+
 /// Parses a query packet.
 pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, Reject<'_>> {
     let reject = |kind, question_end, qtype, edns| Reject {
@@ -347,61 +335,15 @@ pub(crate) fn parse_query(packet: &[u8]) -> Result<Query<'_>, Reject<'_>> {
         return Err(reject(RejectKind::FormErr, None, None, None));
     };
     let question_end = name_end + 4;
-
-    // Skip answer and authority records (a query should have none), then find the OPT.
-    let mut pos = question_end;
-    for _ in 0..(u32::from(an) + u32::from(ns)) {
-        let Some(rec) = read_record(packet, pos) else {
-            return Err(reject(
-                RejectKind::FormErr,
-                Some(question_end),
-                Some(qtype),
-                None,
-            ));
-        };
-        pos = rec.rdata.1;
-    }
-    let mut edns = None;
-    for _ in 0..ar {
-        let Some(rec) = read_record(packet, pos) else {
-            return Err(reject(
-                RejectKind::FormErr,
-                Some(question_end),
-                Some(qtype),
-                None,
-            ));
-        };
-        if rec.rtype == TYPE_OPT {
-            // RFC 6891 §6.1.1: more than one OPT, or one not owned by the root, is FORMERR.
-            if edns.is_some() || packet[rec.start] != 0 {
-                return Err(reject(
-                    RejectKind::FormErr,
-                    Some(question_end),
-                    Some(qtype),
-                    None,
-                ));
-            }
-            edns = Some(edns_of(&rec));
-        }
-        pos = rec.rdata.1;
-    }
-    if let Some(e) = edns {
-        if e.version != 0 {
-            return Err(reject(
-                RejectKind::BadVers,
-                Some(question_end),
-                Some(qtype),
-                edns,
-            ));
-        }
+    let rejected = |kind, edns| Err(reject(kind, Some(question_end), Some(qtype), edns));
+    let Some(edns) = find_opt(packet, question_end, u32::from(an) + u32::from(ns), ar) else {
+        return rejected(RejectKind::FormErr, None);
+    };
+    if edns.is_some_and(|e| e.version != 0) {
+        return rejected(RejectKind::BadVers, edns);
     }
     if matches!(qtype, 251..=254) {
-        return Err(reject(
-            RejectKind::NotImp,
-            Some(question_end),
-            Some(qtype),
-            edns,
-        ));
+        return rejected(RejectKind::NotImp, edns);
     }
     Ok(Query {
         packet,

@@ -92,9 +92,6 @@ pub use text::slug;
 
 use crate::model::{Area, Catalog, Endpoint, Source};
 
-/// The licence Microsoft publishes these pages under; the generated TOML names it.
-pub const SOURCE_LICENCE: &str = "CC BY 4.0";
-
 /// Where Microsoft publishes this family of pages; a page file `NAME.md` is served at
 /// `PAGE_DIRECTORY` + `NAME`.
 pub const PAGE_DIRECTORY: &str = "https://learn.microsoft.com/en-us/windows/privacy/";

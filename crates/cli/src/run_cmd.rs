@@ -149,19 +149,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
-    let target = startup
-        .log
-        .file
-        .clone()
-        .map_or(LogTarget::Stdout, LogTarget::File);
-    let format = match startup.log.format {
-        ConfigFormat::Json => LogFormat::Json,
-        ConfigFormat::Pretty => LogFormat::Pretty,
-        ConfigFormat::Auto if target == LogTarget::Stdout && std::io::stdout().is_terminal() => {
-            LogFormat::Pretty
-        }
-        ConfigFormat::Auto => LogFormat::Json,
-    };
+    let (target, format) = query_log(&startup);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -199,6 +187,24 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(crate::EXIT_RUNTIME)
         }
     }
+}
+
+/// Where query lines go and in which format: `auto` is pretty on a terminal, else JSON.
+fn query_log(startup: &Startup) -> (LogTarget, LogFormat) {
+    let target = startup
+        .log
+        .file
+        .clone()
+        .map_or(LogTarget::Stdout, LogTarget::File);
+    let format = match startup.log.format {
+        ConfigFormat::Json => LogFormat::Json,
+        ConfigFormat::Pretty => LogFormat::Pretty,
+        ConfigFormat::Auto if target == LogTarget::Stdout && std::io::stdout().is_terminal() => {
+            LogFormat::Pretty
+        }
+        ConfigFormat::Auto => LogFormat::Json,
+    };
+    (target, format)
 }
 
 /// What `winsink run` serves, once loaded.

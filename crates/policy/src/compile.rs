@@ -9,7 +9,7 @@ use toml::Spanned;
 use winsink_catalog::Catalog;
 use winsink_matcher::MatcherBuilder;
 
-use crate::config::{self, line_col, ConfigFile, RuleConfig};
+use crate::config::{self, line_col, ConfigFile, GroupConfig, ListConfig, RuleConfig};
 use crate::decision::Action;
 use crate::error::{closest, PolicyError};
 use crate::list::{self, Item};
@@ -117,6 +117,26 @@ struct Compiler<'a> {
     files: Vec<PathBuf>,
 }
 
+/// The loaded catalogs: what `catalogs` names, with every area once.
+#[derive(Default)]
+struct Catalogs {
+    catalogs: Vec<CatalogInfo>,
+    areas: Vec<AreaInfo>,
+    /// Area id → index into `areas`.
+    index: HashMap<String, u32>,
+    endpoints: Vec<EndpointInfo>,
+}
+
+/// The area actions: `sets[0]` is the global set, `sets[g + 1]` group `g`'s.
+struct AreaActions {
+    default_action: Action,
+    sets: Vec<Vec<Action>>,
+    acknowledged: Vec<Acknowledged>,
+    groups: Vec<GroupInfo>,
+    /// Every group network with its group, longest prefix first.
+    prefixes: Vec<(IpNet, u32)>,
+}
+
 /// Everything that goes into the matcher, collected in id order.
 struct Parts {
     builder: MatcherBuilder,
@@ -149,21 +169,68 @@ impl Compiler<'_> {
         self.base_dir.join(path)
     }
 
+    /// Phase two, section by section: catalogs, then area actions and groups, rules,
+    /// lists and settings. Errors are collected across sections (all are reported at
+    /// once); a catalog that does not load stops at once, since area ids depend on it.
     fn compile(mut self, cfg: ConfigFile) -> Result<Loaded, PolicyError> {
         let mut parts = Parts {
             builder: MatcherBuilder::new(),
             entries: Vec::new(),
             arena: String::new(),
         };
+        let catalogs = self.catalogs(cfg.catalogs.as_deref(), &mut parts)?;
+        let actions = self.area_actions(&cfg, &catalogs);
+        let rules = self.rules(&cfg, &mut parts);
+        let lists = self.lists(&cfg.lists, &mut parts);
+        parts.arena.shrink_to_fit();
+        parts.entries.shrink_to_fit();
 
-        // Catalogs: every area id once, across catalogs, so that one toggle covers an
-        // area that two catalogs (two Windows releases) both describe.
-        let mut catalogs = Vec::new();
-        let mut areas: Vec<AreaInfo> = Vec::new();
-        let mut area_index: HashMap<String, u32> = HashMap::new();
-        let mut endpoints = Vec::new();
+        self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
+        self.check_groups_are_served(&cfg);
+        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log);
+
+        let (startup, live) = match (self.errors.len(), settings) {
+            (0, Some(settings)) => settings,
+            (1, _) => return Err(self.errors.remove(0)),
+            _ => return Err(PolicyError::Several(self.errors)),
+        };
+
+        let policy = Policy {
+            live,
+            default_action: actions.default_action,
+            catalogs: catalogs.catalogs,
+            areas: catalogs.areas,
+            area_actions: actions.sets,
+            acknowledged: actions.acknowledged,
+            endpoints: catalogs.endpoints,
+            rules,
+            lists,
+            groups: actions.groups,
+            prefixes: actions.prefixes,
+            entries: parts.entries,
+            arena: parts.arena,
+            matcher: parts.builder.build(),
+        };
+        let mut warnings = self.warnings;
+        warnings.extend(crate::shared::warnings(&policy));
+        Ok(Loaded {
+            policy,
+            startup,
+            warnings,
+            files: self.files,
+        })
+    }
+
+    /// `catalogs` (or the default): every area id once, across catalogs, so that one
+    /// toggle covers an area that two catalogs (two Windows releases) both describe.
+    fn catalogs(
+        &mut self,
+        names: Option<&[Spanned<String>]>,
+        parts: &mut Parts,
+    ) -> Result<Catalogs, PolicyError> {
+        let mut out = Catalogs::default();
         // Each name with the line that wrote it (none for the defaults).
-        let catalog_names: Vec<(String, Option<usize>)> = match &cfg.catalogs {
+        let catalog_names: Vec<(String, Option<usize>)> = match names {
             Some(list) => list
                 .iter()
                 .map(|s| (s.get_ref().clone(), Some(self.line(s.span()))))
@@ -183,17 +250,17 @@ impl Compiler<'_> {
                 continue;
             }
             let catalog = self.catalog(name, *at)?;
-            let c = u32::try_from(catalogs.len()).unwrap_or(u32::MAX);
+            let c = u32::try_from(out.catalogs.len()).unwrap_or(u32::MAX);
             let mut count = 0;
             for area in &catalog.areas {
-                let a = *area_index.entry(area.id.clone()).or_insert_with(|| {
-                    areas.push(AreaInfo {
+                let a = *out.index.entry(area.id.clone()).or_insert_with(|| {
+                    out.areas.push(AreaInfo {
                         id: area.id.clone(),
                         name: area.name.clone(),
                         impact: area.impact.clone(),
                         endpoints: 0,
                     });
-                    u32::try_from(areas.len() - 1).unwrap_or(u32::MAX)
+                    u32::try_from(out.areas.len() - 1).unwrap_or(u32::MAX)
                 });
                 for ep in &area.endpoints {
                     if let Err(error) = parts.builder.add(&ep.pattern, parts.next_id()) {
@@ -205,120 +272,146 @@ impl Compiler<'_> {
                         continue;
                     }
                     parts.entries.push(Entry::Endpoint(
-                        u32::try_from(endpoints.len()).unwrap_or(u32::MAX),
+                        u32::try_from(out.endpoints.len()).unwrap_or(u32::MAX),
                     ));
-                    endpoints.push(EndpointInfo {
+                    out.endpoints.push(EndpointInfo {
                         catalog: c,
                         area: a,
                         pattern: ep.pattern.clone(),
                         impact: ep.description.clone(),
                     });
-                    areas[a as usize].endpoints += 1;
+                    out.areas[a as usize].endpoints += 1;
                     count += 1;
                 }
             }
-            catalogs.push(CatalogInfo {
+            out.catalogs.push(CatalogInfo {
                 title: catalog.source.title.clone(),
                 origin: name.clone(),
                 areas: catalog.areas.len(),
                 endpoints: count,
             });
         }
+        Ok(out)
+    }
 
-        // Area actions: the global set, then one per group.
+    /// `default_action`, `[areas]` and `[[groups]]`: the global set of area actions,
+    /// then one per group, and the groups' networks.
+    fn area_actions(&mut self, cfg: &ConfigFile, catalogs: &Catalogs) -> AreaActions {
         let default_action = cfg.default_action.unwrap_or(Action::Log);
-        let mut global = vec![default_action; areas.len()];
-        let mut acknowledged = Vec::new();
+        let mut global = vec![default_action; catalogs.areas.len()];
+        let mut out = AreaActions {
+            default_action,
+            sets: Vec::new(),
+            acknowledged: Vec::new(),
+            groups: Vec::new(),
+            prefixes: Vec::new(),
+        };
         for (id, setting) in &cfg.areas {
-            if let Some(a) = self.area(&area_index, &areas, id, None) {
+            if let Some(a) = self.area(&catalogs.index, &catalogs.areas, id, None) {
                 global[a as usize] = setting.action;
-                self.acknowledge(&mut acknowledged, 0, a, setting);
+                self.acknowledge(&mut out.acknowledged, 0, a, setting);
             }
         }
-
-        let mut groups: Vec<GroupInfo> = Vec::new();
-        let mut prefixes: Vec<(IpNet, u32)> = Vec::new();
-        let mut area_actions = vec![global.clone()];
+        out.sets.push(global);
         for g in &cfg.groups {
-            let name = g.name.get_ref().clone();
-            let gi = u32::try_from(groups.len()).unwrap_or(u32::MAX);
-            if groups.iter().any(|o| o.name == name) {
-                self.errors.push(PolicyError::DuplicateGroup {
-                    origin: self.origin.to_owned(),
-                    line: self.line(g.name.span()),
-                    name: name.clone(),
-                });
-            }
-            let mut clients = Vec::new();
-            for c in &g.clients {
-                let line = self.line(c.span());
-                match parse_net(c.get_ref()) {
-                    Ok(net) => {
-                        if let Some(&(_, other)) = prefixes.iter().find(|(n, _)| *n == net) {
-                            if other != gi {
-                                self.errors.push(PolicyError::AmbiguousGroups {
-                                    origin: self.origin.to_owned(),
-                                    line,
-                                    first: groups[other as usize].name.clone(),
-                                    second: name.clone(),
-                                    network: net.to_string(),
-                                });
-                            }
-                            continue;
-                        }
-                        prefixes.push((net, gi));
-                        clients.push(net);
-                    }
-                    Err(reason) => self.errors.push(PolicyError::Cidr {
-                        origin: self.origin.to_owned(),
-                        line,
-                        group: name.clone(),
-                        cidr: c.get_ref().clone(),
-                        reason,
-                    }),
-                }
-            }
-            if g.clients.is_empty() {
-                self.warnings.push(format!(
-                    "{}:{}: group `{name}` has no clients, so it applies to nobody",
-                    self.origin,
-                    self.line(g.name.span())
-                ));
-            }
-            if let Some(s) = &g.sinkhole {
-                self.check_sinkhole(s, &format!("group `{name}`: sinkhole"));
-            }
-            let mut actions = match g.default_action {
-                Some(a) => vec![a; areas.len()],
-                None => global.clone(),
-            };
-            let mut overrides = Vec::new();
-            for (id, setting) in &g.areas {
-                if let Some(a) = self.area(&area_index, &areas, id, Some(&name)) {
-                    actions[a as usize] = setting.action;
-                    overrides.push((a, setting.action));
-                    self.acknowledge(&mut acknowledged, gi as usize + 1, a, setting);
-                }
-            }
-            overrides.sort_unstable_by_key(|&(a, _)| a);
-            area_actions.push(actions);
-            groups.push(GroupInfo {
-                name,
-                clients,
-                sinkhole: g.sinkhole.clone(),
-                default_action: g.default_action,
-                areas: overrides,
-            });
+            self.group(g, catalogs, &mut out);
         }
         // Longest prefix first: the first network containing a client is its group.
-        prefixes.sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        out.prefixes
+            .sort_by_key(|(net, _)| std::cmp::Reverse(net.prefix_len()));
+        out
+    }
 
-        // Rules: group rules first, then global ones (the order explain reports them in).
+    /// One `[[groups]]` entry: its networks, its set of area actions (from the global
+    /// set, or its `default_action`), its overrides.
+    fn group(&mut self, g: &GroupConfig, catalogs: &Catalogs, out: &mut AreaActions) {
+        let name = g.name.get_ref().clone();
+        let gi = u32::try_from(out.groups.len()).unwrap_or(u32::MAX);
+        if out.groups.iter().any(|o| o.name == name) {
+            self.errors.push(PolicyError::DuplicateGroup {
+                origin: self.origin.to_owned(),
+                line: self.line(g.name.span()),
+                name: name.clone(),
+            });
+        }
+        let clients = self.group_clients(g, gi, out);
+        if g.clients.is_empty() {
+            self.warnings.push(format!(
+                "{}:{}: group `{name}` has no clients, so it applies to nobody",
+                self.origin,
+                self.line(g.name.span())
+            ));
+        }
+        if let Some(s) = &g.sinkhole {
+            self.check_sinkhole(s, &format!("group `{name}`: sinkhole"));
+        }
+        let mut actions = match g.default_action {
+            Some(a) => vec![a; catalogs.areas.len()],
+            None => out.sets[0].clone(),
+        };
+        let mut overrides = Vec::new();
+        for (id, setting) in &g.areas {
+            if let Some(a) = self.area(&catalogs.index, &catalogs.areas, id, Some(&name)) {
+                actions[a as usize] = setting.action;
+                overrides.push((a, setting.action));
+                self.acknowledge(&mut out.acknowledged, gi as usize + 1, a, setting);
+            }
+        }
+        overrides.sort_unstable_by_key(|&(a, _)| a);
+        out.sets.push(actions);
+        out.groups.push(GroupInfo {
+            name,
+            clients,
+            sinkhole: g.sinkhole.clone(),
+            default_action: g.default_action,
+            areas: overrides,
+        });
+    }
+
+    /// The networks of group `gi`, each added to `out.prefixes`; a network another group
+    /// claims too is an error.
+    fn group_clients(&mut self, g: &GroupConfig, gi: u32, out: &mut AreaActions) -> Vec<IpNet> {
+        let name = g.name.get_ref();
+        let mut clients = Vec::new();
+        for c in &g.clients {
+            let line = self.line(c.span());
+            match parse_net(c.get_ref()) {
+                Ok(net) => {
+                    if let Some(&(_, other)) = out.prefixes.iter().find(|(n, _)| *n == net) {
+                        if other != gi {
+                            self.errors.push(PolicyError::AmbiguousGroups {
+                                origin: self.origin.to_owned(),
+                                line,
+                                first: out.groups[other as usize].name.clone(),
+                                second: name.clone(),
+                                network: net.to_string(),
+                            });
+                        }
+                        continue;
+                    }
+                    out.prefixes.push((net, gi));
+                    clients.push(net);
+                }
+                Err(reason) => self.errors.push(PolicyError::Cidr {
+                    origin: self.origin.to_owned(),
+                    line,
+                    group: name.clone(),
+                    cidr: c.get_ref().clone(),
+                    reason,
+                }),
+            }
+        }
+        clients
+    }
+
+    /// `[[rules]]` and `[[groups.rules]]`: group rules first, then global ones (the
+    /// order explain reports them in).
+    fn rules(&mut self, cfg: &ConfigFile, parts: &mut Parts) -> Vec<RuleInfo> {
         let mut rules = Vec::new();
         for (gi, g) in cfg.groups.iter().enumerate() {
             for r in &g.rules {
                 self.rule(
-                    &mut parts,
+                    parts,
                     &mut rules,
                     r,
                     Some(u32::try_from(gi).unwrap_or(u32::MAX)),
@@ -326,142 +419,99 @@ impl Compiler<'_> {
             }
         }
         for r in &cfg.rules {
-            self.rule(&mut parts, &mut rules, r, None);
+            self.rule(parts, &mut rules, r, None);
         }
+        rules
+    }
 
-        let mut lists = Vec::new();
-        for l in &cfg.lists {
-            let path = self.resolve(l.path.get_ref());
-            let label = l.label.clone().unwrap_or_else(|| {
-                path.file_name().map_or_else(
-                    || l.path.get_ref().clone(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
-            });
-            let text = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    self.errors.push(PolicyError::List {
-                        origin: format!("{}:{}", self.origin, self.line(l.path.span())),
-                        label,
-                        path,
-                        source,
-                    });
-                    continue;
-                }
-            };
-            self.files.push(path.clone());
-            let text = list::decode(&text);
-            let li = u32::try_from(lists.len()).unwrap_or(u32::MAX);
-            // Names are at most the file's text: reserving it once avoids copying a
-            // growing arena again and again (the excess is returned below).
-            parts.arena.reserve(text.len());
-            parts.entries.reserve(text.len() / 24);
-            let mut star = String::new();
-            let stats = list::parse(&text, l.format, |line, shown, item| {
-                let id = parts.next_id();
-                match item {
-                    Item::Pattern(p) => parts.builder.add(p, id),
-                    Item::DomainAndBelow(name) => parts.builder.add(name, id).and_then(|()| {
-                        star.clear();
-                        star.push_str("*.");
-                        star.push_str(name);
-                        parts.builder.add(&star, id)
-                    }),
-                }
-                .map_err(|e| e.kind.to_string())?;
-                let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
-                let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
-                let line = u32::try_from(line).map_err(|_| "more than 4 billion lines")?;
-                parts.arena.push_str(shown);
-                parts.entries.push(Entry::List {
-                    list: li,
-                    start,
-                    len,
-                    line,
-                });
-                Ok(())
-            });
-            // A list that lost every entry, or turned to garbage, is a failed download
-            // far more often than intent: refused (a reload keeps the running policy,
-            // with this list's previous contents), unless the list says it may be so.
-            if !l.allow_empty && (stats.loaded == 0 || stats.bad > stats.loaded) {
-                self.errors.push(PolicyError::SuspectList {
+    /// `[[lists]]`: each file read and its entries added to the matcher.
+    fn lists(&mut self, lists: &[ListConfig], parts: &mut Parts) -> Vec<ListInfo> {
+        let mut out = Vec::new();
+        for l in lists {
+            let li = u32::try_from(out.len()).unwrap_or(u32::MAX);
+            if let Some(list) = self.list(l, li, parts) {
+                out.push(list);
+            }
+        }
+        out
+    }
+
+    /// One list file, as list `li`; `None` (after an error) if it cannot be read.
+    fn list(&mut self, l: &ListConfig, li: u32, parts: &mut Parts) -> Option<ListInfo> {
+        let path = self.resolve(l.path.get_ref());
+        let label = l.label.clone().unwrap_or_else(|| {
+            path.file_name().map_or_else(
+                || l.path.get_ref().clone(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        });
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(source) => {
+                self.errors.push(PolicyError::List {
                     origin: format!("{}:{}", self.origin, self.line(l.path.span())),
-                    label: label.clone(),
-                    path: path.clone(),
-                    valid: stats.loaded,
-                    malformed: stats.bad,
+                    label,
+                    path,
+                    source,
                 });
+                return None;
             }
-            if stats.bad > 0 {
-                let shown: Vec<String> = stats
-                    .bad_lines
-                    .iter()
-                    .map(|b| format!("line {}: {} ({:?})", b.line, b.reason, b.text))
-                    .collect();
-                let more = stats.bad - stats.bad_lines.len();
-                self.warnings.push(format!(
-                    "list `{label}` ({}): {} malformed line{} ignored:\n    {}{}",
-                    path.display(),
-                    stats.bad,
-                    if stats.bad == 1 { "" } else { "s" },
-                    shown.join("\n    "),
-                    if more > 0 {
-                        format!("\n    ... and {more} more")
-                    } else {
-                        String::new()
-                    }
-                ));
+        };
+        self.files.push(path.clone());
+        let text = list::decode(&text);
+        // Names are at most the file's text: reserving it once avoids copying a
+        // growing arena again and again (the excess is returned below).
+        parts.arena.reserve(text.len());
+        parts.entries.reserve(text.len() / 24);
+        let mut star = String::new();
+        let stats = list::parse(&text, l.format, |line, shown, item| {
+            let id = parts.next_id();
+            match item {
+                Item::Pattern(p) => parts.builder.add(p, id),
+                Item::DomainAndBelow(name) => parts.builder.add(name, id).and_then(|()| {
+                    star.clear();
+                    star.push_str("*.");
+                    star.push_str(name);
+                    parts.builder.add(&star, id)
+                }),
             }
-            lists.push(ListInfo {
-                label,
-                path,
-                format: l.format,
-                action: l.action,
-                loaded: stats.loaded,
-                skipped: stats.skipped,
-                bad: stats.bad,
-                bad_lines: stats.bad_lines,
+            .map_err(|e| e.kind.to_string())?;
+            let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
+            let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
+            let line = u32::try_from(line).map_err(|_| "more than 4 billion lines")?;
+            parts.arena.push_str(shown);
+            parts.entries.push(Entry::List {
+                list: li,
+                start,
+                len,
+                line,
+            });
+            Ok(())
+        });
+        // A list that lost every entry, or turned to garbage, is a failed download
+        // far more often than intent: refused (a reload keeps the running policy,
+        // with this list's previous contents), unless the list says it may be so.
+        if !l.allow_empty && (stats.loaded == 0 || stats.bad > stats.loaded) {
+            self.errors.push(PolicyError::SuspectList {
+                origin: format!("{}:{}", self.origin, self.line(l.path.span())),
+                label: label.clone(),
+                path: path.clone(),
+                valid: stats.loaded,
+                malformed: stats.bad,
             });
         }
-
-        parts.arena.shrink_to_fit();
-        parts.entries.shrink_to_fit();
-
-        self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
-        self.check_groups_are_served(&cfg);
-        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log);
-
-        let (startup, live) = match (self.errors.len(), settings) {
-            (0, Some(settings)) => settings,
-            (1, _) => return Err(self.errors.remove(0)),
-            _ => return Err(PolicyError::Several(self.errors)),
-        };
-
-        let policy = Policy {
-            live,
-            default_action,
-            catalogs,
-            areas,
-            area_actions,
-            acknowledged,
-            endpoints,
-            rules,
-            lists,
-            groups,
-            prefixes,
-            entries: parts.entries,
-            arena: parts.arena,
-            matcher: parts.builder.build(),
-        };
-        let mut warnings = self.warnings;
-        warnings.extend(crate::shared::warnings(&policy));
-        Ok(Loaded {
-            policy,
-            startup,
-            warnings,
-            files: self.files,
+        if stats.bad > 0 {
+            self.warnings.push(malformed_lines(&label, &path, &stats));
+        }
+        Some(ListInfo {
+            label,
+            path,
+            format: l.format,
+            action: l.action,
+            loaded: stats.loaded,
+            skipped: stats.skipped,
+            bad: stats.bad,
+            bad_lines: stats.bad_lines,
         })
     }
 
@@ -723,6 +773,28 @@ impl Compiler<'_> {
             ));
         }
     }
+}
+
+/// The warning for a list's malformed lines: how many, and the first ones.
+fn malformed_lines(label: &str, path: &Path, stats: &list::ListStats) -> String {
+    let shown: Vec<String> = stats
+        .bad_lines
+        .iter()
+        .map(|b| format!("line {}: {} ({:?})", b.line, b.reason, b.text))
+        .collect();
+    let more = stats.bad - stats.bad_lines.len();
+    format!(
+        "list `{label}` ({}): {} malformed line{} ignored:\n    {}{}",
+        path.display(),
+        stats.bad,
+        if stats.bad == 1 { "" } else { "s" },
+        shown.join("\n    "),
+        if more > 0 {
+            format!("\n    ... and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The line of `key = ...` under the header `table` (`[server]`), if the text has one.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Entry, Policy};
+use crate::policy::Policy;
 use crate::settings::SinkholeSettings;
 
 /// The action of an area, a rule or a list, as written in the config file.
@@ -587,35 +587,5 @@ impl fmt::Debug for Decision<'_> {
             .field("matches", &self.matches().collect::<Vec<_>>())
             .field("truncated", &self.truncated)
             .finish()
-    }
-}
-
-/// How strongly a match pulls the verdict; the highest rank decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Rank {
-    AllowArea = 1,
-    Log = 2,
-    Block = 3,
-    AllowGlobal = 4,
-    AllowGroup = 5,
-}
-
-impl Rank {
-    pub(crate) fn of(action: Action, entry: Entry, in_group: bool) -> Self {
-        match (action, entry) {
-            (Action::Block, _) => Self::Block,
-            (Action::Log, _) => Self::Log,
-            (Action::Allow, Entry::Endpoint(_)) => Self::AllowArea,
-            (Action::Allow, _) if in_group => Self::AllowGroup,
-            (Action::Allow, _) => Self::AllowGlobal,
-        }
-    }
-
-    pub(crate) fn verdict(self) -> Verdict {
-        match self {
-            Self::AllowArea | Self::AllowGlobal | Self::AllowGroup => Verdict::Allow,
-            Self::Log => Verdict::Log,
-            Self::Block => Verdict::Block,
-        }
     }
 }

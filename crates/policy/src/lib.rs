@@ -111,13 +111,14 @@ pub mod edit;
 mod error;
 pub mod list;
 mod policy;
+mod precedence;
 pub mod settings;
 mod shared;
 mod startup;
 mod summary;
 mod upstream;
 
-pub use change::Change;
+pub use change::{AreaName, Change};
 pub use compile::{builtin_catalog, Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
 pub use decision::{
     Action, AreaRecord, AreaRef, DecidedBy, DecidedByRecord, Decision, Explanation, Impact,

@@ -7,9 +7,7 @@ use ipnet::IpNet;
 use winsink_matcher::Matcher;
 
 use crate::change::{Change, Settings};
-use crate::decision::{
-    Action, AreaRef, Decision, Impact, ImpactScope, Match, MatchSource, Rank, MAX_REPORTED_MATCHES,
-};
+use crate::decision::{Action, AreaRef, Impact, ImpactScope, Match, MatchSource};
 use crate::list::{BadLine, ListFormat};
 use crate::settings::{CacheTtls, LogQueries, SinkholeSettings};
 
@@ -215,7 +213,7 @@ impl Policy {
             .map(|g| self.groups[g as usize].name.as_str())
     }
 
-    fn group_index(&self, client: IpAddr) -> Option<u32> {
+    pub(crate) fn group_index(&self, client: IpAddr) -> Option<u32> {
         let client = client.to_canonical();
         self.prefixes
             .iter()
@@ -223,86 +221,7 @@ impl Policy {
             .map(|&(_, g)| g)
     }
 
-    /// Decides what to do with a query for `qname` from `client`.
-    ///
-    /// One matcher walk over the name plus a scan of the group networks; no allocation.
-    /// The precedence (see the crate docs): an `allow` rule or list wins (group rules
-    /// first, then global ones); otherwise any `block` blocks; otherwise any `log` logs;
-    /// otherwise a name in an `allow` area is allowed; otherwise it passes.
-    pub fn decide(&self, client: IpAddr, qname: &str) -> Decision<'_> {
-        self.decide_in(self.group_index(client), qname)
-    }
-
-    /// [`decide`](Self::decide) for a client of `group` (`None`: no group).
-    pub(crate) fn decide_in(&self, group: Option<u32>, qname: &str) -> Decision<'_> {
-        let set = group.map_or(0, |g| g as usize + 1);
-        let actions = &self.area_actions[set];
-        let mut ids = [0u32; MAX_REPORTED_MATCHES];
-        let mut len = 0usize;
-        let mut truncated = false;
-        let mut best: Option<(Rank, u32)> = None;
-        self.matcher.for_each_match(qname, |id| {
-            let Some(&entry) = self.entries.get(id as usize) else {
-                return;
-            };
-            let (action, in_group) = match entry {
-                Entry::Endpoint(e) => (actions[self.endpoints[e as usize].area as usize], false),
-                Entry::Rule(r) => {
-                    let rule = &self.rules[r as usize];
-                    match rule.group {
-                        Some(g) if Some(g) != group => return,
-                        g => (rule.action, g.is_some()),
-                    }
-                }
-                Entry::List { list, .. } => (self.lists[list as usize].action, false),
-            };
-            let stored = &ids[..len];
-            if stored.contains(&id) || self.repeats_list_entry(entry, stored) {
-                return;
-            }
-            let rank = Rank::of(action, entry, in_group);
-            if best.is_none_or(|(r, b)| rank > r || (rank == r && id < b)) {
-                best = Some((rank, id));
-            }
-            if len < MAX_REPORTED_MATCHES {
-                ids[len] = id;
-                len += 1;
-            } else {
-                truncated = true;
-            }
-        });
-        ids[..len].sort_unstable();
-        let sinkhole = group
-            .and_then(|g| self.groups[g as usize].sinkhole.as_ref())
-            .unwrap_or(&self.live.sinkhole);
-        Decision {
-            verdict: best.map_or(crate::Verdict::Pass, |(rank, _)| rank.verdict()),
-            group: group.map(|g| self.groups[g as usize].name.as_str()),
-            sinkhole,
-            policy: self,
-            set,
-            ids,
-            len: len as u8,
-            truncated,
-            decided_by: best.map(|(_, id)| id),
-        }
-    }
-
-    /// A list that holds the same name twice reports it once.
-    fn repeats_list_entry(&self, entry: Entry, stored: &[u32]) -> bool {
-        let Entry::List { list, .. } = entry else {
-            return false;
-        };
-        let text = self.list_text(entry);
-        stored
-            .iter()
-            .any(|&other| match self.entries[other as usize] {
-                e @ Entry::List { list: l, .. } => l == list && self.list_text(e) == text,
-                _ => false,
-            })
-    }
-
-    fn list_text(&self, entry: Entry) -> &str {
+    pub(crate) fn list_text(&self, entry: Entry) -> &str {
         match entry {
             Entry::List { start, len, .. } => {
                 let start = start as usize;

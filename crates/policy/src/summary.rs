@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::change::{AreaName, Change};
 use crate::decision::Action;
 use crate::list::{BadLine, ListFormat};
 use crate::policy::Policy;
@@ -184,131 +185,165 @@ impl Policy {
 }
 
 impl Summary {
-    /// What changed from `old` to `new`, one line per change, for a reload's log:
-    /// catalogs, the default action, areas whose action changed, rules and lists added or
-    /// removed (and lists whose entry count changed), groups added, removed or changed.
-    /// Empty when nothing an operator would care about changed.
-    pub fn diff(old: &Self, new: &Self) -> Vec<String> {
+    /// What changed from `old` to `new`, for a reload's log: catalogs, the default
+    /// action, areas whose action changed, rules and lists added or removed (and lists
+    /// whose entry count changed), groups added, removed or changed. Empty when nothing
+    /// an operator would care about changed. [`Change`]'s `Display` writes the lines.
+    pub fn diff(old: &Self, new: &Self) -> Vec<Change> {
         let mut out = Vec::new();
         let old_c: BTreeSet<_> = old.catalogs.iter().map(|c| &c.origin).collect();
         let new_c: BTreeSet<_> = new.catalogs.iter().map(|c| &c.origin).collect();
         for c in new_c.difference(&old_c) {
-            out.push(format!("catalog added: {c}"));
+            out.push(Change::CatalogAdded((*c).clone()));
         }
         for c in old_c.difference(&new_c) {
-            out.push(format!("catalog removed: {c}"));
+            out.push(Change::CatalogRemoved((*c).clone()));
         }
         if old.default_action != new.default_action {
-            out.push(format!(
-                "default_action: {} → {}",
-                old.default_action, new.default_action
-            ));
+            out.push(Change::DefaultAction {
+                before: old.default_action,
+                after: new.default_action,
+            });
         }
-
-        let old_a: BTreeMap<_, _> = old.areas.iter().map(|a| (&a.id, a)).collect();
-        for a in &new.areas {
-            match old_a.get(&a.id) {
-                Some(o) => {
-                    if o.action != a.action {
-                        out.push(format!(
-                            "area {} ({}): {} → {}",
-                            a.name, a.id, o.action, a.action
-                        ));
-                    }
-                    if o.endpoints != a.endpoints {
-                        out.push(format!(
-                            "area {} ({}): {} → {} endpoints",
-                            a.name, a.id, o.endpoints, a.endpoints
-                        ));
-                    }
-                }
-                None => out.push(format!("area added: {} ({}): {}", a.name, a.id, a.action)),
-            }
-        }
-        let new_a: BTreeSet<_> = new.areas.iter().map(|a| &a.id).collect();
-        for a in old.areas.iter().filter(|a| !new_a.contains(&a.id)) {
-            out.push(format!("area removed: {} ({})", a.name, a.id));
-        }
-
+        diff_areas(old, new, &mut out);
         let old_r: BTreeSet<_> = old.rules.iter().collect();
         let new_r: BTreeSet<_> = new.rules.iter().collect();
         for r in new_r.difference(&old_r) {
-            out.push(format!("rule added: {}", rule_line(r)));
+            out.push(Change::RuleAdded(rule_line(r)));
         }
         for r in old_r.difference(&new_r) {
-            out.push(format!("rule removed: {}", rule_line(r)));
+            out.push(Change::RuleRemoved(rule_line(r)));
         }
+        diff_lists(old, new, &mut out);
+        diff_groups(old, new, &mut out);
+        out
+    }
+}
 
-        let key = |l: &ListSummary| (l.label.clone(), l.path.clone());
-        let old_l: BTreeMap<_, _> = old.lists.iter().map(|l| (key(l), l)).collect();
-        let new_l: BTreeMap<_, _> = new.lists.iter().map(|l| (key(l), l)).collect();
-        for (k, l) in &new_l {
-            match old_l.get(k) {
-                None => out.push(format!(
-                    "list added: {} ({}): {} {} names",
-                    l.label,
-                    l.path.display(),
-                    l.action,
-                    l.loaded
-                )),
-                Some(o) if o.action != l.action || o.loaded != l.loaded => out.push(format!(
-                    "list {}: {} {} names → {} {} names",
-                    l.label, o.action, o.loaded, l.action, l.loaded
-                )),
-                Some(_) => {}
-            }
-        }
-        for (k, l) in &old_l {
-            if !new_l.contains_key(k) {
-                out.push(format!("list removed: {} ({})", l.label, l.path.display()));
-            }
-        }
-
-        let old_g: BTreeMap<_, _> = old.groups.iter().map(|g| (&g.name, g)).collect();
-        let new_g: BTreeMap<_, _> = new.groups.iter().map(|g| (&g.name, g)).collect();
-        for (name, g) in &new_g {
-            match old_g.get(name) {
-                None => out.push(format!("group added: {name} ({})", g.clients.join(", "))),
-                Some(o) => {
-                    if o.clients != g.clients {
-                        out.push(format!(
-                            "group {name}: clients {} → {}",
-                            o.clients.join(", "),
-                            g.clients.join(", ")
-                        ));
-                    }
-                    let oa: BTreeMap<_, _> = o.areas.iter().cloned().collect();
-                    let na: BTreeMap<_, _> = g.areas.iter().cloned().collect();
-                    for (id, action) in &na {
-                        match oa.get(id) {
-                            Some(prev) if prev == action => {}
-                            Some(prev) => {
-                                out.push(format!("group {name}: area {id}: {prev} → {action}"))
-                            }
-                            None => out.push(format!("group {name}: area {id} set to {action}")),
-                        }
-                    }
-                    for id in oa.keys().filter(|id| !na.contains_key(*id)) {
-                        out.push(format!("group {name}: area {id} no longer overridden"));
-                    }
-                    if o.default_action != g.default_action {
-                        let show = |a: Option<Action>| a.map_or("global", Action::as_str);
-                        out.push(format!(
-                            "group {name}: default_action {} → {}",
-                            show(o.default_action),
-                            show(g.default_action)
-                        ));
-                    }
-                    if o.sinkhole != g.sinkhole {
-                        out.push(format!("group {name}: sinkhole changed"));
-                    }
+fn diff_areas(old: &Summary, new: &Summary, out: &mut Vec<Change>) {
+    let old_a: BTreeMap<_, _> = old.areas.iter().map(|a| (&a.id, a)).collect();
+    for a in &new.areas {
+        let area = || AreaName {
+            name: a.name.clone(),
+            id: a.id.clone(),
+        };
+        match old_a.get(&a.id) {
+            Some(o) => {
+                if o.action != a.action {
+                    out.push(Change::AreaAction {
+                        area: area(),
+                        before: o.action,
+                        after: a.action,
+                    });
+                }
+                if o.endpoints != a.endpoints {
+                    out.push(Change::AreaEndpoints {
+                        area: area(),
+                        before: o.endpoints,
+                        after: a.endpoints,
+                    });
                 }
             }
+            None => out.push(Change::AreaAdded {
+                area: area(),
+                action: a.action,
+            }),
         }
-        for name in old_g.keys().filter(|n| !new_g.contains_key(*n)) {
-            out.push(format!("group removed: {name}"));
+    }
+    let new_a: BTreeSet<_> = new.areas.iter().map(|a| &a.id).collect();
+    for a in old.areas.iter().filter(|a| !new_a.contains(&a.id)) {
+        out.push(Change::AreaRemoved(AreaName {
+            name: a.name.clone(),
+            id: a.id.clone(),
+        }));
+    }
+}
+
+fn diff_lists(old: &Summary, new: &Summary, out: &mut Vec<Change>) {
+    let key = |l: &ListSummary| (l.label.clone(), l.path.clone());
+    let old_l: BTreeMap<_, _> = old.lists.iter().map(|l| (key(l), l)).collect();
+    let new_l: BTreeMap<_, _> = new.lists.iter().map(|l| (key(l), l)).collect();
+    for (k, l) in &new_l {
+        match old_l.get(k) {
+            None => out.push(Change::ListAdded {
+                label: l.label.clone(),
+                path: l.path.clone(),
+                action: l.action,
+                names: l.loaded,
+            }),
+            Some(o) if o.action != l.action || o.loaded != l.loaded => {
+                out.push(Change::ListChanged {
+                    label: l.label.clone(),
+                    before: (o.action, o.loaded),
+                    after: (l.action, l.loaded),
+                });
+            }
+            Some(_) => {}
         }
-        out
+    }
+    for (k, l) in &old_l {
+        if !new_l.contains_key(k) {
+            out.push(Change::ListRemoved {
+                label: l.label.clone(),
+                path: l.path.clone(),
+            });
+        }
+    }
+}
+
+fn diff_groups(old: &Summary, new: &Summary, out: &mut Vec<Change>) {
+    let old_g: BTreeMap<_, _> = old.groups.iter().map(|g| (&g.name, g)).collect();
+    let new_g: BTreeMap<_, _> = new.groups.iter().map(|g| (&g.name, g)).collect();
+    for (name, g) in &new_g {
+        let Some(o) = old_g.get(name) else {
+            out.push(Change::GroupAdded {
+                group: (*name).clone(),
+                clients: g.clients.clone(),
+            });
+            continue;
+        };
+        let group = || (*name).clone();
+        if o.clients != g.clients {
+            out.push(Change::GroupClients {
+                group: group(),
+                before: o.clients.clone(),
+                after: g.clients.clone(),
+            });
+        }
+        let oa: BTreeMap<_, _> = o.areas.iter().cloned().collect();
+        let na: BTreeMap<_, _> = g.areas.iter().cloned().collect();
+        for (id, action) in &na {
+            let before = oa.get(id).copied();
+            if before != Some(*action) {
+                out.push(Change::GroupArea {
+                    group: group(),
+                    id: id.clone(),
+                    before,
+                    after: Some(*action),
+                });
+            }
+        }
+        for id in oa.keys().filter(|id| !na.contains_key(*id)) {
+            out.push(Change::GroupArea {
+                group: group(),
+                id: id.clone(),
+                before: oa.get(id).copied(),
+                after: None,
+            });
+        }
+        if o.default_action != g.default_action {
+            out.push(Change::GroupDefaultAction {
+                group: group(),
+                before: o.default_action,
+                after: g.default_action,
+            });
+        }
+        if o.sinkhole != g.sinkhole {
+            out.push(Change::GroupSinkhole(group()));
+        }
+    }
+    for name in old_g.keys().filter(|n| !new_g.contains_key(*n)) {
+        out.push(Change::GroupRemoved((*name).clone()));
     }
 }
 
@@ -326,6 +361,8 @@ fn rule_line(r: &RuleSummary) -> String {
 
 /// The human-readable form `winsink check` prints.
 impl fmt::Display for Summary {
+    /// One block per section, in the config file's order. Long, but only plain writes:
+    /// kept in one piece so that the printed layout reads top to bottom.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "catalogs: {}", self.catalogs.len())?;
         for c in &self.catalogs {

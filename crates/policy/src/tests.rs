@@ -775,8 +775,11 @@ fn summary_counts_and_diff_names_every_change() {
          [groups.areas]\ndiagnostic-data = \"log\"\n",
     )
     .summary();
+    let lines = |changes: Vec<crate::Change>| -> Vec<String> {
+        changes.iter().map(ToString::to_string).collect()
+    };
     assert_eq!(
-        Summary::diff(&old, &new),
+        lines(Summary::diff(&old, &new)),
         [
             "area Diagnostic Data (diagnostic-data): block → log",
             "area Office (office): log → block",
@@ -790,7 +793,7 @@ fn summary_counts_and_diff_names_every_change() {
     let mut fewer = new.clone();
     fewer.areas[0].endpoints = 1;
     assert_eq!(
-        Summary::diff(&new, &fewer),
+        lines(Summary::diff(&new, &fewer)),
         ["area Diagnostic Data (diagnostic-data): 2 → 1 endpoints"]
     );
     let text = new.to_string();

@@ -73,7 +73,7 @@ impl Source for PolicySource {
 
     fn changes(&self, old: &Policy, new: &Policy) -> Changes {
         let (before, after) = (old.summary(), new.summary());
-        let mut applied = Summary::diff(&before, &after);
+        let mut applied = strings(Summary::diff(&before, &after));
         applied.extend(strings(new.setting_changes(old)));
         Changes {
             applied,

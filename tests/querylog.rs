@@ -77,6 +77,12 @@ fn self_events_is_decided_by_diagnostic_data_and_belongs_to_office_too() {
     );
     assert_eq!(line["impact"].as_array().unwrap().len(), 2, "{line}");
     assert_eq!(line["impact_scope"], "endpoint", "{line}");
+    // The shipped config acknowledges that Office shares the name: no warning at start.
+    assert!(
+        !daemon.stderr().contains("block wins"),
+        "{}",
+        daemon.stderr()
+    );
 
     // `winsink explain --json` says the same under the same names.
     let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ use hickory_proto::rr::{RData, RecordType};
 
 use crate::support::dns::{ask_udp, query, Daemon, TestUpstream, WAIT};
 
+mod clients;
 mod querylog;
 mod reload;
 mod tcp;

@@ -725,6 +725,11 @@ impl Daemon {
             .expect("no stdout line in time")
     }
 
+    /// The next raw stdout line if one is there already.
+    pub(crate) fn try_raw_line(&self) -> Option<String> {
+        self.lines.try_recv().ok()
+    }
+
     /// What it wrote on stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr").clone()

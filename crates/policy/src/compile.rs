@@ -21,7 +21,7 @@ use crate::settings::{
     non_zero, CacheSettings, CacheTtls, LogSettings, ServerSettings, SinkholeMode,
     SinkholeSettings, Timeout, UdpPayload,
 };
-use crate::startup::{LogSink, Startup};
+use crate::startup::{LogSink, RateLimit, Startup};
 use crate::upstream::Upstream;
 
 /// A compiled policy with what loading it had to say.
@@ -666,6 +666,18 @@ impl Compiler<'_> {
             &server.tcp_max_connections_per_client,
             |n| non_zero(n, "refuse every TCP connection"),
         );
+        let ratelimit_ipv6_prefix = self.checked(
+            "[server]",
+            "ratelimit_ipv6_prefix",
+            &server.ratelimit_ipv6_prefix,
+            |n| {
+                if n <= 128 {
+                    Ok(n)
+                } else {
+                    Err(format!("{n} is not a prefix length (0 to 128)"))
+                }
+            },
+        );
         let ttls = self.checked("[cache]", "min_ttl", &cache.min_ttl, |min| {
             CacheTtls::new(min, cache.max_ttl, cache.negative_max_ttl)
         });
@@ -688,6 +700,11 @@ impl Compiler<'_> {
             tcp_idle_timeout: tcp_idle_timeout?,
             tcp_max_connections: tcp_max_connections?,
             tcp_max_connections_per_client: tcp_max_connections_per_client?,
+            ratelimit: RateLimit {
+                qps: server.ratelimit_qps,
+                ipv6_prefix: ratelimit_ipv6_prefix?,
+                action: server.ratelimit_action,
+            },
             cache_enabled: cache.enabled,
             cache_size: cache.size,
             log: LogSink {

@@ -128,11 +128,11 @@ pub use error::PolicyError;
 pub use list::{BadLine, ListFormat};
 pub use policy::Policy;
 pub use settings::{
-    CacheSettings, CacheTtls, LogFormat, LogQueries, LogSettings, ServerSettings, SinkholeMode,
-    SinkholeSettings, Timeout, UdpPayload,
+    CacheSettings, CacheTtls, LogFormat, LogQueries, LogSettings, RateLimitAction, ServerSettings,
+    SinkholeMode, SinkholeSettings, Timeout, UdpPayload,
 };
 pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
-pub use startup::{LogSink, Startup};
+pub use startup::{LogSink, RateLimit, Startup};
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
 pub use upstream::{Transport, Upstream, UpstreamError};
 

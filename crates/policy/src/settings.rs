@@ -55,6 +55,29 @@ pub struct ServerSettings {
     /// Most TCP connections one client address may hold at once (at least 1); more are
     /// closed on accept, so that one client cannot take every slot. Default: `32`.
     pub tcp_max_connections_per_client: Spanned<usize>,
+    /// Queries per second one client may send (UDP and TCP); beyond, queries get
+    /// `ratelimit_action` and no log line, and a WARN every 10 s counts them.
+    /// Default: `0`, no limit (as in Unbound and BIND).
+    pub ratelimit_qps: u32,
+    /// The IPv6 prefix length that counts as one client for `ratelimit_qps` (0 to 128;
+    /// IPv4 addresses count one each). Default: `56`.
+    pub ratelimit_ipv6_prefix: Spanned<u8>,
+    /// What a query over `ratelimit_qps` gets: `refuse` (REFUSED), `slip` (TC=1, no
+    /// records: a real client retries over TCP) or `drop` (nothing). Default: `refuse`.
+    pub ratelimit_action: RateLimitAction,
+}
+
+/// What a query over the rate limit gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimitAction {
+    /// REFUSED. The default.
+    #[default]
+    Refuse,
+    /// An empty answer with TC=1 over UDP (REFUSED over TCP).
+    Slip,
+    /// No answer.
+    Drop,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +95,9 @@ impl Default for ServerSettings {
             tcp_idle_timeout_secs: unwritten(10),
             tcp_max_connections: unwritten(1024),
             tcp_max_connections_per_client: unwritten(32),
+            ratelimit_qps: 0,
+            ratelimit_ipv6_prefix: unwritten(56),
+            ratelimit_action: RateLimitAction::Refuse,
         }
     }
 }

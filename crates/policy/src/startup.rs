@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::change::{Change, Settings};
-use crate::settings::{LogFormat, Timeout, UdpPayload};
+use crate::settings::{LogFormat, RateLimitAction, Timeout, UdpPayload};
 use crate::upstream::Upstream;
 
 /// The settings read once at start, checked. [`Policy::load`](crate::Policy::load)
@@ -30,12 +30,25 @@ pub struct Startup {
     pub tcp_max_connections: NonZeroUsize,
     /// `[server] tcp_max_connections_per_client`.
     pub tcp_max_connections_per_client: NonZeroUsize,
+    /// `[server] ratelimit_qps`, `ratelimit_ipv6_prefix` and `ratelimit_action`.
+    pub ratelimit: RateLimit,
     /// `[cache] enabled`.
     pub cache_enabled: bool,
     /// `[cache] size`: most entries held.
     pub cache_size: usize,
     /// `[log] format`, `file` and `queue`.
     pub log: LogSink,
+}
+
+/// The per-client query rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Queries per second per client; 0: no limit.
+    pub qps: u32,
+    /// The IPv6 prefix length that is one client (at most 128).
+    pub ipv6_prefix: u8,
+    /// What a query over the limit gets.
+    pub action: RateLimitAction,
 }
 
 /// Where query lines go, and how: `[log]` but `queries` (which a reload changes).
@@ -72,6 +85,7 @@ impl Startup {
             tcp_idle_timeout,
             tcp_max_connections,
             tcp_max_connections_per_client,
+            ratelimit,
             cache_enabled,
             cache_size,
             log:
@@ -108,6 +122,17 @@ impl Startup {
                 "tcp_max_connections_per_client",
                 tcp_max_connections_per_client,
                 &self.tcp_max_connections_per_client,
+            )
+            .compare("ratelimit_qps", &ratelimit.qps, &self.ratelimit.qps)
+            .compare(
+                "ratelimit_ipv6_prefix",
+                &ratelimit.ipv6_prefix,
+                &self.ratelimit.ipv6_prefix,
+            )
+            .compare(
+                "ratelimit_action",
+                &ratelimit.action,
+                &self.ratelimit.action,
             );
         Settings::new(&mut out, "[cache]")
             .compare("enabled", cache_enabled, &self.cache_enabled)

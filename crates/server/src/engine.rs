@@ -18,8 +18,11 @@ use std::time::{Instant, SystemTime};
 use arc_swap::ArcSwap;
 use winsink_policy::{Decision, LogQueries, Policy, SinkholeMode, UdpPayload, Verdict};
 
+use tracing::warn;
+
 use crate::cache::{Cache, Flight, Inflight, Join};
 use crate::forward::{ForwardError, Forwarder};
+use crate::limit::{Limits, RateLimit, RateLimitAction};
 use crate::querylog::{Explain, Line, LogBuf, NoMatch, QueryLog};
 use crate::reply::Reply;
 use crate::verdict::{self, Outcome, Why};
@@ -151,6 +154,8 @@ pub(crate) struct Engine {
     pub(crate) forwarder: Forwarder,
     log: Arc<QueryLog>,
     payload: u16,
+    /// The rate limit and the malformed-packet log budget.
+    limits: Limits,
 }
 
 /// An answer to replay: a cached or just forwarded upstream reply.
@@ -189,6 +194,7 @@ impl Engine {
         forwarder: Forwarder,
         log: Arc<QueryLog>,
         payload: UdpPayload,
+        limits: Limits,
     ) -> Self {
         Self {
             policy,
@@ -197,6 +203,7 @@ impl Engine {
             forwarder,
             log,
             payload: payload.get(),
+            limits,
         }
     }
 
@@ -226,6 +233,11 @@ impl Engine {
         };
         if !read_name(&q, s) {
             return Handled::Drop;
+        }
+        if let Some(rate) = &self.limits.rate {
+            if !rate.budget.take(req.client.ip(), req.received.at) {
+                return self.over_rate(rate, req, &q, out);
+            }
         }
         let policy = self.policy.load();
         let mut cx = Cx::new(req, &q, &policy, s);
@@ -348,6 +360,37 @@ impl Engine {
         self.log.flush(&mut s.log);
     }
 
+    /// Answers a query over the rate limit as its action says; no query-log line.
+    fn over_rate(
+        &self,
+        rate: &RateLimit,
+        req: Request<'_>,
+        q: &Query<'_>,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        rate.budget.tell(req.received.at, |n, last| {
+            warn!(
+                "rate limit: {n} queries over {} a second from one client answered {} (the last from {last}) since the last such report",
+                rate.budget.per_second(),
+                match rate.action {
+                    RateLimitAction::Refuse => "REFUSED",
+                    RateLimitAction::Slip => "with TC=1",
+                    RateLimitAction::Drop => "with nothing",
+                }
+            );
+        });
+        let (rcode, flags) = match (rate.action, req.proto) {
+            (RateLimitAction::Drop, _) => return Handled::Drop,
+            (RateLimitAction::Slip, Proto::Udp) => (Rcode::NoError, wire::FLAG_TC),
+            _ => (Rcode::Refused, 0),
+        };
+        let mut a = Answer::new(out, q, rcode, flags);
+        if let Some(e) = q.edns {
+            a.opt(self.payload, e, rcode, |_| {});
+        }
+        Handled::Answer
+    }
+
     /// Answers a packet that is not a well-formed query: FORMERR, NOTIMP or BADVERS, or
     /// nothing.
     fn reject(
@@ -363,18 +406,35 @@ impl Engine {
             RejectKind::NotImp => Rcode::NotImp,
             RejectKind::BadVers => Rcode::BadVers,
         };
+        let policy = self.policy.load();
+        let ip = req.client.ip().to_canonical();
+        // Garbage from outside allow_clients gets nothing back, and leaves no line:
+        // anyone could otherwise fill the log (and aim answers at a spoofed address).
+        if !allowed(&policy, ip) {
+            return Handled::Drop;
+        }
         let mut a = Answer::for_reject(out, r, rcode);
         if let Some(e) = r.edns {
             a.opt(self.payload, e, rcode, |_| {});
+        }
+        // From an allowed client, a line each, up to a budget per second.
+        let lines = &self.limits.malformed_lines;
+        if !lines.take(ip, req.received.at) {
+            lines.tell(req.received.at, |n, last| {
+                warn!(
+                    "{n} malformed packets from allowed clients got their error answer without a query-log line (more than {} a second from one client; the last: {last}) since the last such report",
+                    lines.per_second()
+                );
+            });
+            return Handled::Answer;
         }
         s.name.clear();
         if r.question_end.is_some() {
             let _ = name_to_text(r.packet, HEADER_LEN, &mut s.name);
         }
-        let policy = self.policy.load();
         let mut cx = Cx {
             req,
-            ip: req.client.ip().to_canonical(),
+            ip,
             policy: &policy,
             qtype: r.qtype,
             s,

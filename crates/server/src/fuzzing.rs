@@ -62,6 +62,11 @@ impl Harness {
             forwarder,
             log.clone(),
             payload,
+            crate::limit::Limits::new(
+                startup.ratelimit.qps,
+                startup.ratelimit.ipv6_prefix,
+                startup.ratelimit.action,
+            ),
         );
         Ok(Self {
             engine,

@@ -78,6 +78,7 @@ mod engine;
 mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+mod limit;
 mod listen;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
@@ -242,6 +243,8 @@ pub struct ServerConfig {
     pub tcp_max_connections: usize,
     /// Most TCP connections of one client address.
     pub tcp_max_connections_per_client: usize,
+    /// The per-client query rate limit (off when its `qps` is 0).
+    pub ratelimit: winsink_policy::RateLimit,
     /// Most cached answers (0 when the cache is off).
     pub cache_size: usize,
 }
@@ -270,6 +273,7 @@ impl ServerConfig {
             tcp_idle_timeout: startup.tcp_idle_timeout.get(),
             tcp_max_connections: startup.tcp_max_connections.get(),
             tcp_max_connections_per_client: startup.tcp_max_connections_per_client.get(),
+            ratelimit: startup.ratelimit,
             cache_size: startup.cache_entries(),
         })
     }
@@ -304,6 +308,11 @@ impl Server {
             forwarder,
             log,
             config.udp_payload,
+            limit::Limits::new(
+                config.ratelimit.qps,
+                config.ratelimit.ipv6_prefix,
+                config.ratelimit.action,
+            ),
         ));
         Self { engine, config }
     }

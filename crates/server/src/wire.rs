@@ -263,6 +263,22 @@ pub(crate) fn read_record(packet: &[u8], pos: usize) -> Option<RecordPos> {
     })
 }
 
+/// Whether an OPT record's RDATA is whole options (code, length, that many bytes), each
+/// within it, to its last byte.
+fn options_fit(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        let Some(&[_, _, hi, lo]) = rdata.get(..4) else {
+            return false;
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(rest) = rdata.get(4 + len..) else {
+            return false;
+        };
+        rdata = rest;
+    }
+    true
+}
+
 fn edns_of(rec: &RecordPos) -> EdnsInfo {
     EdnsInfo {
         payload: rec.class.max(512),
@@ -273,8 +289,8 @@ fn edns_of(rec: &RecordPos) -> EdnsInfo {
 
 /// Skips `skip` records from `pos` (a query's answer and authority records, which it
 /// should not have), then reads `ar` more and returns the OPT record among them. `None`
-/// (FORMERR) for a record that does not parse, or an OPT record twice or not owned by
-/// the root (RFC 6891 §6.1.1).
+/// (FORMERR) for a record that does not parse, or an OPT record twice, not owned by the
+/// root (RFC 6891 §6.1.1), or with options that overrun its RDATA.
 fn find_opt(packet: &[u8], mut pos: usize, skip: u32, ar: u16) -> Option<Option<EdnsInfo>> {
     for _ in 0..skip {
         pos = read_record(packet, pos)?.rdata.1;
@@ -283,7 +299,12 @@ fn find_opt(packet: &[u8], mut pos: usize, skip: u32, ar: u16) -> Option<Option<
     for _ in 0..ar {
         let rec = read_record(packet, pos)?;
         if rec.rtype == TYPE_OPT {
-            if edns.is_some() || packet[rec.start] != 0 {
+            // RFC 6891 §6.1.1: more than one OPT, or one not owned by the root, is
+            // FORMERR; so is one whose options overrun its RDATA.
+            if edns.is_some()
+                || packet[rec.start] != 0
+                || !options_fit(&packet[rec.rdata.0..rec.rdata.1])
+            {
                 return None;
             }
             edns = Some(edns_of(&rec));
@@ -789,5 +810,16 @@ mod tests {
         assert!(m.answers.is_empty());
         assert_eq!(m.queries.len(), 1);
         assert!(m.edns.is_some());
+    }
+
+    #[test]
+    fn opt_options_must_fit_their_rdata() {
+        assert!(options_fit(b""));
+        assert!(options_fit(b"\x00\x0a\x00\x02ab"));
+        assert!(options_fit(b"\x00\x0a\x00\x00\x00\x0f\x00\x01x"));
+        // A length past the end, and half an option header.
+        assert!(!options_fit(b"\x00\x0a\x00\x0aab"));
+        assert!(!options_fit(b"\x00\x0a\x00"));
+        assert!(!options_fit(b"\x00\x0a\x00\x01ab"));
     }
 }

@@ -490,3 +490,95 @@ fn import_of_flat_per_edition_lists_takes_areas_from_the_built_in_catalog_or_ano
     let err = input_error(&["catalog", "import", "--areas-from", "builtin:nope", page]);
     assert!(err.contains("--areas-from builtin:nope: "), "{err}");
 }
+
+// --- check against the running daemon ---
+
+#[test]
+fn check_says_what_a_reload_would_start_and_stop_blocking_in_the_running_daemon() {
+    use crate::support::dns::{Daemon, TestUpstream};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    let catalog = |patterns: &[&str]| {
+        let mut s = String::from(
+            "[source]\ntitle = \"Lab\"\nurl = \"https://lab.example/\"\ndate = \"\"\n\
+             [[area]]\nid = \"lab-telemetry\"\nname = \"Lab Telemetry\"\n",
+        );
+        for p in patterns {
+            s.push_str(&format!(
+                "[[area.endpoint]]\npattern = \"{p}\"\noriginal = \"{p}\"\n"
+            ));
+        }
+        s
+    };
+    std::fs::write(&lab, catalog(&["telemetry.blocked.test"])).unwrap();
+    let upstream = TestUpstream::start();
+    let mut daemon = Daemon::start(
+        &format!(
+            "catalogs = [\"builtin:windows11-enterprise\", {:?}]\n\
+             [areas]\nlab-telemetry = \"block\"\n",
+            lab.display().to_string()
+        ),
+        &["--upstream", &upstream.url()],
+    );
+    let snapshot = daemon
+        .dir()
+        .join(format!("winsink/loaded-{}.json", daemon.pid()));
+    assert!(snapshot.exists(), "{}", daemon.stderr());
+    let check = || {
+        let out = winsink()
+            .args(["check", "--config"])
+            .arg(daemon.config_path())
+            .env("XDG_STATE_HOME", daemon.dir())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let pid = daemon.pid();
+    let unchanged =
+        format!("\nrunning daemon (pid {pid}): loading this config would start or stop blocking no catalog endpoint\n");
+    assert!(check().ends_with(&unchanged), "{}", check());
+
+    // Stopped, the daemon cannot pick the edit up: check tells what its reload will do.
+    let signal = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let before = std::fs::read(&snapshot).unwrap();
+    std::fs::write(
+        &lab,
+        catalog(&["tracker.blocked.test", "other.blocked.test"]),
+    )
+    .unwrap();
+    let text = check();
+    signal("-CONT");
+    assert!(
+        text.ends_with(&format!(
+            "\nrunning daemon (pid {pid}): loading this config would start blocking 2 and \
+             stop blocking 1 catalog endpoint\n  \
+             + block lab-telemetry  other.blocked.test\n  \
+             + block lab-telemetry  tracker.blocked.test\n  \
+             - block lab-telemetry  telemetry.blocked.test\n"
+        )),
+        "{text}"
+    );
+    // Once it has reloaded, its record says so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read(&snapshot).unwrap() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload: {}",
+            daemon.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(check().ends_with(&unchanged), "{}", check());
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+    assert!(!snapshot.exists(), "the record is removed at exit");
+}

@@ -649,6 +649,10 @@ impl Daemon {
             })
             .args(extra)
             .env("RUST_LOG", "info")
+            // Its record of what it loaded (for `winsink check`) stays in its folder,
+            // `dir()`.
+            .env("XDG_STATE_HOME", dir.path())
+            .env_remove("STATE_DIRECTORY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

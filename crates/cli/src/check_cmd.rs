@@ -125,6 +125,12 @@ upstreams: {}{from}
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
+    let mut out = out;
+    if !args.json {
+        if let Some(running) = crate::loaded_state::compare(&source, &loaded.policy) {
+            out.push_str(&running);
+        }
+    }
     if let Err(e) = crate::output::write_stdout(&out) {
         eprintln!("error: cannot write to stdout: {e}");
         return ExitCode::from(crate::EXIT_RUNTIME);

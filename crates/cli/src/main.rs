@@ -12,6 +12,7 @@ mod check_cmd;
 mod config_path;
 mod explain_cmd;
 mod gen_cmd;
+mod loaded_state;
 mod notify;
 mod output;
 mod reload;

@@ -161,6 +161,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_RUNTIME);
         }
     };
+    crate::loaded_state::record(&source, &loaded.policy);
     let daemon = Daemon {
         config,
         policy: loaded.policy,
@@ -177,6 +178,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     let result = runtime.block_on(daemon.serve());
     // Tasks abandoned by the drain must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    crate::loaded_state::forget();
     match result {
         Ok(()) => {
             info!("stopped");

@@ -310,6 +310,21 @@ impl Policy {
             name: &a.name,
         }
     }
+    /// Every catalog endpoint with its area (id, name) and the area's global action
+    /// (client groups aside), in catalog order: what `winsink check` compares with the
+    /// running daemon's to say what a reload starts or stops blocking.
+    pub fn catalog_endpoints(&self) -> impl Iterator<Item = (&str, &str, &str, Action)> + '_ {
+        self.endpoints.iter().map(|e| {
+            let area = &self.areas[e.area as usize];
+            let action = self.area_actions[0][e.area as usize];
+            (
+                area.id.as_str(),
+                area.name.as_str(),
+                e.pattern.as_str(),
+                action,
+            )
+        })
+    }
 
     /// The number of patterns in the matcher (catalog endpoints, rules and list entries).
     pub fn rule_count(&self) -> usize {

@@ -105,6 +105,8 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// What differs between the snapshot in force and a new one. (Its `need_restart`
     /// is the load's [`Loaded::need_restart`], compared with what runs.)
     fn changes(&self, old: &Self::Snapshot, new: &Self::Snapshot) -> Changes;
+    /// Called once a new snapshot is in force.
+    fn swapped(&self, _new: &Self::Snapshot) {}
     /// Files a failed load could not read: watched too, so that creating them reloads.
     fn missing_files(&self, _err: &anyhow::Error) -> Vec<PathBuf> {
         Vec::new()
@@ -326,6 +328,7 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
                 need_restart: loaded.need_restart,
                 ..state.source.changes(&state.current.load(), &new)
             };
+            state.source.swapped(&new);
             state.current.store(new);
             if cause == Cause::Recheck && changes == Changes::default() {
                 debug!("newly watched files read again: unchanged");

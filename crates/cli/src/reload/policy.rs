@@ -83,6 +83,10 @@ impl Source for PolicySource {
         }
     }
 
+    fn swapped(&self, new: &Policy) {
+        crate::loaded_state::record(&self.config, new);
+    }
+
     fn failure_line(&self, err: &anyhow::Error) -> String {
         match err.downcast_ref::<PolicyError>() {
             // Not an edit anyone means: the exact words the operator should see.

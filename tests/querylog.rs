@@ -16,16 +16,12 @@ use serde_json::{json, Value};
 use crate::support::dns::{query, zone, Daemon, TestUpstream, WAIT};
 use crate::support::{repo_root, run_winsink, stderr, stdout};
 
-/// `config/winsink.toml` as shipped, with its catalog path made absolute (the daemon
-/// runs it from a scratch folder) and `extra` appended to its `[log]` table (the last
+/// `config/winsink.toml` as shipped (it names the built-in catalog, so the daemon runs
+/// it from a scratch folder), with `extra_log` appended to its `[log]` table (the last
 /// table of the file).
 fn shipped_config(extra_log: &str) -> String {
     let text = std::fs::read_to_string(repo_root().join("config/winsink.toml")).unwrap();
-    let catalog = repo_root().join("policies/windows11-enterprise.toml");
-    let text = text.replace(
-        "\"../policies/windows11-enterprise.toml\"",
-        &format!("{:?}", catalog.display().to_string()),
-    );
+    assert!(text.contains("catalogs = [\"builtin:windows11-enterprise\"]"));
     assert!(text.trim_end().ends_with("queue = 65536"), "[log] is last");
     format!("{text}\n{extra_log}\n")
 }

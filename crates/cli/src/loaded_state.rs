@@ -68,8 +68,9 @@ fn config_file(source: &ConfigSource) -> Option<PathBuf> {
     }
 }
 
-/// The folder `run` writes its snapshot into.
-fn own_dir() -> Option<PathBuf> {
+/// The folder `run` writes its snapshot into, and whether it was given (systemd's
+/// `$STATE_DIRECTORY`, which must be writable) rather than guessed.
+fn own_dir_given() -> Option<(PathBuf, bool)> {
     if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd may list several, separated by colons: the first is ours.
         let first = d
@@ -78,24 +79,29 @@ fn own_dir() -> Option<PathBuf> {
             .next()
             .unwrap_or("")
             .to_owned();
-        return Some(PathBuf::from(first));
+        return Some((PathBuf::from(first), true));
     }
     if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("winsink"));
+        return Some((PathBuf::from(d).join("winsink"), false));
     }
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".local/state/winsink"))
+        .map(|h| (PathBuf::from(h).join(".local/state/winsink"), false))
+}
+
+fn own_dir() -> Option<PathBuf> {
+    own_dir_given().map(|(d, _)| d)
 }
 
 fn own_file(dir: &Path) -> PathBuf {
     dir.join(format!("loaded-{}.json", std::process::id()))
 }
 
-/// Records what this process loaded; a failure is a warning, never fatal (the daemon
+/// Records what this process loaded; a failure is logged (a warning when systemd gave
+/// the folder), never fatal (the daemon
 /// serves whether or not `check` can compare).
 pub(crate) fn record(source: &ConfigSource, policy: &Policy) {
-    let Some(dir) = own_dir() else {
+    let Some((dir, given)) = own_dir_given() else {
         return;
     };
     let snapshot = Snapshot {
@@ -110,11 +116,16 @@ pub(crate) fn record(source: &ConfigSource, policy: &Policy) {
         std::fs::write(&tmp, serde_json::to_vec(&snapshot).unwrap_or_default())?;
         std::fs::rename(&tmp, &file)
     };
-    if let Err(e) = write() {
-        tracing::warn!(
+    match write() {
+        Ok(()) => {}
+        // A folder systemd made for us must take it: say so.
+        Err(e) if given => tracing::warn!(
             "cannot record the loaded policy in {} (winsink check cannot compare with it): {e}",
             dir.display()
-        );
+        ),
+        // A guessed one (a container's read-only root, a user without a home) is best
+        // effort.
+        Err(e) => tracing::debug!("not recording the loaded policy in {}: {e}", dir.display()),
     }
 }
 

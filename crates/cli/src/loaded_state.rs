@@ -98,8 +98,7 @@ fn own_file(dir: &Path) -> PathBuf {
 }
 
 /// Records what this process loaded; a failure is logged (a warning when systemd gave
-/// the folder), never fatal (the daemon
-/// serves whether or not `check` can compare).
+/// the folder), never fatal (the daemon serves whether or not `check` can compare).
 pub(crate) fn record(source: &ConfigSource, policy: &Policy) {
     let Some((dir, given)) = own_dir_given() else {
         return;

@@ -177,3 +177,29 @@ fn a_failed_upstream_is_passed_over_while_another_answers() {
         assert_eq!(line["upstream"], good.url(), "{line}");
     }
 }
+
+#[test]
+fn a_passed_over_upstream_is_probed_again_and_comes_back_without_a_client_paying() {
+    let flaky = TestUpstream::silent();
+    let good = upstream();
+    let daemon = start(
+        &[flaky.url(), good.url()],
+        "[server]\nupstream_timeout_ms = 500\n[cache]\nenabled = false",
+    );
+    wait_for_stderr(
+        &daemon,
+        &format!("upstream {} did not answer the start-up probe", flaky.url()),
+    );
+    flaky.set_silent(false);
+    // Nobody asks anything: the prober's `. NS` after the hold-down brings it back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let back = format!("upstream {} answers again", flaky.url());
+    while !daemon.stderr().contains(&back) {
+        assert!(Instant::now() < deadline, "{}", daemon.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(flaky.total(), 0, "only probes reached it");
+    // Preferred again (it is first in the list).
+    let a = ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
+    assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+}

@@ -151,7 +151,7 @@ impl Policy {
     }
 
     /// The global `[sinkhole]` settings (a group may override them; see
-    /// [`Decision::sinkhole`]).
+    /// [`Decision::sinkhole`](crate::Decision::sinkhole)).
     pub fn sinkhole(&self) -> &SinkholeSettings {
         &self.live.sinkhole
     }

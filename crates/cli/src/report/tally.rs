@@ -542,3 +542,146 @@ impl Tally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::index::Suffixes;
+
+    fn index() -> Index {
+        let catalog = winsink_catalog::Catalog::from_toml_str(
+            r#"
+[source]
+title = "t"
+url = "https://example.invalid/"
+date = ""
+[[area]]
+id = "a"
+name = "Area A"
+[[area.endpoint]]
+pattern = "*.shared.test"
+original = "*.shared.test"
+[[area]]
+id = "b"
+name = "Area B"
+[[area.endpoint]]
+pattern = "x.shared.test"
+original = "x.shared.test"
+"#,
+            "t",
+        )
+        .unwrap();
+        let configured = [
+            ("a".to_owned(), winsink_policy::Action::Block),
+            ("b".to_owned(), winsink_policy::Action::Log),
+        ]
+        .into_iter()
+        .collect();
+        Index::new(&[catalog], &configured, Suffixes::new(&["microsoft.com"]))
+    }
+
+    fn line(decision: &str, areas: &str, patterns: &str, decided_by: &str) -> String {
+        format!(
+            r#"{{"ts":"2026-11-26T01:02:03Z","client":"10.0.0.1","qname":"x.shared.test","decision":"{decision}","areas":{areas},"patterns":{patterns},"rcode":"NOERROR"{decided_by}}}"#
+        )
+    }
+
+    fn count(lines: &[String]) -> Tally {
+        let index = index();
+        let mut t = Tally::new(&index);
+        for (i, l) in lines.iter().enumerate() {
+            t.line(&index, &Filter::default(), l.as_bytes(), "t", i as u64 + 1);
+        }
+        t
+    }
+
+    #[test]
+    fn the_deciding_area_gets_the_block_from_decided_by_else_from_the_config() {
+        let both = r#"["Area A","Area B"]"#;
+        let pats = r#"["*.shared.test","x.shared.test"]"#;
+        // Older line: the configured block area decides.
+        let t = count(&[line("block", both, pats, "")]);
+        assert_eq!(
+            (t.areas[0].figures.blocked, t.areas[1].figures.blocked),
+            (1, 0)
+        );
+        assert_eq!(
+            (t.areas[0].figures.queries, t.areas[1].figures.queries),
+            (1, 1)
+        );
+        // decided_by says B (a group override, say): B gets it.
+        let by_b = r#","decided_by":{"kind":"group","name":"g","inner":{"kind":"area","id":"b","name":"Area B","pattern":"x.shared.test","action":"block"}}"#;
+        let t = count(&[line(
+            "block",
+            r#"[{"id":"a","name":"Area A"},{"id":"b","name":"Area B"}]"#,
+            pats,
+            by_b,
+        )]);
+        assert_eq!(
+            (t.areas[0].figures.blocked, t.areas[1].figures.blocked),
+            (0, 1)
+        );
+        assert_eq!(t.areas[1].endpoints["x.shared.test"].figures.blocked, 1);
+        assert_eq!(t.areas[0].endpoints["*.shared.test"].figures.blocked, 0);
+        // A rule decided: no area gets it.
+        let by_rule =
+            r#","decided_by":{"kind":"rule","pattern":"*.test","note":null,"action":"block"}"#;
+        let t = count(&[line("block", both, pats, by_rule)]);
+        assert_eq!(
+            (t.areas[0].figures.blocked, t.areas[1].figures.blocked),
+            (0, 0)
+        );
+        assert_eq!(t.decided_by_rules[BLOCK], 1);
+    }
+
+    #[test]
+    fn merged_tallies_equal_one_tally_over_all_lines() {
+        let both = r#"["Area A","Area B"]"#;
+        let pats = r#"["*.shared.test","x.shared.test"]"#;
+        let lines: Vec<String> = (0..10)
+            .map(|i| match i % 3 {
+                0 => line("block", both, pats, ""),
+                1 => line(
+                    "log",
+                    r#"["Area B","Area C"]"#,
+                    r#"["x.shared.test","c.test"]"#,
+                    "",
+                ),
+                _ => line("pass", "[]", "[]", ""),
+            })
+            .chain(["not json".to_owned()])
+            .collect();
+        let index = index();
+        let whole = count(&lines);
+        let (l, r) = lines.split_at(4);
+        let mut merged = count(l);
+        merged.merge(&index, count(r));
+        let view = |t: &Tally| {
+            (
+                t.lines,
+                t.broken,
+                t.queries,
+                t.decisions,
+                t.areas
+                    .iter()
+                    .map(|a| {
+                        let f = &a.figures;
+                        (
+                            f.queries,
+                            f.blocked,
+                            f.would_block,
+                            f.clients.len(),
+                            a.endpoints.len(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                t.extra_areas.clone(),
+                t.clients.len(),
+            )
+        };
+        assert_eq!(view(&merged), view(&whole));
+        // "Area C" is not in the catalog: an area of its own.
+        assert_eq!(&*whole.extra_areas[0].name, "Area C");
+        assert_eq!(&*whole.extra_areas[0].id, "area-c");
+    }
+}

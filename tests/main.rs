@@ -5,6 +5,7 @@
 
 mod catalog;
 mod faults;
+mod metrics;
 mod policy;
 mod querylog;
 mod reload;

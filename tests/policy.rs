@@ -709,7 +709,9 @@ fn default_config_lists_every_catalog_area_with_a_comment() {
 /// out as an example) under a comment, in its table.
 #[test]
 fn default_config_documents_every_key() {
-    use winsink_policy::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
+    use winsink_policy::{
+        CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings,
+    };
     let keys = |v: Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     let tables: Vec<(&str, Vec<String>)> = vec![
         ("", vec!["catalogs".into(), "default_action".into()]),
@@ -728,6 +730,10 @@ fn default_config_documents_every_key() {
         (
             "[log]",
             keys(serde_json::to_value(LogSettings::default()).unwrap()),
+        ),
+        (
+            "[http]",
+            keys(serde_json::to_value(HttpSettings::default()).unwrap()),
         ),
         (
             "[[rules]]",

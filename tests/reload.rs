@@ -137,7 +137,7 @@ impl Daemon {
             .arg(&config)
             .arg("--upstream")
             .arg(format!("udp://{}", upstream.addr))
-            .args(["--log-format", "json"])
+            .args(["--log-format", "json", "--http", "off"])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

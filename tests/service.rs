@@ -114,7 +114,8 @@ impl Drop for Process {
     }
 }
 
-/// `winsink run --config CONFIG --listen 127.0.0.1:0 --upstream UPSTREAM`.
+/// `winsink run --config CONFIG --listen 127.0.0.1:0 --upstream UPSTREAM`, with no
+/// HTTP listener (its default port would be shared by every test at once).
 fn run_cmd(config: &Path, listen: &str, upstream: &str) -> Command {
     let mut cmd = winsink();
     cmd.arg("run").arg("--config").arg(config).args([
@@ -124,6 +125,8 @@ fn run_cmd(config: &Path, listen: &str, upstream: &str) -> Command {
         upstream,
         "--log-format",
         "json",
+        "--http",
+        "off",
     ]);
     cmd
 }
@@ -284,6 +287,10 @@ fn man_pages_cover_every_command() {
 fn winsink_in(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = winsink();
     cmd.current_dir(dir).env_remove("WINSINK_CONFIG").args(args);
+    if args.first() == Some(&"run") {
+        // The HTTP listener's default port would be shared by every test at once.
+        cmd.args(["--http", "off"]);
+    }
     cmd
 }
 

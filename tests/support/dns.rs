@@ -567,6 +567,8 @@ pub(crate) struct Daemon {
     child: Child,
     /// Where it serves DNS (UDP and TCP).
     pub(crate) addr: SocketAddr,
+    /// Where it serves HTTP (`/metrics`, the API), unless `--http off` was given.
+    pub(crate) http: Option<SocketAddr>,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
     stdout_done: Option<JoinHandle<()>>,
@@ -577,7 +579,8 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     /// Writes `config` to a fresh folder and runs `winsink run --config it --listen
-    /// 127.0.0.1:0 --log-format json EXTRA...`.
+    /// 127.0.0.1:0 --http 127.0.0.1:0 --log-format json EXTRA...` (without the `--http`
+    /// or `--log-format` default when EXTRA gives its own).
     pub(crate) fn start(config: &str, extra: &[&str]) -> Self {
         Self::spawn(config, extra, true, None)
     }
@@ -615,6 +618,16 @@ impl Daemon {
         self._dir.path().join("winsink.toml")
     }
 
+    /// The HTTP address, which the test expects to be on.
+    pub(crate) fn http(&self) -> SocketAddr {
+        self.http.unwrap_or_else(|| {
+            panic!(
+                "winsink reported no HTTP address; stderr:\n{}",
+                self.stderr()
+            )
+        })
+    }
+
     fn spawn(
         config: &str,
         extra: &[&str],
@@ -647,6 +660,11 @@ impl Daemon {
             } else {
                 &["--log-format", "json"][..]
             })
+            .args(if extra.contains(&"--http") {
+                &[][..]
+            } else {
+                &["--http", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             // Its record of what it loaded (for `winsink check`) stays in its folder,
@@ -660,11 +678,21 @@ impl Daemon {
             .expect("spawn winsink");
 
         let (addr_tx, addr_rx) = mpsc::channel();
+        let (http_tx, http_rx) = mpsc::channel();
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().expect("stderr");
         let err_text = stderr.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                if line.contains("http: serving") {
+                    if let Some(addr) = line
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                    {
+                        let _ = http_tx.send(addr);
+                    }
+                }
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     if let Some(addr) = rest
                         .split_whitespace()
@@ -702,9 +730,12 @@ impl Daemon {
                 stderr.lock().expect("stderr")
             );
         };
+        // The HTTP listener reports before the DNS sockets are served.
+        let http = http_rx.try_recv().ok();
         Self {
             child,
             addr,
+            http,
             lines,
             stderr,
             stdout_done,

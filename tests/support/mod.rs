@@ -36,3 +36,6 @@ pub(crate) fn stderr(out: &Output) -> String {
 
 /// DNS helpers: a test upstream, a running `winsink run`, a client.
 pub(crate) mod dns;
+
+/// An HTTP client for the metrics and API listener.
+pub(crate) mod http;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use winsink_policy::{Loaded, SharedEndpoint};
+use winsink_server::http::HttpConfig;
 use winsink_server::{ServerConfig, RESOLV_CONF};
 
 use crate::config_path::ConfigSource;
@@ -90,6 +91,11 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     }
+    // `run` reads the token file when it starts; a missing one must fail here too.
+    if let Err(e) = HttpConfig::from_settings(&loaded.startup.http, None) {
+        eprintln!("error: {source}: {e}");
+        return ExitCode::from(crate::EXIT_INPUT);
+    }
     let summary = loaded.policy.summary();
     let out = if args.json {
         match serde_json::to_string_pretty(&summary) {
@@ -110,11 +116,27 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
         let n = loaded.warnings.len();
         let shared = shared_block(&loaded.policy.shared_endpoints());
+        let http = &startup.http;
+        let http_line = if http.listen.is_empty() {
+            "off".to_owned()
+        } else {
+            let addrs: Vec<String> = http.listen.iter().map(ToString::to_string).collect();
+            format!(
+                "{} ({})",
+                addrs.join(", "),
+                if http.token_file.is_some() {
+                    "bearer token required"
+                } else {
+                    "no token: loopback only"
+                }
+            )
+        };
         format!(
             "{source}: OK
 {summary}
 {shared}listen: {}
 upstreams: {}{from}
+http: {http_line}
 {n} warning{}
 ",
             listen.join(", "),

@@ -23,7 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 use winsink_policy::{LogFormat as ConfigFormat, Policy, Startup, Upstream};
-use winsink_server::{bind, LogFormat, LogTarget, QueryLog, Server, ServerConfig, ServerError};
+use winsink_server::http::{bind_http, HttpConfig};
+use winsink_server::{
+    bind, LogFormat, LogTarget, Metrics, MetricsConfig, QueryLog, Server, ServerConfig, ServerError,
+};
 
 use crate::config_path::ConfigSource;
 
@@ -55,6 +58,32 @@ pub(crate) struct RunArgs {
     /// Query-log format (default: `log.format`, where `auto` means pretty on a terminal).
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormatArg>,
+    /// Serve HTTP (`/metrics`, health, the JSON API) on this address, or `off`
+    /// (repeatable; replaces `http.listen`). Port 0 picks a free port, printed at start.
+    #[arg(long, value_name = "ADDR:PORT|off")]
+    http: Vec<HttpArg>,
+}
+
+/// One `--http` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpArg {
+    /// No HTTP listener.
+    Off,
+    /// Listen here.
+    Addr(SocketAddr),
+}
+
+impl std::str::FromStr for HttpArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(Self::Off);
+        }
+        s.parse()
+            .map(Self::Addr)
+            .map_err(|_| format!("{s:?} is neither ADDR:PORT nor off"))
+    }
 }
 
 /// The default `RUST_LOG`: hickory's crates log every request at `info`.
@@ -81,6 +110,8 @@ pub(crate) struct Overrides {
     pub(crate) upstreams: Vec<Upstream>,
     /// `--log-format`.
     pub(crate) log_format: Option<ConfigFormat>,
+    /// `--http`: the HTTP listen addresses (empty for `off`).
+    pub(crate) http: Option<Vec<SocketAddr>>,
 }
 
 impl Overrides {
@@ -99,6 +130,15 @@ impl Overrides {
                 LogFormatArg::Json => ConfigFormat::Json,
                 LogFormatArg::Pretty => ConfigFormat::Pretty,
             }),
+            http: (!args.http.is_empty()).then(|| {
+                args.http
+                    .iter()
+                    .filter_map(|h| match h {
+                        HttpArg::Addr(a) => Some(*a),
+                        HttpArg::Off => None,
+                    })
+                    .collect()
+            }),
         })
     }
 
@@ -112,6 +152,9 @@ impl Overrides {
         }
         if let Some(format) = self.log_format {
             startup.log.format = format;
+        }
+        if let Some(http) = &self.http {
+            startup.http.listen.clone_from(http);
         }
         startup
     }
@@ -149,6 +192,17 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
+    let http = match HttpConfig::from_settings(&startup.http, None) {
+        Ok(h) => h,
+        Err(e) => {
+            if overrides.http.is_some() {
+                error!("--http: {e}");
+            } else {
+                error!("{source}: {e}");
+            }
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
     let (target, format) = query_log(&startup);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -167,6 +221,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         policy: loaded.policy,
         target,
         format,
+        http,
         watch: crate::reload::Watch {
             config: source,
             files: loaded.files,
@@ -215,6 +270,8 @@ struct Daemon {
     policy: Policy,
     target: LogTarget,
     format: LogFormat,
+    /// The metrics and API listener.
+    http: HttpConfig,
     /// For the reloader; holds the running [`Startup`] too.
     watch: crate::reload::Watch,
 }
@@ -226,6 +283,7 @@ impl Daemon {
             policy,
             target,
             format,
+            http,
             watch,
         } = self;
         let startup = &watch.startup;
@@ -235,6 +293,16 @@ impl Daemon {
             .iter()
             .map(ToString::to_string)
             .collect();
+        let http_listeners = bind_http(&http.listen)?;
+        for a in http_listeners.local_addrs() {
+            info!("http: serving /metrics, /healthz, /readyz and /api/v1/ on {a}");
+        }
+        let metrics = (!http.listen.is_empty()).then(|| {
+            Arc::new(Metrics::new(&MetricsConfig {
+                recent_queries: startup.http.recent_queries,
+                microsoft_suffixes: startup.http.microsoft_suffixes.clone(),
+            }))
+        });
         let log = Arc::new(QueryLog::start(&target, format, startup.log.queue)?);
         let upstreams: Vec<String> = config.upstreams.iter().map(ToString::to_string).collect();
         info!(
@@ -243,8 +311,14 @@ impl Daemon {
             "winsink {} starting",
             env!("CARGO_PKG_VERSION")
         );
-        let server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
+        let mut server = Server::new(config, Arc::new(ArcSwap::from_pointee(policy)), log.clone());
+        if let Some(m) = &metrics {
+            server = server.with_metrics(m.clone());
+        }
         let shutdown = CancellationToken::new();
+        let http_task = server
+            .http(&http)
+            .map(|app| tokio::spawn(app.serve(http_listeners, shutdown.clone())));
         crate::signals::on_terminate(shutdown.clone());
         let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
         crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
@@ -257,6 +331,9 @@ impl Daemon {
         // The sockets are bound and the policy loaded: queries sent now are answered.
         crate::notify::ready(&format!("serving {}", listening.join(", ")));
         let result: Result<(), ServerError> = server.run(listeners, shutdown).await;
+        if let Some(t) = http_task {
+            let _ = t.await;
+        }
         // Says how many lines were dropped over the run, if any.
         log.close();
         Ok(result?)

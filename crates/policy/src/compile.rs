@@ -18,7 +18,7 @@ use crate::policy::{
     Policy, RuleInfo,
 };
 use crate::settings::{
-    non_zero, CacheSettings, CacheTtls, LogSettings, ServerSettings, SinkholeMode,
+    non_zero, CacheSettings, CacheTtls, HttpSettings, LogSettings, ServerSettings, SinkholeMode,
     SinkholeSettings, Timeout, UdpPayload,
 };
 use crate::startup::{LogSink, RateLimit, Startup};
@@ -187,7 +187,8 @@ impl Compiler<'_> {
 
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
         self.check_groups_are_served(&cfg);
-        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log);
+        let http = self.http(cfg.http);
+        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log, http);
 
         let (startup, live) = match (self.errors.len(), settings) {
             (0, Some(settings)) => settings,
@@ -629,6 +630,7 @@ impl Compiler<'_> {
         sinkhole: SinkholeSettings,
         cache: CacheSettings,
         log: LogSettings,
+        http: Option<HttpSettings>,
     ) -> Option<(Startup, LiveSettings)> {
         let upstreams = self.upstreams(&server.upstreams);
         let upstream_timeout = self.checked(
@@ -712,6 +714,7 @@ impl Compiler<'_> {
                 file,
                 queue: queue?,
             },
+            http: http?,
         };
         let live = LiveSettings {
             allow_clients: server.allow_clients,
@@ -720,6 +723,38 @@ impl Compiler<'_> {
             log_queries: log.queries,
         };
         Some((startup, live))
+    }
+
+    /// `[http]`, checked, with `token_file` resolved against the config file's folder:
+    /// a listen address beyond loopback needs a token file (else anyone who reaches it
+    /// reads the query history), and the ring keeps at least one query.
+    fn http(&mut self, mut http: HttpSettings) -> Option<HttpSettings> {
+        let mut ok = true;
+        if let Some(addr) = http.unprotected_address(&http.listen) {
+            ok = false;
+            self.errors.push(PolicyError::Invalid {
+                origin: self.at(key_line(self.text, "[http]", "listen")),
+                message: format!(
+                    "[http] `listen` = {addr} is not a loopback address, so it needs [http] \
+                     `token_file` (a bearer token), or anyone who reaches it reads the query \
+                     history"
+                ),
+            });
+        }
+        if http.recent_queries == 0 {
+            ok = false;
+            self.errors.push(PolicyError::Invalid {
+                origin: self.at(key_line(self.text, "[http]", "recent_queries")),
+                message: "[http] `recent_queries` = 0 would keep no query for /api/v1/queries"
+                    .to_owned(),
+            });
+        }
+        if let Some(f) = &http.token_file {
+            if f.is_relative() {
+                http.token_file = Some(self.resolve(&f.to_string_lossy()));
+            }
+        }
+        ok.then_some(http)
     }
 
     /// Each URL of `[server] upstreams`; every bad one is an error naming its line.

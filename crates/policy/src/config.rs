@@ -8,7 +8,7 @@ use toml::Spanned;
 use crate::decision::Action;
 use crate::error::{closest, PolicyError};
 use crate::list::ListFormat;
-use crate::settings::{CacheSettings, LogSettings, ServerSettings, SinkholeSettings};
+use crate::settings::{CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings};
 
 /// The whole config file. See the crate docs for the layout.
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +41,8 @@ pub(crate) struct ConfigFile {
     pub(crate) cache: CacheSettings,
     #[serde(default)]
     pub(crate) log: LogSettings,
+    #[serde(default)]
+    pub(crate) http: HttpSettings,
 }
 
 /// `[[rules]]` and `[[groups.rules]]`.

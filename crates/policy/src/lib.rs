@@ -45,6 +45,7 @@
 //! [sinkhole]  # see settings::SinkholeSettings
 //! [cache]     # see settings::CacheSettings
 //! [log]       # see settings::LogSettings
+//! [http]      # see settings::HttpSettings
 //! ```
 //!
 //! Unknown keys, unknown area ids, unknown action words, invalid patterns and CIDRs are
@@ -128,8 +129,8 @@ pub use error::PolicyError;
 pub use list::{BadLine, ListFormat};
 pub use policy::Policy;
 pub use settings::{
-    CacheSettings, CacheTtls, LogFormat, LogQueries, LogSettings, RateLimitAction, ServerSettings,
-    SinkholeMode, SinkholeSettings, Timeout, UdpPayload,
+    CacheSettings, CacheTtls, HttpSettings, LogFormat, LogQueries, LogSettings, RateLimitAction,
+    ServerSettings, SinkholeMode, SinkholeSettings, Timeout, UdpPayload, MICROSOFT_SUFFIXES,
 };
 pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
 pub use startup::{LogSink, RateLimit, Startup};

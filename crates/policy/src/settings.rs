@@ -356,3 +356,78 @@ impl Default for CacheTtls {
 pub(crate) fn non_zero(n: usize, zero: &str) -> Result<NonZeroUsize, OutOfRange> {
     NonZeroUsize::new(n).ok_or_else(|| format!("0 would {zero}"))
 }
+
+/// `[http]`: the HTTP listener for `/metrics`, `/healthz`, `/readyz` and the JSON API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Addresses to serve HTTP on; an empty list turns the listener, the metrics and the
+    /// recent-queries ring off. Default: `["127.0.0.1:8053"]` (loopback only).
+    pub listen: Vec<SocketAddr>,
+    /// File holding the bearer token that every request but `/healthz` and `/readyz`
+    /// must carry (`Authorization: Bearer TOKEN`), relative to the config file. Required
+    /// when an address of `listen` is not a loopback address. Default: none.
+    pub token_file: Option<PathBuf>,
+    /// Queries kept in memory for `/api/v1/queries`, newest first (at least 1).
+    /// Default: `10000`.
+    pub recent_queries: usize,
+    /// Domains owned by Microsoft: a name under one of them that no catalog area matches
+    /// is listed by `/api/v1/uncatalogued`. Default: the [`MICROSOFT_SUFFIXES`].
+    pub microsoft_suffixes: Vec<String>,
+}
+
+/// The default `[http] microsoft_suffixes`: the registrable domains Microsoft's
+/// Windows and Office endpoints live under.
+pub const MICROSOFT_SUFFIXES: &[&str] = &[
+    "microsoft.com",
+    "windows.com",
+    "windows.net",
+    "windowsupdate.com",
+    "live.com",
+    "live.net",
+    "msn.com",
+    "bing.com",
+    "bing.net",
+    "office.com",
+    "office.net",
+    "office365.com",
+    "microsoftonline.com",
+    "msedge.net",
+    "azureedge.net",
+    "skype.com",
+    "xboxlive.com",
+    "xboxservices.com",
+    "msftconnecttest.com",
+    "msftncsi.com",
+    "onenote.net",
+    "sfx.ms",
+    "s-microsoft.com",
+    "msocdn.com",
+    "aka.ms",
+];
+
+impl HttpSettings {
+    /// The first address of `listen` that is not a loopback address, when no
+    /// `token_file` protects it: such a listener would let anyone on the network read
+    /// the query history, so it is refused.
+    pub fn unprotected_address(&self, listen: &[SocketAddr]) -> Option<SocketAddr> {
+        if self.token_file.is_some() {
+            return None;
+        }
+        listen
+            .iter()
+            .copied()
+            .find(|a| !a.ip().to_canonical().is_loopback())
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8053)],
+            token_file: None,
+            recent_queries: 10_000,
+            microsoft_suffixes: MICROSOFT_SUFFIXES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::change::{Change, Settings};
-use crate::settings::{LogFormat, RateLimitAction, Timeout, UdpPayload};
+use crate::settings::{HttpSettings, LogFormat, RateLimitAction, Timeout, UdpPayload};
 use crate::upstream::Upstream;
 
 /// The settings read once at start, checked. [`Policy::load`](crate::Policy::load)
@@ -38,6 +38,9 @@ pub struct Startup {
     pub cache_size: usize,
     /// `[log] format`, `file` and `queue`.
     pub log: LogSink,
+    /// `[http]`: the metrics and API listener (`token_file` resolved against the config
+    /// file's folder).
+    pub http: HttpSettings,
 }
 
 /// The per-client query rate limit.
@@ -94,6 +97,7 @@ impl Startup {
                     file,
                     queue,
                 },
+            http,
         } = running;
         let millis = |t: &Timeout| t.get().as_millis();
         let secs = |t: &Timeout| t.get().as_secs();
@@ -141,6 +145,19 @@ impl Startup {
             .compare("format", format, &self.log.format)
             .compare("file", file, &self.log.file)
             .compare("queue", queue, &self.log.queue);
+        Settings::new(&mut out, "[http]")
+            .compare("listen", &http.listen, &self.http.listen)
+            .compare("token_file", &http.token_file, &self.http.token_file)
+            .compare(
+                "recent_queries",
+                &http.recent_queries,
+                &self.http.recent_queries,
+            )
+            .compare(
+                "microsoft_suffixes",
+                &http.microsoft_suffixes,
+                &self.http.microsoft_suffixes,
+            );
         out
     }
 }

@@ -13,6 +13,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ pub(crate) struct Cache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
     hasher: RandomState,
+    /// Entries held, kept beside the shards so that `/metrics` reads it without taking
+    /// a shard's lock.
+    entries: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +69,7 @@ impl Cache {
                 size.div_ceil(shards)
             },
             hasher: RandomState::new(),
+            entries: AtomicUsize::new(0),
         }
     }
 
@@ -83,6 +88,7 @@ impl Cache {
         let slot = shard.map.get(key)?;
         if slot.expires <= now {
             shard.map.remove(key);
+            self.entries.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
         let elapsed = now.saturating_duration_since(slot.stored).as_secs();
@@ -102,6 +108,7 @@ impl Cache {
         };
         let mut shard = lock(shard);
         let shard = &mut *shard;
+        let before = shard.map.len();
         while shard.map.len() >= self.per_shard && !shard.map.contains_key(key) {
             let Some((old, generation)) = shard.order.pop_front() else {
                 break;
@@ -127,6 +134,12 @@ impl Cache {
                 generation,
             },
         );
+        let after = shard.map.len();
+        if after >= before {
+            self.entries.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.entries.fetch_sub(before - after, Ordering::Relaxed);
+        }
         // Keys replaced or expired leave stale order entries behind; drop them before
         // the queue outgrows the map.
         if shard.order.len() > 2 * self.per_shard.max(8) {
@@ -141,6 +154,11 @@ impl Cache {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).map.len()).sum()
+    }
+
+    /// The number of entries, as [`len`](Self::len) but without a lock.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
     }
 }
 
@@ -238,7 +256,9 @@ mod tests {
         c.insert(b"k", reply(30), t0);
         let (_, elapsed) = c.get(b"k", t0 + Duration::from_secs(12)).unwrap();
         assert_eq!(elapsed, 12);
+        assert_eq!(c.entries(), 1);
         assert!(c.get(b"k", t0 + Duration::from_secs(30)).is_none());
+        assert_eq!(c.entries(), 0, "an expired entry met is gone");
         assert!(c.get(b"other", t0).is_none());
     }
 
@@ -250,6 +270,11 @@ mod tests {
             c.insert(&i.to_be_bytes(), reply(300), t0);
         }
         assert!(c.len() <= 32, "{}", c.len());
+        assert_eq!(
+            c.entries(),
+            c.len(),
+            "the lock-free count follows the shards"
+        );
         assert!(c.get(&999u32.to_be_bytes(), t0).is_some());
         let off = Cache::new(0);
         off.insert(b"k", reply(300), t0);

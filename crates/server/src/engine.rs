@@ -23,6 +23,7 @@ use tracing::warn;
 use crate::cache::{Cache, Flight, Inflight, Join};
 use crate::forward::{ForwardError, Forwarder};
 use crate::limit::{Limits, RateLimit, RateLimitAction};
+use crate::metrics::{Decided, Metrics, Path, Record};
 use crate::querylog::{Explain, Line, LogBuf, NoMatch, QueryLog};
 use crate::reply::Reply;
 use crate::verdict::{self, Outcome, Why};
@@ -156,6 +157,10 @@ pub(crate) struct Engine {
     payload: u16,
     /// The rate limit and the malformed-packet log budget.
     limits: Limits,
+    /// Where queries are counted, when metrics are on.
+    pub(crate) metrics: Option<Arc<Metrics>>,
+    /// The TCP connections, once the server runs (for `/metrics`).
+    pub(crate) tcp: std::sync::OnceLock<Arc<crate::tcp::Connections>>,
 }
 
 /// An answer to replay: a cached or just forwarded upstream reply.
@@ -204,7 +209,14 @@ impl Engine {
             log,
             payload: payload.get(),
             limits,
+            metrics: None,
+            tcp: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Query-log lines dropped since the start.
+    pub(crate) fn log_dropped(&self) -> u64 {
+        self.log.dropped()
     }
 
     /// Whether `client` is in `allow_clients` of the policy in force.
@@ -351,6 +363,9 @@ impl Engine {
         let policy = self.policy.load();
         let mut cx = Cx::new(req, &q, &policy, s);
         let d = policy.decide(cx.ip, &cx.s.name);
+        if let Some(m) = &self.metrics {
+            m.ratelimited();
+        }
         self.servfail(&mut cx, &q, d, &ForwardError::Overloaded, out);
         true
     }
@@ -368,6 +383,9 @@ impl Engine {
         q: &Query<'_>,
         out: &mut Vec<u8>,
     ) -> Handled {
+        if let Some(m) = &self.metrics {
+            m.ratelimited();
+        }
         rate.budget.tell(req.received.at, |n, last| {
             warn!(
                 "rate limit: {n} queries over {} a second from one client answered {} (the last from {last}) since the last such report",
@@ -567,9 +585,12 @@ impl Engine {
 
     /// Finishes a query whose answer is in `out`: every answered query passes here once,
     /// just before its answer is sent. Formats the query-log line when `log.queries`
-    /// wants one ([`flush_log`](Self::flush_log) queues it); a per-query counter belongs
-    /// here too.
+    /// wants one ([`flush_log`](Self::flush_log) queues it), and counts it in the
+    /// metrics when they are on.
     pub(crate) fn finish(&self, cx: &mut Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
+        if let Some(m) = &self.metrics {
+            self.count(m, cx, done, out);
+        }
         let mode = cx.policy.log_queries();
         let logged = match done.kind {
             Kind::Invalid => mode == LogQueries::All,
@@ -614,6 +635,49 @@ impl Engine {
             cname: done.cname,
         };
         self.log.push(&line, &mut s.log);
+    }
+}
+
+impl Engine {
+    /// Counts a finished query: its decision, what decided it, how it was answered.
+    fn count(&self, m: &Metrics, cx: &Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
+        let (decided, decision, path) = match done.kind {
+            Kind::Invalid => (Decided::Invalid, None, Path::Refused),
+            Kind::Refused => (Decided::Refuse, None, Path::Refused),
+            Kind::Decided(o) => {
+                let decided = match o.decision.verdict {
+                    Verdict::Block => Decided::Block,
+                    Verdict::Log => Decided::Log,
+                    Verdict::Allow => Decided::Allow,
+                    Verdict::Pass => Decided::Pass,
+                };
+                let path = match done.source {
+                    _ if o.blocks() => Path::Sinkhole,
+                    Source::Cache => Path::Cache,
+                    Source::Upstream(_) | Source::Local => Path::Forward,
+                };
+                (decided, Some(&o.decision), path)
+            }
+        };
+        m.record(&Record {
+            ts: cx.req.received.ts,
+            started: cx.req.received.at,
+            client: cx.ip,
+            tcp: cx.req.proto == Proto::Tcp,
+            qname: &cx.s.name,
+            qtype: cx.qtype,
+            decided,
+            decision,
+            cname: done.cname,
+            rcode: done.rcode,
+            answers: wire::answer_count(out),
+            path,
+            cached: matches!(done.source, Source::Cache),
+            upstream: match done.source {
+                Source::Upstream(u) => self.forwarder.index_of(u),
+                Source::Local | Source::Cache => None,
+            },
+        });
     }
 }
 

@@ -40,6 +40,7 @@ use health::Failure;
 pub use health::{UpstreamHealth, UpstreamState, UpstreamStatus};
 use udp::Verdict;
 
+use crate::metrics::{UpstreamCounters, UpstreamOutcome};
 use crate::reply::Reply;
 use crate::wire::{Query, FLAG_TC};
 
@@ -165,6 +166,8 @@ pub(crate) struct Forwarder {
     payload: u16,
     // Kept alive for as long as the exchanges it spawned run.
     provider: TokioRuntimeProvider,
+    /// Per target, in order: the counters of `/metrics` (set when metrics are on).
+    counters: std::sync::OnceLock<Vec<Arc<UpstreamCounters>>>,
 }
 
 impl fmt::Debug for Forwarder {
@@ -223,7 +226,24 @@ impl Forwarder {
             preferred: AtomicUsize::new(0),
             payload,
             provider: TokioRuntimeProvider::new(),
+            counters: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Counts every exchange into `counters` (one per upstream, in order).
+    pub(crate) fn set_metrics(&self, counters: Vec<Arc<UpstreamCounters>>) {
+        let _ = self.counters.set(counters);
+    }
+
+    fn observe(&self, idx: usize, outcome: UpstreamOutcome, took: Duration) {
+        if let Some(c) = self.counters.get().and_then(|c| c.get(idx)) {
+            c.observe(outcome, took);
+        }
+    }
+
+    /// The position of the upstream labelled `label`.
+    pub(crate) fn index_of(&self, label: &str) -> Option<usize> {
+        (0..self.targets.len()).find(|&i| &**self.health.label(i) == label)
     }
 
     /// The total time budget.
@@ -282,6 +302,13 @@ impl Forwarder {
                     Ok(r) => r,
                     Err(_) => Err(Failure::Timeout(share)),
                 };
+            let outcome = match &result {
+                Ok(r) if r.rcode() == 2 => UpstreamOutcome::Servfail,
+                Ok(_) => UpstreamOutcome::Ok,
+                Err(Failure::Timeout(_)) => UpstreamOutcome::Timeout,
+                Err(_) => UpstreamOutcome::Error,
+            };
+            self.observe(idx, outcome, now.elapsed());
             let label = self.health.label(idx);
             match result {
                 Ok(reply) => match failing_rcode(reply.rcode()) {
@@ -429,6 +456,7 @@ impl Forwarder {
         let t = &self.targets[idx];
         let label = self.health.label(idx);
         if t.upstream.transport == Transport::Udp {
+            let asked = Instant::now();
             let (request, id) = self.request(q, query);
             let bytes = request
                 .to_vec()
@@ -452,6 +480,7 @@ impl Forwarder {
             if !reply.truncated() {
                 return Ok(reply);
             }
+            self.observe(idx, UpstreamOutcome::Truncated, asked.elapsed());
             debug!(upstream = %label, "truncated answer, asking again over TCP");
         }
         // A kept connection may have been closed by the upstream meanwhile: one retry on

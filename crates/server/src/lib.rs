@@ -100,8 +100,10 @@ mod engine;
 mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 mod limit;
 mod listen;
+mod metrics;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod mmsg;
@@ -127,6 +129,7 @@ use winsink_policy::{Policy, Startup, UdpPayload};
 
 pub use forward::{upstreams_from_resolv_conf, UpstreamHealth, UpstreamState, UpstreamStatus};
 pub use listen::{bind, BoundAddr, Listeners};
+pub use metrics::{Metrics, MetricsConfig};
 pub use querylog::{LogFormat, LogTarget, QueryLog};
 pub use winsink_policy::{Transport, Upstream};
 
@@ -170,6 +173,23 @@ pub enum ServerError {
     /// A bound socket could not be handed to the runtime.
     #[error("cannot register a socket: {0}")]
     Register(io::Error),
+    /// An HTTP listen address is not loopback and no token protects it.
+    #[error(
+        "[http] listen: {addr} is not a loopback address, so it needs [http] token_file \
+         (a bearer token), or anyone who reaches it reads the query history"
+    )]
+    HttpUnprotected {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// The HTTP token file cannot be used.
+    #[error("[http] token_file {}: {reason}", path.display())]
+    HttpToken {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why a bind failed, when the OS error alone does not say what to do about it.
@@ -339,6 +359,37 @@ impl Server {
         Self { engine, config }
     }
 
+    /// Counts every query into `metrics` (and keeps the recent ones in its ring). Call
+    /// before [`run`](Self::run) and [`http`](Self::http).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        let labels: Vec<String> = self
+            .config
+            .upstreams
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let upstreams = metrics.set_upstreams(&labels);
+        if let Some(engine) = Arc::get_mut(&mut self.engine) {
+            engine.metrics = Some(metrics);
+            engine.forwarder.set_metrics(upstreams);
+        }
+        self
+    }
+
+    /// The HTTP service (`/metrics`, health, the JSON API) of this server, for
+    /// [`http::Http::serve`]. `None` without [`with_metrics`](Self::with_metrics).
+    pub fn http(&self, config: &http::HttpConfig) -> Option<http::Http> {
+        let metrics = self.engine.metrics.clone()?;
+        let state = http::AppState {
+            inner: Arc::new(http::Shared {
+                metrics,
+                engine: self.engine.clone(),
+            }),
+        };
+        Some(http::Http::new(state, config))
+    }
+
     /// Each upstream's health (up or down, when it last answered, counters), kept
     /// current by the forwarder while the server runs. Cheap to clone and to read.
     pub fn upstream_health(&self) -> UpstreamHealth {
@@ -387,7 +438,9 @@ impl Server {
             per_client: self.config.tcp_max_connections_per_client,
             idle: self.config.tcp_idle_timeout,
         });
+        let _ = self.engine.tcp.set(conns.clone());
         let forwards = Arc::new(Semaphore::new(max_forwards));
+        let mut serving = Vec::new();
         for b in listeners.bound {
             let addr = b.addr;
             let n = b.udp_sockets();
@@ -410,6 +463,13 @@ impl Server {
                 shutdown.clone(),
                 tracker.clone(),
             ));
+            serving.push((addr, n));
+        }
+        // Ready before it says so: whoever waits for these lines may ask /readyz next.
+        if let Some(m) = &self.engine.metrics {
+            m.set_serving(true);
+        }
+        for (addr, n) in serving {
             info!("listening on {addr} (udp x{n}, tcp)");
         }
         while let Some(r) = loops.join_next().await {
@@ -428,6 +488,52 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// What `/readyz` found.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    pub(crate) serving: bool,
+    /// Whether an upstream's last exchange got an answer (true when none is
+    /// configured).
+    pub(crate) upstreams: bool,
+    pub(crate) reasons: Vec<String>,
+}
+
+pub(crate) fn readiness(engine: &Engine, metrics: &Metrics) -> Readiness {
+    let serving = metrics.serving();
+    let health = engine.forwarder.health().snapshot();
+    let upstreams = health.is_empty() || health.iter().any(|u| u.state == UpstreamState::Up);
+    let mut reasons = Vec::new();
+    if !serving {
+        reasons.push("the DNS sockets are not served yet".to_owned());
+    }
+    if !upstreams {
+        reasons.push("no upstream answered its last query".to_owned());
+    }
+    Readiness {
+        serving,
+        upstreams,
+        reasons,
+    }
+}
+
+/// Per upstream label: up, down, or not known yet.
+pub(crate) fn upstream_up(engine: &Engine) -> Vec<(String, Option<bool>)> {
+    engine
+        .forwarder
+        .health()
+        .snapshot()
+        .into_iter()
+        .map(|u| {
+            let up = match u.state {
+                UpstreamState::Up => Some(true),
+                UpstreamState::Down => Some(false),
+                UpstreamState::Unknown => None,
+            };
+            (u.upstream.to_string(), up)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -480,7 +480,7 @@ fn json_list(out: &mut String, key: &str, each: ForEach<'_>) {
 
 /// Appends the mnemonic of a record type (hickory-proto's names), or `TYPE<n>` (RFC
 /// 3597) for one without a name.
-fn qtype_text(out: &mut String, qtype: Option<u16>) {
+pub(crate) fn qtype_text(out: &mut String, qtype: Option<u16>) {
     if let Some(t) = qtype {
         match RecordType::from(t) {
             // ZERO is hickory's name for the reserved type 0, not a mnemonic.
@@ -501,7 +501,7 @@ pub(crate) fn format_line(out: &mut String, format: LogFormat, line: &Line<'_>) 
     out.push('\n');
 }
 
-fn write_json(out: &mut String, l: &Line<'_>) {
+pub(crate) fn write_json(out: &mut String, l: &Line<'_>) {
     out.push_str("{\"ts\":\"");
     write_ts(out, l.ts);
     out.push_str("\",\"client\":\"");
@@ -654,7 +654,7 @@ thread_local! {
 }
 
 /// Appends `ts` as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
-fn write_ts(out: &mut String, ts: SystemTime) {
+pub(crate) fn write_ts(out: &mut String, ts: SystemTime) {
     let d = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     SECOND.with_borrow_mut(|(cached, text)| {

@@ -107,6 +107,9 @@ pub(crate) struct Connections {
     refused_full: AtomicU64,
     evicted: AtomicU64,
     next_told: AtomicU64,
+    /// Connections open, kept beside the registry so that `/metrics` reads it without
+    /// its lock.
+    open: AtomicUsize,
 }
 
 /// A connection's place in the registry, given back on drop.
@@ -118,7 +121,9 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.conns.lock().remove(self.id);
+        let mut r = self.conns.lock();
+        r.remove(self.id);
+        self.conns.open.store(r.open.len(), Ordering::Relaxed);
     }
 }
 
@@ -136,7 +141,18 @@ impl Connections {
             refused_full: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             next_told: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
         })
+    }
+
+    /// Connections open now (no lock).
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused since the start: per client or with every slot busy.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused_per_client.load(Ordering::Relaxed) + self.refused_full.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -186,6 +202,7 @@ impl Connections {
         });
         r.open.insert(id, conn.clone());
         *r.per_ip.entry(ip).or_default() += 1;
+        self.open.store(r.open.len(), Ordering::Relaxed);
         Ok(Slot {
             conns: self.clone(),
             id,

@@ -1,0 +1,394 @@
+//! The recent-queries ring behind `/api/v1/queries`: the last N queries, lock-free.
+//!
+//! Each slot is a fixed block of atomic words guarded by a sequence number (a seqlock),
+//! so that answering threads write without a lock or an allocation, and readers (the
+//! HTTP handlers, the statistics task) copy a slot and keep it only if its sequence
+//! number did not move meanwhile. A writer takes the next position with one
+//! `fetch_add`; it writes its slot only if no newer writer owns it, so a writer
+//! preempted for a whole lap of the ring (N queries) loses its entry instead of
+//! overwriting a newer one. Names are stored inline (qname, then the deciding CNAME
+//! chain name when both fit in [`NAME_BYTES`]); areas as label slots (see
+//! [`super::labels`]), at most [`MAX_AREAS`] per entry.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use super::{Decided, Path};
+
+/// Bytes of names kept per entry.
+pub(crate) const NAME_BYTES: usize = 264;
+/// Areas kept per entry.
+pub(crate) const MAX_AREAS: usize = 8;
+const HEAD_WORDS: usize = 7;
+const WORDS: usize = HEAD_WORDS + NAME_BYTES / 8;
+/// `upstream` of an entry that asked none.
+pub(crate) const NO_UPSTREAM: u8 = u8::MAX;
+
+/// One query as the ring keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Position in the stream of queries (0 for the first since the start).
+    pub(crate) seq: u64,
+    /// Microseconds since the Unix epoch.
+    pub(crate) ts_us: u64,
+    pub(crate) client: IpAddr,
+    pub(crate) tcp: bool,
+    pub(crate) qname: String,
+    pub(crate) cname: Option<String>,
+    pub(crate) qtype: Option<u16>,
+    pub(crate) decision: Decided,
+    pub(crate) path: Path,
+    /// The deciding label's slot.
+    pub(crate) label: usize,
+    /// The label slots of the areas matched.
+    pub(crate) areas: Vec<usize>,
+    pub(crate) rcode: u16,
+    pub(crate) answers: u16,
+    pub(crate) cached: bool,
+    /// Index of the upstream asked, or [`NO_UPSTREAM`].
+    pub(crate) upstream: u8,
+    pub(crate) duration_us: u32,
+}
+
+/// What a writer hands to [`Ring::push`]: the entry without its `seq`, with borrowed
+/// names and the areas as a fixed array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Facts<'a> {
+    pub(crate) ts_us: u64,
+    pub(crate) client: IpAddr,
+    pub(crate) tcp: bool,
+    pub(crate) qname: &'a str,
+    pub(crate) cname: Option<&'a str>,
+    pub(crate) qtype: Option<u16>,
+    pub(crate) decision: Decided,
+    pub(crate) path: Path,
+    pub(crate) label: usize,
+    pub(crate) areas: [u8; MAX_AREAS],
+    pub(crate) rcode: u16,
+    pub(crate) answers: u16,
+    pub(crate) cached: bool,
+    pub(crate) upstream: u8,
+    pub(crate) duration_us: u32,
+}
+
+struct Slot {
+    /// `2 * position + 1` while being written, `2 * position + 2` once written, 0 never.
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+/// The ring.
+pub(crate) struct Ring {
+    slots: Box<[Slot]>,
+    head: AtomicU64,
+    /// Entries given up because a newer writer owned their slot.
+    lost: AtomicU64,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.slots.len())
+            .field("head", &self.head.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Ring {
+    /// A ring of `capacity` entries (at least 1).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let slots = (0..capacity.max(1))
+            .map(|_| Slot {
+                seq: AtomicU64::new(0),
+                words: std::array::from_fn(|_| AtomicU64::new(0)),
+            })
+            .collect();
+        Self {
+            slots,
+            head: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Positions handed out so far: the next entry's `seq`.
+    pub(crate) fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Entries lost to a wrap-around race (see the module docs).
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Appends `f`. No lock, no allocation.
+    pub(crate) fn push(&self, f: &Facts<'_>) {
+        let pos = self.head.fetch_add(1, Ordering::AcqRel);
+        let slot = &self.slots[(pos % self.slots.len() as u64) as usize];
+        let writing = 2 * pos + 1;
+        let mut cur = slot.seq.load(Ordering::Relaxed);
+        loop {
+            if cur & 1 == 1 || cur >= writing {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            match slot
+                .seq
+                .compare_exchange_weak(cur, writing, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        // The words below must not become visible before the odd sequence number.
+        fence(Ordering::Release);
+        let w = &slot.words;
+        let ip = match f.client {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => v6,
+        };
+        let ip = u128::from(ip);
+        let (qname, cname) = (f.qname.as_bytes(), f.cname.map(str::as_bytes));
+        let qlen = qname.len().min(NAME_BYTES).min(255);
+        let clen = cname.map_or(0, |c| {
+            if qlen + c.len() <= NAME_BYTES && c.len() <= 255 {
+                c.len()
+            } else {
+                0
+            }
+        });
+        let a = u64::from(f.qtype.unwrap_or(0))
+            | u64::from(f.qtype.is_some()) << 16
+            | u64::from(f.client.is_ipv4()) << 17
+            | u64::from(f.tcp) << 18
+            | u64::from(f.cached) << 19
+            | (f.decision as u64) << 20
+            | (f.path as u64) << 24
+            | u64::from(f.rcode & 0xfff) << 28
+            | u64::from(f.answers) << 40
+            | u64::from(f.cname.is_some() && clen > 0) << 56;
+        let b = u64::from(f.duration_us)
+            | u64::from(f.upstream) << 32
+            | (f.label.min(255) as u64) << 40
+            | (qlen as u64) << 48
+            | (clen as u64) << 56;
+        let relaxed = Ordering::Relaxed;
+        w[0].store(f.ts_us, relaxed);
+        w[1].store((ip >> 64) as u64, relaxed);
+        w[2].store(ip as u64, relaxed);
+        w[3].store(a, relaxed);
+        w[4].store(b, relaxed);
+        w[5].store(u64::from_le_bytes(f.areas), relaxed);
+        let mut names = [0u8; 8];
+        let total = qlen + clen;
+        let mut i = 0;
+        while i < total {
+            for (k, byte) in names.iter_mut().enumerate() {
+                let at = i + k;
+                *byte = if at < qlen {
+                    qname[at]
+                } else if at < total {
+                    cname.map_or(0, |c| c[at - qlen])
+                } else {
+                    0
+                };
+            }
+            w[HEAD_WORDS + i / 8].store(u64::from_le_bytes(names), relaxed);
+            i += 8;
+        }
+        slot.seq.store(writing + 1, Ordering::Release);
+    }
+
+    /// Entry `pos` if the ring still holds it whole.
+    pub(crate) fn get(&self, pos: u64) -> Option<Entry> {
+        let slot = &self.slots[(pos % self.slots.len() as u64) as usize];
+        let want = 2 * pos + 2;
+        if slot.seq.load(Ordering::Acquire) != want {
+            return None;
+        }
+        let relaxed = Ordering::Relaxed;
+        let mut w = [0u64; WORDS];
+        for (i, word) in w.iter_mut().enumerate().take(HEAD_WORDS) {
+            *word = slot.words[i].load(relaxed);
+        }
+        let b = w[4];
+        let (qlen, clen) = (((b >> 48) & 0xff) as usize, (b >> 56) as usize);
+        let total = qlen + clen;
+        for i in 0..total.div_ceil(8) {
+            w[HEAD_WORDS + i] = slot.words[HEAD_WORDS + i].load(relaxed);
+        }
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) != want {
+            return None;
+        }
+        let mut bytes = [0u8; NAME_BYTES];
+        for i in 0..total.div_ceil(8) {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&w[HEAD_WORDS + i].to_le_bytes());
+        }
+        let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(&bytes[r]).into_owned();
+        let a = w[3];
+        let ip = Ipv6Addr::from((u128::from(w[1]) << 64) | u128::from(w[2]));
+        let client = if a >> 17 & 1 == 1 {
+            ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
+        } else {
+            IpAddr::V6(ip)
+        };
+        Some(Entry {
+            seq: pos,
+            ts_us: w[0],
+            client,
+            tcp: a >> 18 & 1 == 1,
+            qname: text(0..qlen),
+            cname: (a >> 56 & 1 == 1).then(|| text(qlen..total)),
+            qtype: (a >> 16 & 1 == 1).then_some(a as u16),
+            decision: Decided::from_index((a >> 20 & 0xf) as usize),
+            path: Path::from_index((a >> 24 & 0xf) as usize),
+            label: (b >> 40 & 0xff) as usize,
+            areas: w[5]
+                .to_le_bytes()
+                .iter()
+                .take_while(|&&s| s != 0)
+                .map(|&s| usize::from(s))
+                .collect(),
+            rcode: (a >> 28 & 0xfff) as u16,
+            answers: (a >> 40) as u16,
+            cached: a >> 19 & 1 == 1,
+            upstream: (b >> 32) as u8,
+            duration_us: b as u32,
+        })
+    }
+
+    /// The entries still held, newest first, while `keep` returns true.
+    pub(crate) fn newest_first(&self, mut keep: impl FnMut(Entry) -> bool) {
+        let head = self.head();
+        let oldest = head.saturating_sub(self.slots.len() as u64);
+        for pos in (oldest..head).rev() {
+            if let Some(e) = self.get(pos) {
+                if !keep(e) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(qname: &'a str, cname: Option<&'a str>) -> Facts<'a> {
+        Facts {
+            ts_us: 1_700_000_000_000_000,
+            client: "10.0.10.5".parse().unwrap(),
+            tcp: true,
+            qname,
+            cname,
+            qtype: Some(28),
+            decision: Decided::Block,
+            path: Path::Sinkhole,
+            label: 7,
+            areas: [7, 9, 0, 0, 0, 0, 0, 0],
+            rcode: 3,
+            answers: 2,
+            cached: false,
+            upstream: NO_UPSTREAM,
+            duration_us: 41,
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_written() {
+        let r = Ring::new(4);
+        r.push(&facts(
+            "watson.events.data.microsoft.com",
+            Some("x.example"),
+        ));
+        let e = r.get(0).unwrap();
+        assert_eq!(e.qname, "watson.events.data.microsoft.com");
+        assert_eq!(e.cname.as_deref(), Some("x.example"));
+        assert_eq!(e.client, "10.0.10.5".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (e.qtype, e.rcode, e.answers, e.duration_us, e.label),
+            (Some(28), 3, 2, 41, 7)
+        );
+        assert_eq!(e.areas, [7, 9]);
+        assert_eq!(
+            (e.decision, e.path, e.tcp, e.cached),
+            (Decided::Block, Path::Sinkhole, true, false)
+        );
+        let mut v6 = facts("a", None);
+        v6.client = "2001:db8::1".parse().unwrap();
+        v6.qtype = None;
+        r.push(&v6);
+        let e = r.get(1).unwrap();
+        assert_eq!(e.client, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!((e.qtype, e.cname), (None, None));
+    }
+
+    #[test]
+    fn a_full_ring_keeps_the_newest_entries() {
+        let r = Ring::new(3);
+        let names: Vec<String> = (0..5).map(|i| format!("n{i}.example")).collect();
+        for n in &names {
+            r.push(&facts(n, None));
+        }
+        let mut seen = Vec::new();
+        r.newest_first(|e| {
+            seen.push(e.qname);
+            true
+        });
+        assert_eq!(seen, ["n4.example", "n3.example", "n2.example"]);
+        assert!(r.get(0).is_none(), "overwritten");
+    }
+
+    #[test]
+    fn the_longest_names_fit_and_a_cname_that_does_not_is_left_out() {
+        let long = format!("{}.example", "a".repeat(240));
+        let r = Ring::new(2);
+        r.push(&facts(
+            &long,
+            Some("b.example.with.a.longish.cname.that.does.not.fit"),
+        ));
+        let e = r.get(0).unwrap();
+        assert_eq!(e.qname, long);
+        assert_eq!(e.cname, None);
+    }
+
+    #[test]
+    fn concurrent_writers_leave_only_whole_entries() {
+        let r = std::sync::Arc::new(Ring::new(64));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let name = format!("t{t}.example");
+                    for _ in 0..5000 {
+                        r.push(&facts(&name, None));
+                    }
+                })
+            })
+            .collect();
+        let mut reads = 0;
+        while reads < 2000 {
+            r.newest_first(|e| {
+                assert!(
+                    e.qname.starts_with('t') && e.qname.ends_with(".example"),
+                    "{e:?}"
+                );
+                assert_eq!(e.duration_us, 41);
+                reads += 1;
+                true
+            });
+            if threads.iter().all(|t| t.is_finished()) {
+                break;
+            }
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(r.head(), 20_000);
+    }
+}

@@ -4,6 +4,7 @@
 //! Each helper owns its module line below.
 
 mod catalog;
+mod dashboard;
 mod faults;
 mod metrics;
 mod policy;

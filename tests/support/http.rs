@@ -35,14 +35,40 @@ pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Response {
 
 /// Sends one request and reads the whole response (`Connection: close`).
 pub(crate) fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> Response {
+    request_with_body(addr, method, path, headers, "", "")
+}
+
+/// Sends one request with a body of `content_type` (none when empty) and reads the
+/// whole response. A `Host:` line in `headers` replaces the default (`Host: ADDR`).
+pub(crate) fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    content_type: &str,
+    body: &str,
+) -> Response {
     let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the HTTP listener");
     s.set_read_timeout(Some(WAIT)).expect("timeout");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
     }
+    if !content_type.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 use winsink_policy::{LogFormat as ConfigFormat, Policy, Startup, Upstream};
-use winsink_server::http::{bind_http, HttpConfig};
+use winsink_server::http::{bind_http, config_routes, ConfigFile, HttpConfig};
 use winsink_server::{
     bind, LogFormat, LogTarget, Metrics, MetricsConfig, QueryLog, Server, ServerConfig, ServerError,
 };
@@ -316,9 +316,19 @@ impl Daemon {
             server = server.with_metrics(m.clone());
         }
         let shutdown = CancellationToken::new();
-        let http_task = server
-            .http(&http)
-            .map(|app| tokio::spawn(app.serve(http_listeners, shutdown.clone())));
+        // The dashboard's toggles edit the file this process was started with.
+        let config_file = ConfigFile {
+            path: match &watch.config {
+                ConfigSource::File(path, _) => Some(path.clone()),
+                ConfigSource::Builtin => None,
+            },
+            token: http.has_token(),
+            allow_changes: startup.http.allow_changes,
+        };
+        let http_task = server.http(&http).map(|app| {
+            let changes = config_routes(app.state(), config_file);
+            tokio::spawn(app.merge(changes).serve(http_listeners, shutdown.clone()))
+        });
         crate::signals::on_terminate(shutdown.clone());
         let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
         crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())

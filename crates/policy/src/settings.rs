@@ -374,6 +374,11 @@ pub struct HttpSettings {
     /// Domains owned by Microsoft: a name under one of them that no catalog area matches
     /// is listed by `/api/v1/uncatalogued`. Default: the [`MICROSOFT_SUFFIXES`].
     pub microsoft_suffixes: Vec<String>,
+    /// Whether the dashboard may change area actions (by editing this config file)
+    /// without the token: on a loopback listener, for a page opened at a loopback
+    /// address. With `token_file`, a request with the token may change them anyway.
+    /// Restart to change. Default: `false`.
+    pub allow_changes: bool,
 }
 
 /// The default `[http] microsoft_suffixes`: the registrable domains Microsoft's
@@ -428,6 +433,7 @@ impl Default for HttpSettings {
             token_file: None,
             recent_queries: 10_000,
             microsoft_suffixes: MICROSOFT_SUFFIXES.iter().map(|s| (*s).to_owned()).collect(),
+            allow_changes: false,
         }
     }
 }

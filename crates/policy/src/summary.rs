@@ -55,6 +55,8 @@ pub struct AreaSummary {
     pub action: Action,
     /// Endpoints (across catalogs).
     pub endpoints: usize,
+    /// What blocking the area breaks: its impact summary from the catalog.
+    pub impact: String,
 }
 
 /// One custom rule.
@@ -132,6 +134,7 @@ impl Policy {
                     name: a.name.clone(),
                     action,
                     endpoints: a.endpoints,
+                    impact: a.impact.clone(),
                 })
                 .collect(),
             rules: self

@@ -110,6 +110,7 @@ mod mmsg;
 mod querylog;
 mod reply;
 mod tcp;
+mod timeseries;
 mod verdict;
 mod wire;
 

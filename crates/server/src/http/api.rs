@@ -35,7 +35,8 @@ fn ts_text(us: u64) -> String {
 }
 
 /// `GET /api/v1/summary`: uptime, totals by decision, and per area the action in force,
-/// queries, blocked, would-block (log), distinct clients and last seen.
+/// queries, blocked, would-block (log), distinct clients, last seen and the impact text
+/// (what blocking it breaks).
 pub(crate) async fn summary(State(s): State<AppState>) -> Response {
     let m = &s.inner.metrics;
     let policy = s.policy();
@@ -75,7 +76,9 @@ pub(crate) async fn summary(State(s): State<AppState>) -> Response {
         if let Some(i) = slot {
             listed.insert(i);
         }
-        areas.push(area_json(slot, &a.id, &a.name, Some(a.action.as_str())));
+        let mut area = area_json(slot, &a.id, &a.name, Some(a.action.as_str()));
+        area["impact"] = json!(a.impact);
+        areas.push(area);
     }
     // What else decided: lists, rules, nothing; and areas no longer in the policy.
     let mut others = Vec::new();

@@ -27,8 +27,12 @@
 //! upstreams' health.
 
 pub(crate) mod api;
+pub mod changes;
+pub(crate) mod dashboard;
 pub(crate) mod health;
 pub(crate) mod routes;
+
+pub use changes::{config_routes, ConfigFile};
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
@@ -105,6 +109,11 @@ impl HttpConfig {
             Some(path) => Some(read_token(path)?),
         };
         Ok(Self { listen, token })
+    }
+
+    /// Whether requests must carry a bearer token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 
     /// A config with `token` given directly (tests and embedders).
@@ -260,7 +269,11 @@ impl Http {
     /// Serves `listeners` until `shutdown`, and runs the statistics task meanwhile.
     pub async fn serve(self, listeners: HttpListeners, shutdown: CancellationToken) {
         let metrics = self.state.inner.metrics.clone();
-        let stats = tokio::spawn(crate::metrics::stats::Stats::run(metrics, shutdown.clone()));
+        let stats = tokio::spawn(crate::metrics::stats::Stats::run(
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let buckets = tokio::spawn(dashboard::Buckets::run(metrics, shutdown.clone()));
         let app = self.app();
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let tracker = TaskTracker::new();
@@ -285,6 +298,7 @@ impl Http {
         tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
         let _ = stats.await;
+        let _ = buckets.await;
     }
 }
 

@@ -7,11 +7,13 @@
 use axum::routing::get;
 use axum::Router;
 
-use super::{api, health, AppState};
+use super::{api, dashboard, health, AppState};
 
 /// Every route.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -20,4 +22,5 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/top", get(api::top))
         .route("/api/v1/explain", get(api::explain))
         .route("/api/v1/uncatalogued", get(api::uncatalogued))
+        .route("/api/v1/timeseries", get(dashboard::timeseries))
 }

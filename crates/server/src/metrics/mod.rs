@@ -279,6 +279,8 @@ pub struct Metrics {
     ratelimited: AtomicU64,
     serving: AtomicBool,
     pub(crate) stats: stats::Stats,
+    /// Queries per minute per area and decision, for the dashboard's plot.
+    pub(crate) buckets: crate::http::dashboard::Buckets,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -325,6 +327,7 @@ impl Metrics {
             ratelimited: AtomicU64::new(0),
             serving: AtomicBool::new(false),
             stats: stats::Stats::new(&config.microsoft_suffixes),
+            buckets: Default::default(),
         }
     }
 

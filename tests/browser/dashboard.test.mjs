@@ -217,7 +217,7 @@ test("the names Microsoft's page does not list are shown", async () => {
 
 test("the plot shows queries per area over time", async () => {
   const { page, errors } = await open({ width: 1280, height: 800 }, "dark");
-  await page.locator("#chart canvas").waitFor({ timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector("#chart .u-legend")?.textContent.includes("Diagnostic Data"), null, { timeout: 10000 });
   const legend = await page.locator("#chart .u-legend").textContent();
   assert.match(legend, /Diagnostic Data/);
   assert.match(legend, /Microsoft Store/);

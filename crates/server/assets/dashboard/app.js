@@ -257,7 +257,6 @@
 
   async function loadSummary() {
     const s = await api("api/v1/summary");
-    state.summary = s;
     for (const [id, action] of state.pending) {
       const row = s.areas.find((a) => a.id === id);
       if (row && row.action === action) {
@@ -265,8 +264,12 @@
         note("ok", rowLabel(row) + " is now " + action + " (the config file was changed and reloaded).");
       }
     }
+    const first = !state.summary || state.summary.areas.length !== s.areas.length;
+    state.summary = s;
     renderTotals(s);
     renderAreas();
+    // The plot names areas from the summary: redraw it when the names first arrive.
+    if (first && state.series) drawChart();
   }
 
   // --- toggling -----------------------------------------------------------------

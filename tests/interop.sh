@@ -339,7 +339,9 @@ check "one JSON line per query with decision and areas" python3 - "$WORK/queries
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 blocked = [l for l in lines if l["qname"].lower().startswith("watson.") and l["decision"] == "block"]
-assert blocked and all(any("Diagnostic" in a for a in l["areas"]) for l in blocked), "no block lines"
+assert blocked, "no block lines"
+assert all(l["decided_by"]["kind"] == "area" and l["decided_by"]["id"] == "diagnostic-data"
+           and any(a["id"] == "diagnostic-data" for a in l["areas"]) for l in blocked), blocked[0]
 store = [l for l in lines if l["qname"].lower() == "x.wns.windows.com" and l["decision"] == "log"]
 assert store, "no log line for x.wns.windows.com"
 EOF

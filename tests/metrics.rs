@@ -481,3 +481,48 @@ fn http_off_serves_no_listener() {
     let a = ask_udp(d.addr, &query(zone::WWW, RecordType::A, true));
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
 }
+
+/// `packaging/grafana/winsink.json` asks only for metrics that winsink's `/metrics`
+/// describes (a renamed metric would leave a panel empty).
+#[test]
+fn the_grafana_dashboard_uses_only_metrics_winsink_exports() {
+    let up = TestUpstream::start();
+    let d = start(&up, "");
+    let text = metrics(&d);
+    let described: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let dashboard =
+        std::fs::read_to_string(crate::support::repo_root().join("packaging/grafana/winsink.json"))
+            .unwrap();
+    let v: Value = serde_json::from_str(&dashboard).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for panel in v["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(i) = rest.find("winsink_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + name.len()..];
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name)
+                    .to_owned();
+                used.insert(base);
+            }
+        }
+    }
+    assert!(used.len() >= 10, "{used:?}");
+    for name in &used {
+        assert!(
+            described.contains(name.as_str()),
+            "{name} is not in /metrics:\n{described:?}"
+        );
+    }
+}

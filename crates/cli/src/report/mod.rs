@@ -50,35 +50,6 @@ use input::Input;
 use model::{FilterReport, InputReport, Report, Request};
 use tally::{Filter, Tally};
 
-/// Interim: the metrics engineer's `[http] microsoft_suffixes` (policy crate) replaces it.
-const MICROSOFT_SUFFIXES: &[&str] = &[
-    "microsoft.com",
-    "windows.com",
-    "windows.net",
-    "windowsupdate.com",
-    "live.com",
-    "live.net",
-    "msn.com",
-    "bing.com",
-    "bing.net",
-    "office.com",
-    "office.net",
-    "office365.com",
-    "microsoftonline.com",
-    "msedge.net",
-    "azureedge.net",
-    "skype.com",
-    "xboxlive.com",
-    "xboxservices.com",
-    "msftconnecttest.com",
-    "msftncsi.com",
-    "onenote.net",
-    "sfx.ms",
-    "s-microsoft.com",
-    "msocdn.com",
-    "aka.ms",
-];
-
 /// Lines between two progress updates.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -105,7 +76,8 @@ pub(crate) struct ReportArgs {
     /// Write the report to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// The config whose catalogs, area actions and Microsoft suffixes the report uses
+    /// The config whose catalogs, area actions and Microsoft suffixes (`[http]
+    /// microsoft_suffixes`, as the API's) the report uses
     /// (found as `run` finds it).
     #[command(flatten)]
     config: ConfigArg,
@@ -273,7 +245,8 @@ fn load_index(source: &ConfigSource) -> anyhow::Result<Index> {
     Ok(Index::new(
         &catalogs,
         &configured,
-        Suffixes::new(MICROSOFT_SUFFIXES),
+        // The list the API's /api/v1/uncatalogued uses: `[http] microsoft_suffixes`.
+        Suffixes::new(&loaded.startup.http.microsoft_suffixes),
     ))
 }
 

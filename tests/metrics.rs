@@ -526,3 +526,42 @@ fn the_grafana_dashboard_uses_only_metrics_winsink_exports() {
         );
     }
 }
+
+/// A saved config that loads counts as `ok`, one that does not as `error`, and the
+/// reload's time is exported.
+#[test]
+fn reloads_are_counted_by_result() {
+    let up = TestUpstream::start();
+    let d = start(&up, "");
+    let wait_for = |labels: &str, n: f64| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = metrics(&d);
+            let got = sample(&text, "winsink_policy_reloads_total", labels);
+            if got == n || Instant::now() > deadline {
+                assert_eq!(got, n, "{labels}:\n{}", d.stderr());
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(r#"result="ok""#, 0.0);
+    let text = std::fs::read_to_string(d.config_path()).unwrap();
+    std::fs::write(
+        d.config_path(),
+        text.replace("microsoft-store = \"log\"", "microsoft-store = \"block\""),
+    )
+    .unwrap();
+    let after = wait_for(r#"result="ok""#, 1.0);
+    assert!(sample(&after, "winsink_policy_last_reload_timestamp_seconds", "") > 1.0e9);
+    assert_eq!(
+        sample(
+            &after,
+            "winsink_area_action",
+            r#"area="microsoft-store",action="block""#
+        ),
+        1.0
+    );
+    std::fs::write(d.config_path(), "this is not toml =").unwrap();
+    wait_for(r#"result="error""#, 1.0);
+}

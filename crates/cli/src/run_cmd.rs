@@ -330,7 +330,8 @@ impl Daemon {
             tokio::spawn(app.merge(changes).serve(http_listeners, shutdown.clone()))
         });
         crate::signals::on_terminate(shutdown.clone());
-        let reloader = crate::reload::start(watch, server.policy(), shutdown.clone());
+        let reloader =
+            crate::reload::start(watch, server.policy(), metrics.clone(), shutdown.clone());
         crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
             .context("cannot listen for SIGHUP and SIGUSR1")?;
         let stopping = shutdown.clone();

@@ -32,6 +32,7 @@ pub(crate) struct Watch {
 pub(crate) fn start(
     watch: Watch,
     current: Arc<ArcSwap<Policy>>,
+    metrics: Option<Arc<winsink_server::Metrics>>,
     shutdown: CancellationToken,
 ) -> Reloader {
     let source = Arc::new(PolicySource {
@@ -39,12 +40,22 @@ pub(crate) fn start(
         running: watch.startup,
         overrides: watch.overrides,
     });
-    super::spawn(
-        source,
-        current,
-        Options::new(watch.files, watch.warnings),
-        shutdown,
-    )
+    let mut options = Options::new(watch.files, watch.warnings);
+    // Each attempt that loaded or failed is counted in winsink_policy_reloads_total.
+    if let Some(m) = metrics {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        options.observer = Some(tx);
+        tokio::spawn(async move {
+            while let Some(outcome) = rx.recv().await {
+                match outcome {
+                    super::Outcome::Swapped(_) => m.reloaded(true),
+                    super::Outcome::Failed(_) => m.reloaded(false),
+                    super::Outcome::Unchanged => {}
+                }
+            }
+        });
+    }
+    super::spawn(source, current, options, shutdown)
 }
 
 /// The policy in force, reloaded from its config file.

@@ -46,7 +46,7 @@ printf 'catalogs = ["builtin:windows11-enterprise"]\n[areas]\ndiagnostic-data = 
 "$bin" run --config "$tmp/winsink.toml" --listen "127.0.0.1:$port" --upstream udp://127.0.0.1:9 \
     2>"$tmp/winsink.err" &
 winsink=$!
-trap 'kill "$winsink" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill "$winsink" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 ask() { dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "$1" A >/dev/null 2>&1; }
 for _ in $(seq 1 100); do ask watson.events.data.microsoft.com && break; sleep 0.1; done
 ask before.events.data.microsoft.com

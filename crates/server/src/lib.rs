@@ -96,6 +96,7 @@
 #![deny(unsafe_code)]
 
 mod cache;
+pub mod civil;
 mod engine;
 mod forward;
 #[doc(hidden)]

@@ -39,3 +39,9 @@ pub(crate) mod dns;
 
 /// An HTTP client for the metrics and API listener.
 pub(crate) mod http;
+
+/// Test certificates: a CA and the leaves it signs, as PEM files.
+pub(crate) mod tls;
+
+/// A real Unbound on loopback: plain DNS, DoT and DoH.
+pub(crate) mod unbound;

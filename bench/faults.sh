@@ -26,26 +26,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in dig python3; do
-    command -v "$tool" >/dev/null || { echo "bench/faults.sh needs $tool" >&2; exit 2; }
-done
-WINSINK=${WINSINK:-target/debug/winsink}
-[[ -x $WINSINK ]] || cargo build -q -p winsink-cli
-
-WORK=$(mktemp -d /tmp/winsink-faults.XXXXXX)
-PIDS=()
+. tests/lib.sh
+need dig python3
+winsink_bin debug
+workdir winsink-faults
 MOUNTED=
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    [[ -z $MOUNTED ]] || umount -l "$MOUNTED" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+at_exit '[[ -z $MOUNTED ]] || umount -l "$MOUNTED" 2>/dev/null'
 
 # The stub upstream: A 192.0.2.1 for every A question, NOERROR and nothing else.
 UP_PORT=$(free_port)
@@ -68,7 +54,7 @@ while True:
     body = question + (b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01" if an else b"")
     s.sendto(head + body, peer)
 EOF
-PIDS+=($!)
+track $!
 
 # start NAME CONFIG-EXTRA [UPSTREAM]: a winsink in $WORK/NAME; sets PORT and W_PID.
 start() {
@@ -87,17 +73,12 @@ action = "block"
 $2
 CONF
     PORT=$(free_port)
-    "$WINSINK" run --config "$dir/winsink.toml" --listen "127.0.0.1:$PORT" \
+    # --http off: the HTTP API is not what this tests, and no fixed port is bound.
+    "$WINSINK" run --config "$dir/winsink.toml" --listen "127.0.0.1:$PORT" --http off \
         --upstream "$upstream" --log-format json >"$dir/queries.log" 2>"$dir/stderr" &
     W_PID=$!
-    PIDS+=("$W_PID")
-    for _ in $(seq 100); do
-        grep -q "listening on" "$dir/stderr" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "winsink did not start:" >&2
-    cat "$dir/stderr" >&2
-    exit 1
+    track "$W_PID"
+    wait_log "$dir/stderr" "listening on" 5 || { cat "$dir/stderr" >&2; exit 1; }
 }
 
 # probe NAME SECONDS: asks for NAME every 20 ms for SECONDS in the background.
@@ -193,7 +174,7 @@ stop
 start porttaken ""
 probe x.blocked.test 1
 code=0
-"$WINSINK" run --config "$WORK/porttaken/winsink.toml" --listen "127.0.0.1:$PORT" \
+"$WINSINK" run --config "$WORK/porttaken/winsink.toml" --listen "127.0.0.1:$PORT" --http off \
     --upstream "udp://127.0.0.1:$UP_PORT" >/dev/null 2>"$WORK/porttaken/second" || code=$?
 report "port taken" "blocked name:" "second winsink: exit $code, \"$(grep -m1 -o 'cannot bind.*' "$WORK/porttaken/second" | cut -c1-60)\""
 stop

@@ -29,34 +29,12 @@ cd "$(dirname "$0")/.."
 NAMES=${NAMES:-1000000}
 SECS=${SECS:-10}
 RATE=${RATE:-20000}
-WORK=$(mktemp -d /tmp/winsink-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-for tool in dnsperf unbound taskset python3; do
-    command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool" >&2; exit 2; }
-done
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # wait until something answers DNS on port $1 (bounded)
-    for _ in $(seq 1 600); do
-        if dig +tries=1 +time=1 -p "$1" @127.0.0.1 ready.bench.test A >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    echo "server on port $1 did not come up" >&2; exit 1
-}
+. tests/lib.sh
+need dnsperf unbound unbound-checkconf dig taskset python3
+workdir winsink-bench
 
 echo "# building winsink (release)" >&2
-cargo build -q --release -p winsink-cli
-WINSINK=${CARGO_TARGET_DIR:-target}/release/winsink
+winsink_bin release
 
 echo "# generating $NAMES blocklist names" >&2
 python3 - "$WORK" "$NAMES" <<'PY'
@@ -90,26 +68,14 @@ with open(f"{work}/upstream.conf", "w") as f:
         f.write(f'local-data: "host{i}.bench.test. 3600 IN A 192.0.2.{i % 250 + 1}"\n')
 PY
 
-unbound_conf() { # $1 port, $2 extra include, $3 forward port (optional)
+bench_unbound_conf() { # $1 port, $2 extra include, $3 forward port (optional)
+    unbound_conf "$1"
     cat <<CONF
-server:
-    interface: 127.0.0.1
-    port: $1
-    do-ip6: no
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$WORK"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
     verbosity: 0
     num-threads: 1
-    access-control: 127.0.0.0/8 allow
     # Unbound answers RFC 6761's test. itself by default; the bench zone lives under it.
     local-zone: "test." nodefault
     do-not-query-localhost: no
-    module-config: "iterator"
     msg-cache-size: 64m
     rrset-cache-size: 128m
     include: "$2"
@@ -120,9 +86,8 @@ CONF
 }
 
 UP_PORT=$(free_port)
-unbound_conf "$UP_PORT" "$WORK/upstream.conf" > "$WORK/up.conf"
-taskset -c 1 unbound -c "$WORK/up.conf" & PIDS+=($!)
-wait_port "$UP_PORT"
+bench_unbound_conf "$UP_PORT" "$WORK/upstream.conf" > "$WORK/up.conf"
+start_unbound "$WORK/up.conf" "$UP_PORT" ready.bench.test taskset -c 1
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
@@ -153,10 +118,10 @@ PY
 
 # --- Unbound under test -------------------------------------------------------------
 U_PORT=$(free_port)
-unbound_conf "$U_PORT" "$WORK/unbound-block.conf" "$UP_PORT" > "$WORK/unbound.conf"
+bench_unbound_conf "$U_PORT" "$WORK/unbound-block.conf" "$UP_PORT" > "$WORK/unbound.conf"
 echo "# starting unbound with $NAMES local-zones" >&2
-taskset -c 0 unbound -c "$WORK/unbound.conf" & U_PID=$!; PIDS+=($U_PID)
-wait_port "$U_PORT"
+start_unbound "$WORK/unbound.conf" "$U_PORT" ready.bench.test taskset -c 0
+U_PID=$UNBOUND_PID
 echo "unbound RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$U_PID/status)"
 measure "unbound sinkhole" "$U_PID" "$U_PORT" "$WORK/q-sinkhole.txt"
 measure "unbound cache-hit" "$U_PID" "$U_PORT" "$WORK/q-cache.txt"
@@ -183,6 +148,10 @@ label = "bench-blocklist"
 [server]
 allow_clients = ["127.0.0.0/8"]
 
+# The HTTP API is not what this measures: off, so no fixed port is bound.
+[http]
+listen = []
+
 [log]
 queries = "all"
 format = "json"
@@ -191,8 +160,8 @@ CONF
 echo "# starting winsink with $NAMES list entries" >&2
 taskset -c 0 "$WINSINK" run --config "$WORK/winsink.toml" --listen "127.0.0.1:$W_PORT" \
     --upstream "udp://127.0.0.1:$UP_PORT" >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
-W_PID=$!; PIDS+=($W_PID)
-wait_port "$W_PORT"
+W_PID=$!; track "$W_PID"
+wait_dns "$W_PORT" ready.bench.test 60
 echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$W_PID/status)"
 measure "winsink sinkhole (log on)" "$W_PID" "$W_PORT" "$WORK/q-sinkhole.txt"
 measure "winsink cache-hit (log on)" "$W_PID" "$W_PORT" "$WORK/q-cache.txt"

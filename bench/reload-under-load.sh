@@ -22,50 +22,17 @@ RELOADS=${RELOADS:-100}
 RATE=${RATE:-2000}
 SECS=${SECS:-60}
 
-for tool in dnsperf unbound dig python3; do
-    command -v "$tool" >/dev/null || { echo "bench/reload-under-load.sh needs $tool" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/winsink-reload-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() { # until something answers DNS on 127.0.0.1:$1 (bounded)
-    for _ in $(seq 1 200); do
-        if dig +tries=1 +time=1 -p "$1" @127.0.0.1 www.lab.test A >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing answers on 127.0.0.1:$1" >&2
-    exit 1
-}
+. tests/lib.sh
+need dnsperf unbound unbound-checkconf dig python3
+workdir winsink-reload-bench
 
 echo "# building winsink (release)" >&2
-cargo build -q --release -p winsink-cli
-WINSINK=$(realpath "${CARGO_TARGET_DIR:-target}/release/winsink")
+winsink_bin release
 
 UPORT=$(free_port)
-cat >"$WORK/unbound.conf" <<EOF
-server:
-    interface: 127.0.0.1
-    port: $UPORT
-    do-ip6: no
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$WORK"
-    pidfile: ""
-    use-syslog: no
-    logfile: "$WORK/unbound.log"
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
+{
+    unbound_conf "$UPORT" "$WORK/unbound.log"
+    cat <<EOF
     local-zone: "." refuse
     local-zone: "lab.test." static
     local-data: "lab.test. 300 IN SOA ns.lab.test. admin.lab.test. 1 3600 600 86400 300"
@@ -74,9 +41,8 @@ server:
     local-data: "x.wns.windows.com. 300 IN A 192.0.2.53"
     local-data: "x.wns.windows.com. 300 IN AAAA 2001:db8::53"
 EOF
-unbound -d -c "$WORK/unbound.conf" 2>>"$WORK/unbound.log" &
-PIDS+=($!)
-wait_port "$UPORT"
+} >"$WORK/unbound.conf"
+start_unbound "$WORK/unbound.conf" "$UPORT" www.lab.test
 
 PORT=$(free_port)
 CONFIG="$WORK/winsink.toml"
@@ -89,6 +55,8 @@ microsoft-store = "$1"
 [server]
 listen = ["127.0.0.1:$PORT"]
 upstreams = ["udp://127.0.0.1:$UPORT"]
+[http]
+listen = []
 [log]
 queries = "all"
 format = "json"
@@ -99,8 +67,8 @@ EOF
 write_config log
 "$WINSINK" run --config "$CONFIG" >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
 WINSINK_PID=$!
-PIDS+=("$WINSINK_PID")
-wait_port "$PORT"
+track "$WINSINK_PID"
+wait_dns "$PORT" www.lab.test
 
 # Blocked, forwarded, flipped and NXDOMAIN names, A and AAAA.
 printf '%s\n' "x.wns.windows.com A" "x.wns.windows.com AAAA" "www.lab.test A" \
@@ -110,7 +78,7 @@ echo "# dnsperf: $RATE qps for $SECS s against 127.0.0.1:$PORT; $RELOADS reloads
 dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/queries.txt" -Q "$RATE" -l "$SECS" -t 2 -q 200 \
     >"$WORK/dnsperf.out" 2>&1 &
 PERF=$!
-PIDS+=("$PERF")
+track "$PERF"
 sleep 1
 
 reloads_logged() { grep -c 'reloaded' "$WORK/winsink.err" || true; }

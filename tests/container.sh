@@ -27,9 +27,8 @@ if [[ ! -f $ENGINE ]]; then
     echo "container: SKIPPED: $ENGINE is absent, so there is no Docker engine to build and run the image with"
     exit 0
 fi
-for tool in unbound dig python3; do
-    command -v "$tool" >/dev/null || { echo "container: $tool is not installed" >&2; exit 2; }
-done
+. tests/lib.sh
+need unbound unbound-checkconf dig python3
 
 LAB=${DOCKER_LAB:-/var/tmp/docker-lab}
 [[ -f $LAB/dockerd.pid ]] && engine_was_running=1 || engine_was_running=0
@@ -37,11 +36,9 @@ eval "$(bash "$ENGINE")"
 
 IMAGE=winsink:ci
 NAME=winsink-ci-$$
-WORK=$(mktemp -d -t winsink-container.XXXXXX)
-PIDS=()
-cleanup() {
-    local status=$?
-    if [[ $status -ne 0 ]]; then
+workdir winsink-container
+containers_down() {
+    if [[ $EXIT_STATUS -ne 0 ]]; then
         for c in "$NAME" "$NAME-ro" "$NAME-k8s"; do
             docker logs "$c" >"$WORK/$c.log" 2>&1 && {
                 echo "--- docker logs $c (last 30 lines) ---"
@@ -49,38 +46,11 @@ cleanup() {
             }
         done
     fi
-    docker rm -f "$NAME" "$NAME-ro" "$NAME-k8s" >/dev/null 2>&1 || true
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    docker rm -f "$NAME" "$NAME-ro" "$NAME-k8s" >/dev/null 2>&1
     [[ $engine_was_running == 1 ]] || bash "$ENGINE" stop
-    rm -rf "$WORK"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-(
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-    sleep "${CONTAINER_TIMEOUT:-1800}" &
-    sleeper=$!
-    wait "$sleeper"
-    echo "container: timed out" >&2
-    kill -TERM $$
-) &
-PIDS+=($!)
-
-PASSED=0
-FAILED=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        PASSED=$((PASSED + 1))
-        echo "ok   $what"
-    else
-        FAILED=$((FAILED + 1))
-        echo "FAIL $what"
-    fi
-}
+at_exit containers_down
+watchdog "${CONTAINER_TIMEOUT:-1800}" container
 
 # ---------------------------------------------------------------- build
 started=$(date +%s)
@@ -94,40 +64,10 @@ size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 echo "image $IMAGE: $((size / 1000000)) MB, built in ${build_secs} s (docker build --network host)"
 
 # ---------------------------------------------------------------- upstream: Unbound
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        u.close()
-        continue
-    t.close()
-    u.close()
-    print(port)
-    break
-EOF
-}
 UPORT=$(free_port)
-cat >"$WORK/unbound.conf" <<EOF
-server:
-    interface: 127.0.0.1
-    port: $UPORT
-    do-ip6: no
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$WORK"
-    pidfile: ""
-    use-syslog: no
-    logfile: "$WORK/unbound.log"
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
+{
+    unbound_conf "$UPORT" "$WORK/unbound.log"
+    cat <<EOF
     # Nothing here may leave the machine: every other name is refused outright.
     local-zone: "." refuse
     local-zone: "windows.com." static
@@ -135,19 +75,8 @@ server:
     local-zone: "lab.test." static
     local-data: "lab.test. 300 IN SOA ns.lab.test. admin.lab.test. 1 3600 600 86400 300"
 EOF
-unbound -d -c "$WORK/unbound.conf" 2>>"$WORK/unbound.log" &
-PIDS+=($!)
-
-# wait_for ADDR PORT: until something answers DNS there (bounded).
-wait_for() {
-    for _ in $(seq 1 150); do
-        dig +time=1 +tries=1 -p "$2" "@$1" x.wns.windows.com A >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    echo "container: nothing answers on $1:$2" >&2
-    return 1
-}
-wait_for 127.0.0.1 "$UPORT"
+} >"$WORK/unbound.conf"
+start_unbound "$WORK/unbound.conf" "$UPORT" x.wns.windows.com
 
 # healthy CONTAINER: until docker inspect says healthy (bounded; false on unhealthy).
 healthy() {
@@ -187,8 +116,8 @@ HEALTH_FAST=(--health-interval 1s --health-start-period 1s)
 PORT=$(free_port)
 docker run -d --name "$NAME" --network host -e WINSINK_HEALTH_PORT="$PORT" "${HEALTH_FAST[@]}" \
     "$IMAGE" run --listen "127.0.0.1:$PORT" --upstream "udp://127.0.0.1:$UPORT" \
-    --log-format json >/dev/null
-wait_for 127.0.0.1 "$PORT"
+    --log-format json --http off >/dev/null
+wait_dns "$PORT" x.wns.windows.com 30
 check "blocked name gets the sinkhole" \
     answer_is 0.0.0.0 -p "$PORT" @127.0.0.1 watson.events.data.microsoft.com A
 check "logged name gets the upstream's answer" \
@@ -226,8 +155,8 @@ if ss -H -lun 'sport = :53' | grep -q . || ss -H -ltn 'sport = :53' | grep -q .;
 fi
 docker run -d --name "$NAME-ro" --network host "${HEALTH_FAST[@]}" \
     --cap-drop ALL --cap-add NET_BIND_SERVICE --read-only \
-    "$IMAGE" run --listen 127.0.0.1:53 --upstream "udp://127.0.0.1:$UPORT" >/dev/null
-wait_for 127.0.0.1 53
+    "$IMAGE" run --listen 127.0.0.1:53 --upstream "udp://127.0.0.1:$UPORT" --http off >/dev/null
+wait_dns 53 x.wns.windows.com 30
 check "--cap-drop ALL --read-only on port 53: UDP answer" \
     answer_is 0.0.0.0 -p 53 @127.0.0.1 watson.events.data.microsoft.com A
 check "--cap-drop ALL --read-only on port 53: TCP answer" \
@@ -255,5 +184,4 @@ check "Kubernetes securityContext: no effective capability (CapEff $caps)" test 
 check "Kubernetes securityContext: healthy" healthy "$NAME-k8s"
 check "Kubernetes securityContext: docker stop exits 0 within 3 s" stops_cleanly "$NAME-k8s"
 
-echo "container: $PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+summary container

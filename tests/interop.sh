@@ -15,106 +15,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in unbound dig kdig dnsperf python3; do
-    command -v "$tool" >/dev/null || { echo "interop: $tool is not installed" >&2; exit 2; }
-done
-
-if [[ -z "${WINSINK:-}" ]]; then
-    cargo build -q -p winsink-cli
-    WINSINK="${CARGO_TARGET_DIR:-target}/debug/winsink"
-fi
-WINSINK="$(realpath "$WINSINK")"
-
-WORK="$(mktemp -d -t winsink-interop.XXXXXX)"
-PIDS=()
-cleanup() {
-    local status=$?
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $status -ne 0 ]]; then
-        echo "--- winsink stderr (last 40 lines) ---"
-        tail -n 40 "$WORK/winsink.err" 2>/dev/null || true
-        echo "--- unbound log (last 20 lines) ---"
-        tail -n 20 "$WORK/unbound.log" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-    exit "$status"
+. tests/lib.sh
+need unbound unbound-checkconf dig kdig dnsperf python3
+winsink_bin debug
+workdir winsink-interop
+show_logs() {
+    [[ $EXIT_STATUS -ne 0 ]] || return 0
+    echo "--- winsink stderr (last 40 lines) ---"
+    tail -n 40 "$WORK/winsink.err" 2>/dev/null
+    echo "--- unbound log (last 20 lines) ---"
+    tail -n 20 "$WORK/unbound.log" 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# The watchdog bounds the run even if a tool hangs; stopped, it takes its sleep along.
-(
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-    sleep "${INTEROP_TIMEOUT:-300}" &
-    sleeper=$!
-    wait "$sleeper"
-    echo "interop: timed out" >&2
-    kill -TERM $$
-) &
-PIDS+=($!)
-
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
-
-# check DESCRIPTION COMMAND... : passes when COMMAND exits 0.
-# On failure it shows the tail of the last argument (usually the tool's output).
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        pass "$what"
-    else
-        fail "$what"
-        tail -n 12 <<<"${!#}" | sed 's/^/     | /'
-    fi
-}
-
-# A port free for both UDP and TCP on 127.0.0.1.
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        u.close()
-        continue
-    t.close()
-    u.close()
-    print(port)
-    break
-EOF
-}
+at_exit show_logs
+watchdog "${INTEROP_TIMEOUT:-300}" interop
 
 # ---------------------------------------------------------------- upstream: Unbound
 UPORT="$(free_port)"
 {
+    unbound_conf "$UPORT" "$WORK/unbound.log"
     cat <<EOF
-server:
-    interface: 127.0.0.1
-    port: $UPORT
-    do-ip6: no
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$WORK"
-    pidfile: ""
-    use-syslog: no
-    logfile: "$WORK/unbound.log"
     verbosity: 1
-    access-control: 127.0.0.0/8 allow
-    module-config: "iterator"
     # Answers bigger than the client's EDNS size are truncated, as a real resolver does.
     max-udp-size: 4096
     # Nothing here may leave the machine: every other name is refused outright.
@@ -145,23 +65,7 @@ EOF
     done
 } >"$WORK/unbound.conf"
 
-unbound-checkconf "$WORK/unbound.conf" >/dev/null
-unbound -d -c "$WORK/unbound.conf" 2>>"$WORK/unbound.log" &
-PIDS+=($!)
-
-# wait_for PORT: until something answers DNS on 127.0.0.1:PORT (bounded).
-wait_for() {
-    local port=$1
-    for _ in $(seq 1 100); do
-        if dig +time=1 +tries=1 -p "$port" @127.0.0.1 www.lab.test A >/dev/null 2>&1; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "interop: nothing answers on 127.0.0.1:$port" >&2
-    return 1
-}
-wait_for "$UPORT"
+start_unbound "$WORK/unbound.conf" "$UPORT" www.lab.test
 echo "unbound on 127.0.0.1:$UPORT"
 
 # ---------------------------------------------------------------- winsink
@@ -181,6 +85,10 @@ microsoft-store = "$1"
 [server]
 listen = ["127.0.0.1:$PORT"]
 upstreams = ["udp://127.0.0.1:$UPORT"]
+
+# The HTTP API is not what this tests: off, so no fixed port is bound.
+[http]
+listen = []
 
 [sinkhole]
 mode = "null-ip"
@@ -218,8 +126,8 @@ write_config log
 "$WINSINK" check --config "$CONFIG" >/dev/null
 "$WINSINK" run --config "$CONFIG" >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
 WINSINK_PID=$!
-PIDS+=("$WINSINK_PID")
-wait_for "$PORT"
+track "$WINSINK_PID"
+wait_dns "$PORT" www.lab.test
 echo "winsink on 127.0.0.1:$PORT, forwarding to unbound"
 echo
 
@@ -352,7 +260,7 @@ printf '%s\n' "x.wns.windows.com A" "www.lab.test A" "watson.events.data.microso
     "nope.lab.test A" "x.wns.windows.com AAAA" >"$DATA"
 dnsperf -s 127.0.0.1 -p "$PORT" -d "$DATA" -Q 2000 -l 10 -t 2 >"$WORK/dnsperf.out" 2>&1 &
 PERF_PID=$!
-PIDS+=("$PERF_PID")
+track "$PERF_PID"
 sleep 3
 
 # wait_answer NAME REGEX: seconds until winsink's answer for NAME matches REGEX (max 5).
@@ -389,5 +297,4 @@ check "winsink logged what changed" grep -q 'microsoft-store' "$WORK/winsink.err
 check "winsink is still the same process (no restart)" kill -0 "$WINSINK_PID"
 
 echo
-echo "interop: $PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+summary interop

@@ -14,8 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-target/debug/winsink}")
 unit=packaging/systemd/winsink.service
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. tests/lib.sh
+workdir winsink-packaging
+tmp=$WORK
 
 mkdir -p "$tmp/man/man1"
 "$bin" man --out-dir "$tmp/man/man1"
@@ -39,24 +40,24 @@ echo "logrotate --debug packaging/logrotate/winsink: parses"
 # A real rotation under a running winsink: the shipped rules, with the path pointed at a
 # temp folder and the postrotate signal at this winsink's pid. The line of a query asked
 # after the rotation must be in the new file, the one before it in the rotated file.
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p "$tmp/log"
 printf 'catalogs = ["builtin:windows11-enterprise"]\n[areas]\ndiagnostic-data = "block"\n[log]\nformat = "json"\nfile = "%s"\n' \
     "$tmp/log/queries.log" >"$tmp/winsink.toml"
-"$bin" run --config "$tmp/winsink.toml" --listen "127.0.0.1:$port" --upstream udp://127.0.0.1:9 \
-    2>"$tmp/winsink.err" &
+"$bin" run --config "$tmp/winsink.toml" --listen "127.0.0.1:$port" --http off \
+    --upstream udp://127.0.0.1:9 2>"$tmp/winsink.err" &
 winsink=$!
-trap 'kill "$winsink" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+track "$winsink"
 ask() { dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "$1" A >/dev/null 2>&1; }
-for _ in $(seq 1 100); do ask watson.events.data.microsoft.com && break; sleep 0.1; done
+wait_dns "$port" watson.events.data.microsoft.com
 ask before.events.data.microsoft.com
 # In the log before rotating (the writer flushes within a fraction of a second).
-for _ in $(seq 1 50); do grep -q before "$tmp/log/queries.log" 2>/dev/null && break; sleep 0.1; done
+wait_log "$tmp/log/queries.log" before 5 || true
 sed -e "s|/var/log/winsink/\*.log|$tmp/log/*.log|" \
     -e "s|systemctl kill .*|kill -HUP $winsink|" packaging/logrotate/winsink >"$tmp/logrotate.conf"
 logrotate --force --state "$tmp/logrotate.state" "$tmp/logrotate.conf"
 ask after.events.data.microsoft.com
-for _ in $(seq 1 50); do grep -q after "$tmp/log/queries.log" 2>/dev/null && break; sleep 0.1; done
+wait_log "$tmp/log/queries.log" after 5 || true
 grep -q '"qname":"after.events.data.microsoft.com"' "$tmp/log/queries.log" \
     || { echo "logrotate: the line after the rotation is not in the new file" >&2; cat "$tmp/winsink.err" >&2; exit 1; }
 grep -q '"qname":"before.events.data.microsoft.com"' "$tmp/log/queries.log.1" \

@@ -9,30 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. tests/lib.sh
+need prometheus promtool dig curl python3
 WINSINK=${WINSINK:-target/debug/winsink}
 TIMEOUT=${PROM_TIMEOUT:-120}
 BLOCKED=7
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+workdir winsink-prometheus
 # The watchdog: a hang fails the script instead of the CI run.
-( sleep "$TIMEOUT"; echo "prometheus.sh: timed out after $TIMEOUT s" >&2; kill -TERM $$ ) &
-WATCHDOG=$!
-PIDS+=("$WATCHDOG")
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+watchdog "$TIMEOUT" prometheus.sh
 
 # winsink: the shipped config (Diagnostic Data blocked), DNS and HTTP on free ports.
 "$WINSINK" run --config config/winsink.toml --listen 127.0.0.1:0 --http 127.0.0.1:0 \
     --upstream udp://127.0.0.1:9 --log-format json >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
-PIDS+=("$!")
+track "$!"
 DNS=""; HTTP=""
 for _ in $(seq 100); do
     DNS=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/winsink.err" | head -1)
@@ -66,7 +55,7 @@ YAML
 promtool check config "$WORK/prometheus.yml" >/dev/null
 prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
     --web.listen-address="127.0.0.1:$PROM" >"$WORK/prometheus.log" 2>&1 &
-PIDS+=("$!")
+track "$!"
 
 query='sum(winsink_queries_total{decision="block"})'
 got=""
@@ -84,4 +73,3 @@ if [[ $got != "$BLOCKED" ]]; then
     exit 1
 fi
 echo "Prometheus: $query = $got (the $BLOCKED blocked queries sent)"
-kill "$WATCHDOG" 2>/dev/null || true

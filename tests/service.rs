@@ -1,18 +1,16 @@
 //! Installing and running winsink as a service: systemd's readiness protocol, the error
 //! for a port already taken, shell completions and man pages, all against the real binary.
 
-use std::cell::OnceCell;
-use std::io::{BufRead as _, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::support::dns::{ask_udp, query, TestUpstream, WAIT};
+use crate::support::dns::{self, ask_udp, is_sinkholed, query, TestUpstream, WAIT};
+use crate::support::process::{Process, Stdout};
 use crate::support::{run_winsink, stderr, stdout, winsink};
 
 /// A Diagnostic Data endpoint: blocked by every config below.
@@ -21,98 +19,6 @@ const BLOCKED: &str = "watson.events.data.microsoft.com";
 /// A config on the built-in catalog that blocks Diagnostic Data.
 const CONFIG: &str =
     "catalogs = [\"builtin:windows11-enterprise\"]\n\n[areas]\ndiagnostic-data = \"block\"\n";
-
-/// A `winsink` process started by these tests, with its stderr collected; killed on drop.
-struct Process {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    /// Where it said it listens (`listening on ADDR`), as they appear.
-    listening: mpsc::Receiver<SocketAddr>,
-    /// The first of them, once read.
-    first: OnceCell<SocketAddr>,
-}
-
-impl Process {
-    /// Spawns `cmd` with stdout discarded (the query log) and stderr collected.
-    fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn winsink");
-        let pipe = child.stderr.take().expect("stderr");
-        let text = Arc::new(Mutex::new(String::new()));
-        let (tx, listening) = mpsc::channel();
-        let sink = Arc::clone(&text);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split("listening on ")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|a| a.parse().ok())
-                {
-                    let _ = tx.send(addr);
-                }
-                let mut t = sink.lock().expect("stderr");
-                t.push_str(&line);
-                t.push('\n');
-            }
-        });
-        Self {
-            child,
-            stderr: text,
-            listening,
-            first: OnceCell::new(),
-        }
-    }
-
-    /// The first address it listens on.
-    fn addr(&self) -> SocketAddr {
-        *self.first.get_or_init(|| {
-            self.listening
-                .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no `listening on` line; stderr:\n{}", self.stderr()))
-        })
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr").clone()
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-s", name, &pid]).status();
-        assert!(ok.expect("kill").success(), "kill -s {name} failed");
-    }
-
-    /// Waits for the exit, at most [`WAIT`].
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the stderr reader catch up with the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "winsink did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `winsink run --config CONFIG --listen 127.0.0.1:0 --upstream UPSTREAM`, with no
 /// HTTP listener (its default port would be shared by every test at once).
@@ -161,7 +67,7 @@ fn systemd_hears_ready_once_serving_reloading_around_a_reload_and_stopping() {
 
     let mut cmd = run_cmd(&config, "127.0.0.1:0", &upstream.url());
     cmd.env("NOTIFY_SOCKET", &socket_path);
-    let mut winsink = Process::spawn(cmd);
+    let mut winsink = Process::spawn(cmd, Stdout::Null);
 
     // READY=1 comes once the socket is bound and the policy loaded: the address in its
     // STATUS answers a blocked name at once.
@@ -206,7 +112,10 @@ fn a_listen_port_in_use_names_the_command_that_shows_who_holds_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("winsink.toml");
     std::fs::write(&config, CONFIG).expect("write config");
-    let mut winsink = Process::spawn(run_cmd(&config, &addr.to_string(), "udp://127.0.0.1:9"));
+    let mut winsink = Process::spawn(
+        run_cmd(&config, &addr.to_string(), "udp://127.0.0.1:9"),
+        Stdout::Null,
+    );
     let status = winsink.wait();
     assert_eq!(status.code(), Some(1), "stderr:\n{}", winsink.stderr());
     let err = winsink.stderr();
@@ -319,7 +228,7 @@ fn run_from_a_folder_without_a_config_uses_the_builtin_defaults_and_blocks() {
             &upstream.url(),
         ],
     );
-    let winsink = Process::spawn(cmd);
+    let winsink = Process::spawn(cmd, Stdout::Null);
     let first = first_line(&winsink);
     let system = Path::new("/etc/winsink/winsink.toml");
     if system.is_file() {
@@ -356,7 +265,7 @@ fn winsink_config_names_the_file_and_a_missing_one_is_an_error() {
         ],
     );
     cmd.env("WINSINK_CONFIG", &config);
-    let winsink = Process::spawn(cmd);
+    let winsink = Process::spawn(cmd, Stdout::Null);
     assert_eq!(
         message(&first_line(&winsink)),
         format!("config: {} ($WINSINK_CONFIG)", config.display())
@@ -393,7 +302,7 @@ fn run_in_a_checkout_finds_config_winsink_toml() {
             &upstream.url(),
         ],
     );
-    let winsink = Process::spawn(cmd);
+    let winsink = Process::spawn(cmd, Stdout::Null);
     assert_eq!(
         message(&first_line(&winsink)),
         "config: config/winsink.toml (found in the working directory)"
@@ -440,10 +349,13 @@ fn check_and_run(config: &str) -> ((Option<i32>, String), (Option<i32>, String))
     let check = winsink_in(dir.path(), &["check", "--config", path])
         .output()
         .expect("check");
-    let mut run = Process::spawn(winsink_in(
-        dir.path(),
-        &["run", "--config", path, "--listen", "127.0.0.1:0"],
-    ));
+    let mut run = Process::spawn(
+        winsink_in(
+            dir.path(),
+            &["run", "--config", path, "--listen", "127.0.0.1:0"],
+        ),
+        Stdout::Null,
+    );
     let status = run.wait();
     let scrub = |s: String| s.replace(dir.path().to_str().expect("utf-8"), "DIR");
     (
@@ -559,23 +471,7 @@ fn store_config(store: &str) -> String {
 /// Asks for a Microsoft Store name until it is (or is not) sinkholed; panics after
 /// [`WAIT`]. Returns how long it took.
 fn until_store_sinkholed(addr: SocketAddr, sinkholed: bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        let a = ask_udp(addr, &query("x.wns.windows.com", RecordType::A, false));
-        let is = a
-            .answers
-            .iter()
-            .any(|r| r.data == RData::A(Ipv4Addr::UNSPECIFIED.into()));
-        if is == sinkholed {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "x.wns.windows.com still {}sinkholed after {WAIT:?}",
-            if sinkholed { "not " } else { "" }
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    dns::ask_until(addr, "x.wns.windows.com", |a| is_sinkholed(a) == sinkholed)
 }
 
 #[test]
@@ -595,7 +491,7 @@ fn a_configmap_update_swapped_in_as_the_kubelet_does_is_reloaded() {
         ],
     );
     cmd.env("WINSINK_CONFIG", dir.path().join("winsink.toml"));
-    let winsink = Process::spawn(cmd);
+    let winsink = Process::spawn(cmd, Stdout::Null);
     let addr = winsink.addr();
     until_store_sinkholed(addr, false);
     assert_blocked(addr);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use super::{assert_sinkholed, start, upstream, wait_for_stderr, BLOCKED};
+use super::{assert_sinkholed, start, upstream, BLOCKED};
 use crate::support::dns::{ask_udp, query, udp_exchange_raw, Daemon};
 
 fn socket_on(ip: &str) -> UdpSocket {
@@ -104,7 +104,7 @@ fn a_client_over_ratelimit_qps_is_refused_at_20k_qps_and_another_is_served() {
         .expect("other client")
         .expect("the other client's answer");
     assert_sinkholed(&a);
-    let err = wait_for_stderr(&daemon, "rate limit: ");
+    let err = daemon.stderr_until("rate limit: ");
     assert!(
         err.contains(
             "queries over 200 a second from one client answered REFUSED (the last from 127.0.0.1)"
@@ -189,8 +189,7 @@ fn garbage_from_an_allowed_client_is_answered_but_logged_at_most_10_lines_a_seco
         (1..=20).contains(&invalid),
         "{invalid} lines for 2000 malformed packets"
     );
-    let err = wait_for_stderr(
-        &daemon,
+    let err = daemon.stderr_until(
         "malformed packets from allowed clients got their error answer without a query-log line",
     );
     assert!(

@@ -1,12 +1,12 @@
 //! Faults an operator's machine produces, against the real binary: each test reproduces
 //! one and checks what winsink answers and says (`bench/faults.sh` runs them end to end).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::support::dns::{ask_udp, query, Daemon, TestUpstream, WAIT};
+use crate::support::dns::{ask_udp, query, Daemon, TestUpstream};
 
 mod clients;
 mod querylog;
@@ -46,22 +46,6 @@ pub(crate) fn closed_udp_port() -> String {
     let addr = s.local_addr().expect("addr");
     drop(s);
     format!("udp://{addr}")
-}
-
-/// Waits until stderr contains `text`; panics with stderr after [`WAIT`].
-pub(crate) fn wait_for_stderr(daemon: &Daemon, text: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let err = daemon.stderr();
-        if err.contains(text) {
-            return err;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {text:?} on stderr in time; stderr:\n{err}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Lines of `text` that contain `needle`.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
-use super::{assert_sinkholed, count_lines, start, upstream, wait_for_stderr, BLOCKED};
+use super::{assert_sinkholed, count_lines, start, upstream, BLOCKED};
 use crate::support::dns::{ask_udp, query, Daemon, WAIT};
 
 /// A small tmpfs, unmounted on drop.
@@ -109,7 +109,7 @@ fn a_full_disk_drops_and_counts_query_lines_then_writing_resumes_on_a_whole_line
         sent += 20;
         std::thread::sleep(Duration::from_millis(20));
     }
-    let err = wait_for_stderr(&daemon, "No space left on device");
+    let err = daemon.stderr_until("No space left on device");
     assert_eq!(count_lines(&err, "query log: cannot write to"), 1, "{err}");
 
     // Space is back: writing resumes within the retry interval.
@@ -167,13 +167,13 @@ fn a_log_that_cannot_be_written_is_retried_by_path() {
     std::fs::rename(&log, dir.path().join("q.log.1")).expect("mv");
     std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
     signal(&daemon, "-USR1");
-    wait_for_stderr(&daemon, "reopened");
+    daemon.stderr_until("reopened");
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
         ask_blocked(&daemon, 5);
         std::thread::sleep(Duration::from_millis(20));
     }
-    wait_for_stderr(&daemon, "No space left on device");
+    daemon.stderr_until("No space left on device");
     std::fs::remove_file(&log).expect("rm symlink");
     let deadline = Instant::now() + WAIT;
     while !daemon.stderr().contains("query log: writing to") {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use super::{assert_blocked, count_lines, start, upstream, wait_for_stderr, Prober};
+use super::{assert_blocked, count_lines, start, upstream, Prober};
 use crate::support::dns::{ask_udp, query, Daemon, TestUpstream};
 use crate::support::{run_winsink, stderr};
 
@@ -102,7 +102,7 @@ fn a_list_and_a_config_written_in_two_parts_keep_a_listed_name_blocked_throughou
     let prober = Prober::start(&daemon, LISTED);
     // The first half of the new list lacks LISTED; loaded, it would unblock it.
     write_in_two_parts(&list, &list_text(400), Duration::from_millis(500));
-    wait_for_stderr(&daemon, "reloaded:");
+    daemon.stderr_until("reloaded:");
     // The config too: its first half names no list.
     let config = daemon.config_path();
     let text = format!(
@@ -148,7 +148,7 @@ fn a_reload_that_removes_more_than_half_of_the_rules_says_which_loudly() {
             "",
         );
     fs::write(&config, kept).expect("edit");
-    let err = wait_for_stderr(&daemon, "reload removes 3 of 5 rules: ");
+    let err = daemon.stderr_until("reload removes 3 of 5 rules: ");
     let line = err
         .lines()
         .find(|l| l.contains("reload removes"))
@@ -172,7 +172,7 @@ fn a_list_emptied_or_turned_to_garbage_is_refused_and_its_names_stay_blocked() {
     let refused = format!("({}): 0 valid and ", list.display());
     // A failed download: zero bytes.
     fs::write(&list, "").expect("truncate");
-    let err = wait_for_stderr(&daemon, &format!("{refused}0 malformed lines: refused"));
+    let err = daemon.stderr_until(&format!("{refused}0 malformed lines: refused"));
     assert!(
         err.contains("reload failed; still serving the previous policy"),
         "{err}"
@@ -184,7 +184,7 @@ fn a_list_emptied_or_turned_to_garbage_is_refused_and_its_names_stay_blocked() {
         "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n</body>\n</html>\n",
     )
     .expect("garbage");
-    wait_for_stderr(&daemon, &format!("{refused}6 malformed lines: refused"));
+    daemon.stderr_until(&format!("{refused}6 malformed lines: refused"));
     assert_listed_blocked(&daemon);
     // A list that is meant to be empty says so.
     let config = daemon.config_path();
@@ -195,7 +195,7 @@ fn a_list_emptied_or_turned_to_garbage_is_refused_and_its_names_stay_blocked() {
         text.replace("[[lists]]\n", "[[lists]]\nallow_empty = true\n"),
     )
     .expect("allow_empty");
-    wait_for_stderr(&daemon, "reloaded:");
+    daemon.stderr_until("reloaded:");
     let a = ask_udp(daemon.addr, &query(LISTED, RecordType::A, false));
     assert_eq!(a.metadata.response_code, ResponseCode::NXDomain, "{a:?}");
     assert_blocked(&daemon);
@@ -207,7 +207,7 @@ fn a_deleted_config_or_an_unreadable_list_keeps_the_running_policy() {
     let config = daemon.config_path();
     let text = fs::read_to_string(&config).expect("config");
     fs::remove_file(&config).expect("rm config");
-    let err = wait_for_stderr(&daemon, &format!("cannot read {}", config.display()));
+    let err = daemon.stderr_until(&format!("cannot read {}", config.display()));
     assert!(
         err.contains("reload failed; still serving the previous policy"),
         "{err}"
@@ -218,7 +218,7 @@ fn a_deleted_config_or_an_unreadable_list_keeps_the_running_policy() {
     // A list that cannot be read: a symlink to nowhere.
     fs::remove_file(&list).expect("rm list");
     std::os::unix::fs::symlink("/nonexistent/block.txt", &list).expect("symlink");
-    wait_for_stderr(&daemon, &format!("cannot read {}", list.display()));
+    daemon.stderr_until(&format!("cannot read {}", list.display()));
     assert_listed_blocked(&daemon);
     assert_blocked(&daemon);
 }

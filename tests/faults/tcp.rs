@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use super::{assert_sinkholed, count_lines, start, upstream, wait_for_stderr, BLOCKED};
+use super::{assert_sinkholed, count_lines, start, upstream, BLOCKED};
 use crate::support::dns::{ask_udp, query, zone, Daemon, WAIT};
 
 /// Raises this test process's own open-files limit to `n`: past the hard limit where
@@ -71,7 +71,7 @@ fn one_address_holding_1500_connections_does_not_starve_another() {
     assert_sinkholed(&a);
     let a = ask_tcp_from("127.0.0.2", daemon.addr, zone::WWW);
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
-    let err = wait_for_stderr(&daemon, "from clients that held 32 already");
+    let err = daemon.stderr_until("from clients that held 32 already");
     assert!(err.contains("the last from 127.0.0.1"), "{err}");
     // Said once, not once per connection.
     assert_eq!(count_lines(&err, "tcp: "), 1, "{err}");
@@ -98,7 +98,7 @@ fn at_the_connection_limit_the_longest_idle_connection_makes_room() {
     let held = hold_connections(daemon.addr, 1500);
     let a = ask_tcp_from("127.0.0.2", daemon.addr, BLOCKED);
     assert_sinkholed(&a);
-    let err = wait_for_stderr(&daemon, "idle connections closed to make room (100 open");
+    let err = daemon.stderr_until("idle connections closed to make room (100 open");
     assert!(err.contains("WARN"), "{err}");
     // The oldest went first.
     let mut first = held.into_iter().next().expect("one");
@@ -147,7 +147,7 @@ fn a_low_open_files_limit_caps_tcp_so_cache_misses_keep_their_sockets() {
         &["--upstream", &up.url()],
         1024,
     );
-    let err = wait_for_stderr(&daemon, "open files limit is 1024: serving at most ");
+    let err = daemon.stderr_until("open files limit is 1024: serving at most ");
     assert!(
         err.contains("384 TCP connections (tcp_max_connections = 1024)"),
         "{err}"

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
-use super::{assert_blocked, closed_udp_port, count_lines, start, upstream, wait_for_stderr};
+use super::{assert_blocked, closed_udp_port, count_lines, start, upstream};
 use crate::support::dns::{ask_udp, ede, query, zone, TestUpstream};
 
 #[test]
@@ -15,7 +15,7 @@ fn an_upstream_that_stops_answering_is_one_warn_and_its_return_one_info() {
         &[up.url()],
         "[server]\nupstream_timeout_ms = 300\n[cache]\nenabled = false",
     );
-    let err = wait_for_stderr(&daemon, "answered the start-up probe (. NS) in ");
+    let err = daemon.stderr_until("answered the start-up probe (. NS) in ");
     assert!(
         err.contains(&format!("upstream {} answered", up.url())),
         "{err}"
@@ -32,7 +32,7 @@ fn an_upstream_that_stops_answering_is_one_warn_and_its_return_one_info() {
         assert_blocked(&daemon);
     }
     let warn = format!("upstream {} is not answering: no answer in ", up.url());
-    let err = wait_for_stderr(&daemon, &warn);
+    let err = daemon.stderr_until(&warn);
     assert_eq!(
         count_lines(&err, "is not answering"),
         1,
@@ -43,10 +43,7 @@ fn an_upstream_that_stops_answering_is_one_warn_and_its_return_one_info() {
     up.set_silent(false);
     let a = ask_udp(daemon.addr, &query(zone::WWW, RecordType::A, false));
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
-    let err = wait_for_stderr(
-        &daemon,
-        &format!("upstream {} answers again (down for ", up.url()),
-    );
+    let err = daemon.stderr_until(&format!("upstream {} answers again (down for ", up.url()));
     assert_eq!(count_lines(&err, "answers again"), 1, "{err}");
 }
 
@@ -54,10 +51,9 @@ fn an_upstream_that_stops_answering_is_one_warn_and_its_return_one_info() {
 fn a_dead_upstream_at_start_is_a_warn_and_winsink_serves() {
     let dead = closed_udp_port();
     let daemon = start(std::slice::from_ref(&dead), "");
-    let err = wait_for_stderr(
-        &daemon,
-        &format!("upstream {dead} did not answer the start-up probe (. NS): connection refused"),
-    );
+    let err = daemon.stderr_until(&format!(
+        "upstream {dead} did not answer the start-up probe (. NS): connection refused"
+    ));
     assert!(err.contains("WARN"), "{err}");
     assert_blocked(&daemon);
 }
@@ -113,7 +109,7 @@ fn a_malformed_reply_with_the_right_id_does_not_end_the_exchange() {
         ips,
         vec![RData::A(std::net::Ipv4Addr::new(192, 0, 2, 6).into())]
     );
-    let err = wait_for_stderr(&daemon, "discarded since the last such line");
+    let err = daemon.stderr_until("discarded since the last such line");
     assert!(
         err.contains(&format!("upstream {}: 1 reply discarded", up.url())),
         "{err}"
@@ -133,7 +129,7 @@ fn forged_replies_are_counted_and_logged_at_most_once_a_minute() {
         );
     }
     // 20 forgeries (a wrong id and a wrong question per query): one line.
-    wait_for_stderr(&daemon, "discarded since the last such line");
+    daemon.stderr_until("discarded since the last such line");
     std::thread::sleep(Duration::from_millis(200));
     let err = daemon.stderr();
     assert_eq!(
@@ -157,13 +153,10 @@ fn a_failed_upstream_is_passed_over_while_another_answers() {
     );
     // The start-up probe finds the first one dead: from then on queries go to the
     // second one straight away, though the first is first in the list.
-    wait_for_stderr(
-        &daemon,
-        &format!(
-            "upstream {} did not answer the start-up probe",
-            silent.url()
-        ),
-    );
+    daemon.stderr_until(&format!(
+        "upstream {} did not answer the start-up probe",
+        silent.url()
+    ));
     for i in 0..5 {
         let name = format!("next{i}.example.test");
         let a = ask_udp(daemon.addr, &query(&name, RecordType::A, false));
@@ -186,10 +179,10 @@ fn a_passed_over_upstream_is_probed_again_and_comes_back_without_a_client_paying
         &[flaky.url(), good.url()],
         "[server]\nupstream_timeout_ms = 500\n[cache]\nenabled = false",
     );
-    wait_for_stderr(
-        &daemon,
-        &format!("upstream {} did not answer the start-up probe", flaky.url()),
-    );
+    daemon.stderr_until(&format!(
+        "upstream {} did not answer the start-up probe",
+        flaky.url()
+    ));
     flaky.set_silent(false);
     // Nobody asks anything: the prober's `. NS` after the hold-down brings it back.
     let deadline = Instant::now() + Duration::from_secs(20);

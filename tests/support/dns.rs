@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -17,8 +18,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::{opt::EdnsOption, A, AAAA, CNAME, NS, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-/// How long any single wait may take before the test fails.
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
+use super::process::{Process, Stdout};
+pub(crate) use super::WAIT;
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).expect("test name")
@@ -63,6 +64,8 @@ pub(crate) const SLOWER_DELAY: Duration = Duration::from_secs(2);
 
 struct UpstreamState {
     silent: AtomicBool,
+    /// What [`TestUpstream::answering_every_a`] answers outside the zone.
+    every_a: Option<Ipv4Addr>,
     stop: AtomicBool,
     counts: Mutex<HashMap<(String, RecordType), usize>>,
 }
@@ -77,21 +80,29 @@ pub(crate) struct TestUpstream {
 }
 
 impl TestUpstream {
-    /// An upstream that answers from its zone.
+    /// An upstream that answers from its zone and REFUSED outside it.
     pub(crate) fn start() -> Self {
-        Self::spawn(false)
+        Self::spawn(false, None)
     }
 
     /// An upstream that receives and counts queries but never answers.
     pub(crate) fn silent() -> Self {
-        Self::spawn(true)
+        Self::spawn(true, None)
     }
 
-    fn spawn(silent: bool) -> Self {
+    /// An upstream that answers from its zone, and outside it every A question with `ip`
+    /// (TTL 1) and every other question with NOERROR and no answer: a stand-in for the
+    /// Internet, for the names of the shipped catalog.
+    pub(crate) fn answering_every_a(ip: Ipv4Addr) -> Self {
+        Self::spawn(false, Some(ip))
+    }
+
+    fn spawn(silent: bool, every_a: Option<Ipv4Addr>) -> Self {
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().expect("addr");
         let state = Arc::new(UpstreamState {
             silent: AtomicBool::new(silent),
+            every_a,
             stop: AtomicBool::new(false),
             counts: Mutex::new(HashMap::new()),
         });
@@ -194,7 +205,7 @@ fn serve_udp(sock: &UdpSocket, state: &Arc<UpstreamState>) {
         if state.silent.load(Ordering::Relaxed) {
             continue;
         }
-        let Some((response, mut delay)) = respond(&query) else {
+        let Some((response, mut delay)) = respond(&query, state.every_a) else {
             continue;
         };
         let limit = query
@@ -294,7 +305,7 @@ fn serve_tcp_conn(mut stream: TcpStream, state: &UpstreamState) {
         if state.silent.load(Ordering::Relaxed) {
             continue;
         }
-        let Some((response, delay)) = respond(&query) else {
+        let Some((response, delay)) = respond(&query, state.every_a) else {
             continue;
         };
         let bytes = response.to_vec().expect("encode");
@@ -362,7 +373,7 @@ fn soa_record() -> Record {
 }
 
 /// The upstream's answer to `query`, and how long to wait before sending it.
-fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
+fn respond(query: &Message, every_a: Option<Ipv4Addr>) -> Option<(Message, Option<Duration>)> {
     let q = query.queries.first()?.clone();
     let mut m = Message::response(query.metadata.id, OpCode::Query);
     m.metadata.authoritative = true;
@@ -485,7 +496,14 @@ fn respond(query: &Message) -> Option<(Message, Option<Duration>)> {
             m.metadata.response_code = ResponseCode::NXDomain;
             m.add_authority(soa_record());
         }
-        _ => m.metadata.response_code = ResponseCode::Refused,
+        _ => match every_a {
+            Some(ip) if rtype == RecordType::A => {
+                m.metadata.authoritative = false;
+                m.add_answer(Record::from_rdata(owner.clone(), 1, RData::A(A(ip))));
+            }
+            Some(_) => m.metadata.authoritative = false,
+            None => m.metadata.response_code = ResponseCode::Refused,
+        },
     }
     Some((m, delay))
 }
@@ -562,82 +580,98 @@ pub(crate) fn ede(m: &Message) -> Vec<(u16, String)> {
         .collect()
 }
 
-/// A running `winsink run`, killed on drop. Query-log lines are read from its stdout.
-pub(crate) struct Daemon {
-    child: Child,
-    /// Where it serves DNS (UDP and TCP).
-    pub(crate) addr: SocketAddr,
-    /// Where it serves HTTP (`/metrics`, the API), unless `--http off` was given.
-    pub(crate) http: Option<SocketAddr>,
-    lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    stdout_done: Option<JoinHandle<()>>,
-    /// Held open and never read, for [`Daemon::start_stalled`].
-    _stalled_stdout: Option<std::process::ChildStdout>,
-    _dir: tempfile::TempDir,
+/// How to start a [`Daemon`]: its config, its flags, what surrounds the process.
+/// [`Daemon::start`]`(config, extra)` is `Launch::new(config).args(extra).start()`; a test
+/// that needs more says so here (one method per need) rather than spawning its own.
+pub(crate) struct Launch {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    args: Vec<String>,
+    listen_flag: bool,
+    stdout: StdoutUse,
+    open_files: Option<(u32, &'static str)>,
 }
 
-impl Daemon {
-    /// Writes `config` to a fresh folder and runs `winsink run --config it --listen
-    /// 127.0.0.1:0 --http 127.0.0.1:0 --log-format json EXTRA...` (without the `--http`
-    /// or `--log-format` default when EXTRA gives its own).
-    pub(crate) fn start(config: &str, extra: &[&str]) -> Self {
-        Self::spawn(config, extra, true, None)
-    }
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StdoutUse {
+    Read,
+    Stalled,
+    Discard,
+}
 
-    /// Like [`Daemon::start`], but nobody reads winsink's stdout: a query log stalled as
-    /// behind a pipe whose reader hangs.
-    pub(crate) fn start_stalled(config: &str, extra: &[&str]) -> Self {
-        Self::spawn(config, extra, false, None)
-    }
-
-    /// Like [`Daemon::start`], with the soft limit on open files set to `limit` (as
-    /// systemd's default of 1024 would be).
-    pub(crate) fn start_with_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
-        Self::spawn(config, extra, true, Some((limit, "-Sn")))
-    }
-
-    /// Like [`Daemon::start`], with the soft *and hard* limits on open files set to
-    /// `limit`: winsink cannot raise it.
-    pub(crate) fn start_with_hard_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
-        Self::spawn(config, extra, true, Some((limit, "-n")))
-    }
-
-    /// The process id.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The folder of its config file (`winsink.toml`), where a test may put more files.
-    pub(crate) fn dir(&self) -> &std::path::Path {
-        self._dir.path()
-    }
-
-    /// Its config file.
-    pub(crate) fn config_path(&self) -> std::path::PathBuf {
-        self._dir.path().join("winsink.toml")
-    }
-
-    /// The HTTP address, which the test expects to be on.
-    pub(crate) fn http(&self) -> SocketAddr {
-        self.http.unwrap_or_else(|| {
-            panic!(
-                "winsink reported no HTTP address; stderr:\n{}",
-                self.stderr()
-            )
-        })
-    }
-
-    fn spawn(
-        config: &str,
-        extra: &[&str],
-        read_stdout: bool,
-        open_files: Option<(u32, &str)>,
-    ) -> Self {
+impl Launch {
+    /// `config` as `winsink.toml` in a fresh folder.
+    pub(crate) fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("winsink.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut command = match open_files {
+        Self::in_dir(dir, path)
+    }
+
+    /// The shipped `config/winsink.toml` and the catalog it names, copied into a fresh
+    /// folder in the repository's layout (so its relative catalog path works unchanged),
+    /// with its `listen` set to `127.0.0.1:0` in the file and no `--listen` flag: a flag
+    /// would replace the file's value at every reload, where a test may edit it.
+    pub(crate) fn shipped() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = super::repo_root();
+        for file in ["config/winsink.toml", "policies/windows11-enterprise.toml"] {
+            let to = dir.path().join(file);
+            std::fs::create_dir_all(to.parent().expect("folder")).expect("mkdir");
+            std::fs::copy(root.join(file), &to).expect("copy the shipped file");
+        }
+        let path = dir.path().join("config/winsink.toml");
+        let text = std::fs::read_to_string(&path).expect("read config");
+        assert!(text.contains(SHIPPED_LISTEN), "{text}");
+        std::fs::write(&path, text.replacen(SHIPPED_LISTEN, LISTEN_ANY_PORT, 1))
+            .expect("write config");
+        let mut launch = Self::in_dir(dir, path);
+        launch.listen_flag = false;
+        launch
+    }
+
+    fn in_dir(dir: tempfile::TempDir, config: PathBuf) -> Self {
+        Self {
+            dir,
+            config,
+            args: Vec::new(),
+            listen_flag: true,
+            stdout: StdoutUse::Read,
+            open_files: None,
+        }
+    }
+
+    /// More `winsink run` arguments. Without `--http` or `--log-format` among them, the
+    /// daemon gets `--http 127.0.0.1:0` and `--log-format json`.
+    pub(crate) fn args(mut self, extra: &[&str]) -> Self {
+        self.args.extend(extra.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Nobody reads winsink's stdout: a query log stalled as behind a pipe whose reader
+    /// hangs.
+    pub(crate) fn stalled_stdout(mut self) -> Self {
+        self.stdout = StdoutUse::Stalled;
+        self
+    }
+
+    /// winsink's stdout is discarded (for a test that reads none of it).
+    pub(crate) fn discard_stdout(mut self) -> Self {
+        self.stdout = StdoutUse::Discard;
+        self
+    }
+
+    /// The soft limit on open files set to `limit` (as systemd's default of 1024 would
+    /// be); with `hard`, the hard limit too, so winsink cannot raise it.
+    pub(crate) fn open_files(mut self, limit: u32, hard: bool) -> Self {
+        self.open_files = Some((limit, if hard { "-n" } else { "-Sn" }));
+        self
+    }
+
+    /// Runs `winsink run --config CONFIG [--listen 127.0.0.1:0] [--log-format json]
+    /// [--http 127.0.0.1:0] ARGS...` and waits until it reports its DNS address.
+    pub(crate) fn start(self) -> Daemon {
+        let mut command = match self.open_files {
             None => super::winsink(),
             Some((n, which)) => {
                 // The shell lowers its limit and becomes winsink (same process id).
@@ -650,98 +684,146 @@ impl Daemon {
                 c
             }
         };
-        let mut child = command
-            .arg("run")
-            .arg("--config")
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(if extra.contains(&"--log-format") {
-                &[][..]
-            } else {
-                &["--log-format", "json"][..]
-            })
-            .args(if extra.contains(&"--http") {
-                &[][..]
-            } else {
-                &["--http", "127.0.0.1:0"][..]
-            })
-            .args(extra)
-            .env("RUST_LOG", "info")
+        let given = |flag: &str| self.args.iter().any(|a| a == flag);
+        command.arg("run").arg("--config").arg(&self.config);
+        if self.listen_flag {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !given("--log-format") {
+            command.args(["--log-format", "json"]);
+        }
+        if !given("--http") {
+            command.args(["--http", "127.0.0.1:0"]);
+        }
+        command
+            .args(&self.args)
             // Its record of what it loaded (for `winsink check`) stays in its folder,
             // `dir()`.
-            .env("XDG_STATE_HOME", dir.path())
-            .env_remove("STATE_DIRECTORY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn winsink");
-
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (http_tx, http_rx) = mpsc::channel();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().expect("stderr");
-        let err_text = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
-                if line.contains("http: serving") {
-                    if let Some(addr) = line
-                        .rsplit(' ')
-                        .next()
-                        .and_then(|a| a.parse::<SocketAddr>().ok())
-                    {
-                        let _ = http_tx.send(addr);
-                    }
-                }
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    if let Some(addr) = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|a| a.parse::<SocketAddr>().ok())
-                    {
-                        let _ = addr_tx.send(addr);
-                    }
-                }
-                let mut t = err_text.lock().expect("stderr");
-                t.push_str(&line);
-                t.push('\n');
-            }
-        });
+            .env("XDG_STATE_HOME", self.dir.path())
+            .env_remove("STATE_DIRECTORY");
+        let mut process = Process::spawn(
+            command,
+            if self.stdout == StdoutUse::Discard {
+                Stdout::Null
+            } else {
+                Stdout::Piped
+            },
+        );
         let (line_tx, lines) = mpsc::channel();
-        let out_pipe = child.stdout.take().expect("stdout");
-        let (stdout_done, stalled_stdout) = if read_stdout {
-            let reader = std::thread::spawn(move || {
-                for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
-                    if line_tx.send(line).is_err() {
-                        return;
+        let (stdout_done, stalled_stdout) = match self.stdout {
+            StdoutUse::Discard => (None, None),
+            StdoutUse::Stalled => (None, Some(process.take_stdout())),
+            StdoutUse::Read => {
+                let out_pipe = process.take_stdout();
+                let reader = std::thread::spawn(move || {
+                    for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                        if line_tx.send(line).is_err() {
+                            return;
+                        }
                     }
-                }
-            });
-            (Some(reader), None)
-        } else {
-            (None, Some(out_pipe))
+                });
+                (Some(reader), None)
+            }
         };
-        let Ok(addr) = addr_rx.recv_timeout(WAIT) else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "winsink did not report a listening address (exit: {status:?}); stderr:\n{}",
-                stderr.lock().expect("stderr")
-            );
-        };
-        // The HTTP listener reports before the DNS sockets are served.
-        let http = http_rx.try_recv().ok();
-        Self {
-            child,
+        let addr = process.addr();
+        let http = process.http_addr();
+        Daemon {
+            process,
             addr,
             http,
             lines,
-            stderr,
             stdout_done,
             _stalled_stdout: stalled_stdout,
-            _dir: dir,
+            config: self.config,
+            _dir: self.dir,
         }
+    }
+}
+
+/// `listen` in the shipped config, and what [`Launch::shipped`] puts there instead.
+pub(crate) const SHIPPED_LISTEN: &str = r#"listen = ["127.0.0.1:5353", "[::1]:5353"]"#;
+/// See [`SHIPPED_LISTEN`].
+pub(crate) const LISTEN_ANY_PORT: &str = r#"listen = ["127.0.0.1:0"]"#;
+
+/// A running `winsink run` (see [`Launch`]), killed on drop. Query-log lines are read
+/// from its stdout.
+pub(crate) struct Daemon {
+    process: Process,
+    /// Where it serves DNS (UDP and TCP).
+    pub(crate) addr: SocketAddr,
+    /// Where it serves HTTP (`/metrics`, the API), unless `--http off` was given.
+    pub(crate) http: Option<SocketAddr>,
+    lines: mpsc::Receiver<String>,
+    stdout_done: Option<JoinHandle<()>>,
+    /// Held open and never read, for [`Launch::stalled_stdout`].
+    _stalled_stdout: Option<std::process::ChildStdout>,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Writes `config` to a fresh folder and runs `winsink run --config it --listen
+    /// 127.0.0.1:0 --http 127.0.0.1:0 --log-format json EXTRA...` (without the `--http`
+    /// or `--log-format` default when EXTRA gives its own).
+    pub(crate) fn start(config: &str, extra: &[&str]) -> Self {
+        Launch::new(config).args(extra).start()
+    }
+
+    /// Like [`Daemon::start`], but nobody reads winsink's stdout (see
+    /// [`Launch::stalled_stdout`]).
+    pub(crate) fn start_stalled(config: &str, extra: &[&str]) -> Self {
+        Launch::new(config).args(extra).stalled_stdout().start()
+    }
+
+    /// Like [`Daemon::start`], with the soft limit on open files set to `limit`.
+    pub(crate) fn start_with_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
+        Launch::new(config)
+            .args(extra)
+            .open_files(limit, false)
+            .start()
+    }
+
+    /// Like [`Daemon::start`], with the soft *and hard* limits on open files set to
+    /// `limit`: winsink cannot raise it.
+    pub(crate) fn start_with_hard_open_files(config: &str, extra: &[&str], limit: u32) -> Self {
+        Launch::new(config)
+            .args(extra)
+            .open_files(limit, true)
+            .start()
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The folder it was started in (its state folder, and where a test may put more
+    /// files; the config file is in it, see [`Daemon::config_path`]).
+    pub(crate) fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// Its config file.
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.config.clone()
+    }
+
+    /// Replaces the first `from` in its config with `to`, saved the way editors save: a
+    /// temporary file renamed over the original.
+    pub(crate) fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        assert!(text.contains(from), "the config has no `{from}`:\n{text}");
+        super::save(&self.config, &text.replacen(from, to, 1));
+    }
+
+    /// The HTTP address, which the test expects to be on.
+    pub(crate) fn http(&self) -> SocketAddr {
+        self.http.unwrap_or_else(|| {
+            panic!(
+                "winsink reported no HTTP address; stderr:\n{}",
+                self.stderr()
+            )
+        })
     }
 
     /// The next query-log line, parsed.
@@ -767,29 +849,28 @@ impl Daemon {
 
     /// What it wrote on stderr so far.
     pub(crate) fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr").clone()
+        self.process.stderr()
+    }
+
+    /// Waits until its stderr contains `needle` and returns all of it; panics with the
+    /// stderr after [`WAIT`].
+    pub(crate) fn stderr_until(&self, needle: &str) -> String {
+        self.process.stderr_until(needle)
+    }
+
+    /// Sends the signal `name` (`HUP`, `USR1`, …).
+    pub(crate) fn signal(&self, name: &str) {
+        self.process.signal(name);
+    }
+
+    /// Whether it is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        self.process.running()
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and the rest of stdout.
     pub(crate) fn terminate(&mut self) -> (ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -TERM failed");
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "winsink did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = self.process.terminate();
         if let Some(t) = self.stdout_done.take() {
             let _ = t.join();
         }
@@ -797,11 +878,41 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Asks `server` for `qname` A over UDP until `want` holds of the answer; returns how
+/// long it took. Panics after [`WAIT`] with the last answer.
+pub(crate) fn ask_until(
+    server: SocketAddr,
+    qname: &str,
+    want: impl Fn(&Message) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let answer = ask_udp(server, &query(qname, RecordType::A, true));
+        if want(&answer) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{qname} still answered {answer:?} after {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The A addresses of an answer.
+pub(crate) fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(A(ip)) => Some(*ip),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `m` is the null-ip sinkhole answer to an A question (NOERROR, A 0.0.0.0).
+pub(crate) fn is_sinkholed(m: &Message) -> bool {
+    m.metadata.response_code == ResponseCode::NoError && a_records(m) == [Ipv4Addr::UNSPECIFIED]
 }
 
 /// The loopback address of a client as the log writes it.

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+/// How long any single wait may take before the test fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// The repository root (where `config/` and `policies/` live).
 pub(crate) fn repo_root() -> PathBuf {
@@ -34,8 +38,19 @@ pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Saves `text` to `path` the way editors do: a temporary file beside it, renamed over it.
+pub(crate) fn save(path: &Path, text: &str) {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text).expect("write the temporary file");
+    std::fs::rename(&tmp, path).expect("rename it over the file");
+}
+
 /// DNS helpers: a test upstream, a running `winsink run`, a client.
 pub(crate) mod dns;
+
+/// A running `winsink` process: stderr, reported addresses, signals, exit.
+pub(crate) mod process;
 
 /// An HTTP client for the metrics and API listener.
 pub(crate) mod http;

@@ -65,11 +65,22 @@ struct Harness {
 impl Harness {
     /// `config` names the watched file inside the temp dir; `setup` lays out files.
     fn start(config: &str, setup: impl FnOnce(&Path)) -> Self {
+        Self::start_with(config, &[], Backend::Native, setup)
+    }
+
+    /// Like [`Harness::start`], with `extra` files (inside the temp dir) the source
+    /// names besides the config, and the watcher `backend` to start with.
+    fn start_with(
+        config: &str,
+        extra: &[&str],
+        backend: Backend,
+        setup: impl FnOnce(&Path),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         setup(dir.path());
         let source = Arc::new(TextSource {
             path: dir.path().join(config),
-            extra: Vec::new(),
+            extra: extra.iter().map(|e| dir.path().join(e)).collect(),
             loads: AtomicUsize::new(0),
         });
         let first = source.load().unwrap();
@@ -78,6 +89,7 @@ impl Harness {
         let shutdown = CancellationToken::new();
         let options = Options {
             observer: Some(tx),
+            backend,
             ..Options::new(first.files, Vec::new())
         };
         let reloader = spawn(
@@ -264,36 +276,12 @@ async fn invalid_edit_keeps_old_snapshot_until_fixed() {
 /// The polling fallback (no inotify) sees an editor's save too, only later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_fallback_sees_a_rename_save() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("winsink.toml");
-    fs::write(&config, "one").unwrap();
-    let source = Arc::new(TextSource {
-        path: config.clone(),
-        extra: Vec::new(),
-        loads: AtomicUsize::new(0),
+    let mut h = Harness::start_with("winsink.toml", &[], Backend::Polling, |dir| {
+        fs::write(dir.join("winsink.toml"), "one").unwrap();
     });
-    let first = source.load().unwrap();
-    let current = Arc::new(ArcSwap::from_pointee(first.value));
-    let (tx, mut outcomes) = mpsc::unbounded_channel();
-    let shutdown = CancellationToken::new();
-    let options = Options {
-        observer: Some(tx),
-        backend: Backend::Polling,
-        ..Options::new(first.files, Vec::new())
-    };
-    let _reloader = spawn(
-        Arc::clone(&source),
-        Arc::clone(&current),
-        options,
-        shutdown.clone(),
-    );
-    fs::write(dir.path().join(".winsink.toml.swp"), "two, longer").unwrap();
-    fs::rename(dir.path().join(".winsink.toml.swp"), &config).unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
-        .await
-        .expect("a reload within 30 s");
-    assert_eq!(outcome, Some(swapped("one → two, longer")));
-    shutdown.cancel();
+    fs::write(h.path(".winsink.toml.swp"), "two, longer").unwrap();
+    fs::rename(h.path(".winsink.toml.swp"), h.path("winsink.toml")).unwrap();
+    assert_eq!(h.next_attempt().await, swapped("one → two, longer"));
 }
 
 /// A forced reload (SIGHUP) loads even when nothing changed.
@@ -310,29 +298,17 @@ async fn forced_reload_loads_unchanged_files() {
 /// A referenced file in another directory is watched too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn referenced_file_in_other_directory_is_watched() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::create_dir(dir.path().join("lists")).unwrap();
-    fs::write(dir.path().join("winsink.toml"), "one").unwrap();
-    fs::write(dir.path().join("lists/block.txt"), "a.example").unwrap();
-    let source = Arc::new(TextSource {
-        path: dir.path().join("winsink.toml"),
-        extra: vec![dir.path().join("lists/block.txt")],
-        loads: AtomicUsize::new(0),
-    });
-    let first = source.load().unwrap();
-    let current = Arc::new(ArcSwap::from_pointee(first.value));
-    let (tx, mut outcomes) = mpsc::unbounded_channel();
-    let shutdown = CancellationToken::new();
-    let options = Options {
-        observer: Some(tx),
-        ..Options::new(first.files, Vec::new())
-    };
-    let _reloader = spawn(Arc::clone(&source), current, options, shutdown.clone());
-    fs::write(dir.path().join("lists/block.txt"), "b.example").unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
-        .await
-        .expect("a reload within 30 s");
+    let mut h = Harness::start_with(
+        "winsink.toml",
+        &["lists/block.txt"],
+        Backend::Native,
+        |dir| {
+            fs::create_dir(dir.join("lists")).unwrap();
+            fs::write(dir.join("winsink.toml"), "one").unwrap();
+            fs::write(dir.join("lists/block.txt"), "a.example").unwrap();
+        },
+    );
+    fs::write(h.path("lists/block.txt"), "b.example").unwrap();
     // The toy snapshot is the config's text only, so the policy itself is unchanged.
-    assert_eq!(outcome, Some(Outcome::Swapped(Changes::default())));
-    shutdown.cancel();
+    assert_eq!(h.next_attempt().await, Outcome::Swapped(Changes::default()));
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use hickory_proto::rr::RecordType;
 use serde_json::{json, Value};
 
-use crate::support::dns::{ask_udp, query, zone, Daemon, TestUpstream};
-use crate::support::{run_winsink, stderr, stdout, winsink};
+use crate::support::dns::{ask_udp, query, zone, Daemon, Launch, TestUpstream};
+use crate::support::{run_winsink, run_winsink_with_stdin, stderr, stdout};
 
 /// A catalog of the lab's own: the test upstream's CNAME target is its endpoint.
 const LAB_CATALOG: &str = r#"
@@ -46,26 +46,25 @@ const ASKED: &[(&str, usize)] = &[
     (zone::MISSING, 1),
 ];
 
-/// A lab: the config (built-in catalog plus the lab's), a daemon logging to a file, and
-/// the log once the daemon has stopped.
+/// A lab: the config (built-in catalog plus the lab's) and a daemon, stopped, that
+/// logged to a file in its folder; the log.
 struct Lab {
-    dir: tempfile::TempDir,
+    daemon: Daemon,
     log: Vec<String>,
 }
 
 impl Lab {
     fn config_path(&self) -> PathBuf {
-        self.dir.path().join("winsink.toml")
+        self.daemon.config_path()
     }
 
     fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
+        self.daemon.dir().join(name).display().to_string()
     }
 }
 
-fn config(dir: &Path) -> String {
-    format!(
-        r#"catalogs = ["builtin:windows11-enterprise", {lab:?}]
+/// The lab's config: paths relative to its folder.
+const CONFIG: &str = r#"catalogs = ["builtin:windows11-enterprise", "lab.toml"]
 default_action = "log"
 [areas]
 diagnostic-data = "block"
@@ -76,21 +75,16 @@ microsoft-store = "log"
 lab-telemetry = "block"
 [log]
 format = "json"
-file = {log:?}
-"#,
-        lab = dir.join("lab.toml").display().to_string(),
-        log = dir.join("daemon.log").display().to_string(),
-    )
-}
+file = "daemon.log"
+"#;
 
 /// Runs the daemon, asks [`ASKED`], stops it, and keeps its log.
 fn lab() -> Lab {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("lab.toml"), LAB_CATALOG).unwrap();
-    let text = config(dir.path());
-    std::fs::write(dir.path().join("winsink.toml"), &text).unwrap();
     let upstream = TestUpstream::start();
-    let mut daemon = Daemon::start(&text, &["--upstream", &upstream.url()]);
+    let mut daemon = Launch::new(CONFIG)
+        .file("lab.toml", LAB_CATALOG)
+        .args(&["--upstream", &upstream.url()])
+        .start();
     for (name, times) in ASKED {
         for _ in 0..*times {
             ask_udp(daemon.addr, &query(name, RecordType::A, false));
@@ -98,14 +92,14 @@ fn lab() -> Lab {
     }
     let (status, _) = daemon.terminate();
     assert!(status.success(), "{status:?}: {}", daemon.stderr());
-    let log: Vec<String> = std::fs::read_to_string(dir.path().join("daemon.log"))
+    let log: Vec<String> = std::fs::read_to_string(daemon.dir().join("daemon.log"))
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
     let asked: usize = ASKED.iter().map(|(_, n)| n).sum();
     assert_eq!(log.len(), asked, "one line per query:\n{}", log.join("\n"));
-    Lab { dir, log }
+    Lab { daemon, log }
 }
 
 fn report_json(args: &[&str]) -> Value {
@@ -312,19 +306,10 @@ fn report_json_counts_what_the_test_asked_the_real_daemon() {
     assert_eq!(per_day, asked);
 
     // The same from stdin, one job, and with a filter that keeps nothing.
-    let mut child = winsink()
-        .args(["report", "--format", "json", "--config", config, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((lab.log.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_winsink_with_stdin(
+        &["report", "--format", "json", "--config", config, "-"],
+        (lab.log.join("\n") + "\n").as_bytes(),
+    );
     let from_stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_stdin["areas"], r["areas"]);
     assert_eq!(from_stdin["uncatalogued"], r["uncatalogued"]);

@@ -641,6 +641,14 @@ impl Launch {
         }
     }
 
+    /// Another file in the config's folder, written before the start (a catalog or a
+    /// list the config names by a relative path).
+    pub(crate) fn file(self, name: &str, contents: &str) -> Self {
+        let path = self.config.with_file_name(name);
+        std::fs::write(&path, contents).expect("write a file beside the config");
+        self
+    }
+
     /// More `winsink run` arguments. Without `--http` or `--log-format` among them, the
     /// daemon gets `--http 127.0.0.1:0` and `--log-format json`.
     pub(crate) fn args(mut self, extra: &[&str]) -> Self {

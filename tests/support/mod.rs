@@ -28,6 +28,26 @@ pub(crate) fn run_winsink(args: &[&str]) -> Output {
     winsink().args(args).output().expect("spawn winsink")
 }
 
+/// Runs `winsink ARGS...` to completion with `input` on its stdin.
+pub(crate) fn run_winsink_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = winsink()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn winsink");
+    // Written from a thread: winsink may answer before it has read all of it.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait for winsink");
+    writer.join().expect("stdin writer").expect("write stdin");
+    out
+}
+
 /// stdout as text.
 pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

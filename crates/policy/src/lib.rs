@@ -116,6 +116,7 @@ mod precedence;
 pub mod settings;
 mod shared;
 mod startup;
+mod suffixes;
 mod summary;
 mod upstream;
 
@@ -134,6 +135,7 @@ pub use settings::{
 };
 pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
 pub use startup::{LogSink, RateLimit, Startup};
+pub use suffixes::DomainSuffixes;
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
 pub use upstream::{Transport, Upstream, UpstreamError};
 

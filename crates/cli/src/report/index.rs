@@ -3,7 +3,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use winsink_catalog::Catalog;
-use winsink_policy::Action;
+use winsink_policy::{Action, DomainSuffixes};
 
 /// An area's number: the index's areas first, then areas only the log names.
 pub(crate) type Slot = u32;
@@ -29,52 +29,13 @@ pub(crate) struct EndpointDef {
     pub(crate) description: String,
 }
 
-/// Names under these domains are Microsoft's.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Suffixes {
-    set: FxHashSet<String>,
-    /// As given, for the report.
-    pub(crate) list: Vec<String>,
-}
-
-impl Suffixes {
-    /// The suffixes, compared without case or a leading or trailing dot.
-    pub(crate) fn new<S: AsRef<str>>(list: &[S]) -> Self {
-        let list: Vec<String> = list
-            .iter()
-            .map(|s| s.as_ref().trim_matches('.').to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
-        Self {
-            set: list.iter().cloned().collect(),
-            list,
-        }
-    }
-
-    /// Whether `name` (lower case, as the log writes it) is one of the suffixes or below
-    /// one: one lookup per label boundary.
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let mut rest = name;
-        loop {
-            if self.set.contains(rest) {
-                return true;
-            }
-            match rest.find('.') {
-                Some(i) => rest = &rest[i + 1..],
-                None => return false,
-            }
-        }
-    }
-}
-
 /// The catalog, config and suffixes, read-only while lines are counted.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub(crate) areas: Vec<AreaDef>,
     by_key: FxHashMap<String, Slot>,
     endpoints: FxHashSet<String>,
-    pub(crate) suffixes: Suffixes,
+    pub(crate) suffixes: DomainSuffixes,
 }
 
 impl Index {
@@ -83,7 +44,7 @@ impl Index {
     pub(crate) fn new(
         catalogs: &[Catalog],
         configured: &FxHashMap<String, Action>,
-        suffixes: Suffixes,
+        suffixes: DomainSuffixes,
     ) -> Self {
         let mut index = Self {
             suffixes,
@@ -147,22 +108,5 @@ impl Index {
             .get(slot as usize)
             .and_then(|a| a.configured)
             .map(Action::as_str)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suffixes_match_whole_labels_only() {
-        let s = Suffixes::new(&["microsoft.com", ".Live.COM."]);
-        assert!(s.contains("microsoft.com"));
-        assert!(s.contains("a.b.microsoft.com"));
-        assert!(s.contains("login.live.com."));
-        assert!(!s.contains("notmicrosoft.com"));
-        assert!(!s.contains("microsoft.com.evil.example"));
-        assert!(!s.contains("com"));
-        assert_eq!(s.list, ["microsoft.com", "live.com"]);
     }
 }

@@ -45,7 +45,7 @@ use winsink_catalog::Catalog;
 use crate::catalog_source::{self, PageText};
 use crate::check_cmd::ConfigArg;
 use crate::config_path::ConfigSource;
-use index::{Index, Suffixes};
+use index::Index;
 use input::Input;
 use model::{FilterReport, InputReport, Report, Request};
 use tally::{Filter, Tally};
@@ -246,7 +246,7 @@ fn load_index(source: &ConfigSource) -> anyhow::Result<Index> {
         &catalogs,
         &configured,
         // The list the API's /api/v1/uncatalogued uses: `[http] microsoft_suffixes`.
-        Suffixes::new(&loaded.startup.http.microsoft_suffixes),
+        winsink_policy::DomainSuffixes::new(&loaded.startup.http.microsoft_suffixes),
     ))
 }
 

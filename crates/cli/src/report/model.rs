@@ -429,7 +429,7 @@ pub(crate) fn build(t: Tally, req: Request<'_>) -> Report {
         areas,
         clients,
         uncatalogued: Uncatalogued {
-            suffixes: index.suffixes.list.clone(),
+            suffixes: index.suffixes.as_slice().to_vec(),
             queries: unc_queries,
             distinct,
             names,

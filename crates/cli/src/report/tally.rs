@@ -546,7 +546,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::index::Suffixes;
+    use winsink_policy::DomainSuffixes;
 
     fn index() -> Index {
         let catalog = winsink_catalog::Catalog::from_toml_str(
@@ -577,7 +577,11 @@ original = "x.shared.test"
         ]
         .into_iter()
         .collect();
-        Index::new(&[catalog], &configured, Suffixes::new(&["microsoft.com"]))
+        Index::new(
+            &[catalog],
+            &configured,
+            DomainSuffixes::new(&["microsoft.com"]),
+        )
     }
 
     fn line(decision: &str, areas: &str, patterns: &str, decided_by: &str) -> String {

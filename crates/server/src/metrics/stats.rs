@@ -20,6 +20,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use winsink_policy::DomainSuffixes;
+
 use super::labels::MAX_LABELS;
 use super::ring::Entry;
 use super::topk::TopK;
@@ -62,18 +64,14 @@ pub(crate) struct State {
 /// The statistics and the suffixes that make a name Microsoft's.
 #[derive(Debug)]
 pub(crate) struct Stats {
-    suffixes: Vec<String>,
+    suffixes: DomainSuffixes,
     state: Mutex<State>,
 }
 
 impl Stats {
     pub(crate) fn new(suffixes: &[String]) -> Self {
         Self {
-            suffixes: suffixes
-                .iter()
-                .map(|s| s.trim_matches('.').to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            suffixes: DomainSuffixes::new(suffixes),
             state: Mutex::new(State {
                 cursor: 0,
                 missed: 0,
@@ -89,16 +87,6 @@ impl Stats {
     /// The state, for reading.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether `name` is under one of the Microsoft suffixes.
-    pub(crate) fn is_microsoft(&self, name: &str) -> bool {
-        self.suffixes.iter().any(|s| {
-            name == s
-                || name
-                    .strip_suffix(s.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
     }
 
     /// Reads the entries added to `m`'s ring since the last call.
@@ -135,7 +123,7 @@ impl Stats {
             area.clients_capped = true;
         }
         let answered_by_policy = !matches!(e.decision, Decided::Refuse | Decided::Invalid);
-        if answered_by_policy && e.areas.is_empty() && self.is_microsoft(&e.qname) {
+        if answered_by_policy && e.areas.is_empty() && self.suffixes.contains(&e.qname) {
             s.uncatalogued.offer(&e.qname.as_str().into(), e.ts_us);
         }
     }
@@ -156,20 +144,5 @@ impl Stats {
                 m.stats.follow(&m);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn microsoft_suffixes_match_whole_labels() {
-        let s = Stats::new(&["microsoft.com".into(), ".Live.com.".into()]);
-        assert!(s.is_microsoft("microsoft.com"));
-        assert!(s.is_microsoft("x.y.microsoft.com"));
-        assert!(s.is_microsoft("login.live.com"));
-        assert!(!s.is_microsoft("notmicrosoft.com"));
-        assert!(!s.is_microsoft("microsoft.com.evil.example"));
     }
 }

@@ -171,6 +171,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     };
     let source = ConfigSource::discover(args.config.as_deref());
     info!("{}", source.describe());
+    winsink_server::memory::tune();
     let loaded = match source
         .load()
         .with_context(|| format!("{source} does not load"))
@@ -184,6 +185,8 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     for w in &loaded.warnings {
         warn!("{w}");
     }
+    // The load's transient tables are freed: give their pages back.
+    winsink_server::memory::release_freed();
     let startup = overrides.apply(loaded.startup);
     let config = match ServerConfig::from_startup(&startup) {
         Ok(c) => c,

@@ -91,8 +91,8 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
-// Only the batched UDP I/O (`mmsg`: raw `recvmmsg`/`sendmmsg` on reused buffers) uses
-// `unsafe`.
+// Only the batched UDP I/O (`mmsg`: raw `recvmmsg`/`sendmmsg` on reused buffers) and the
+// two allocator calls of `memory` (glibc's `mallopt` and `malloc_trim`) use `unsafe`.
 #![deny(unsafe_code)]
 
 mod cache;
@@ -104,6 +104,8 @@ pub mod fuzzing;
 pub mod http;
 mod limit;
 mod listen;
+#[allow(unsafe_code)]
+pub mod memory;
 mod metrics;
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]

@@ -330,6 +330,9 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
             };
             state.source.swapped(&new);
             state.current.store(new);
+            // The build's tables, and the old policy once no query holds it, are freed:
+            // give their pages back (glibc keeps them otherwise).
+            blocking(winsink_server::memory::release_freed).await;
             if cause == Cause::Recheck && changes == Changes::default() {
                 debug!("newly watched files read again: unchanged");
                 return Some(Outcome::Unchanged);

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod dashboard;
+mod encrypted_listen;
 mod encrypted_upstream;
 mod faults;
 mod metrics;

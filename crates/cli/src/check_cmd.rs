@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use clap::Args;
 use winsink_policy::{Loaded, SharedEndpoint};
 use winsink_server::http::HttpConfig;
-use winsink_server::{ServerConfig, RESOLV_CONF};
+use winsink_server::tls::Certificate;
+use winsink_server::{ServerConfig, ServerError, DNS_QUERY_PATH, RESOLV_CONF};
 
 use crate::config_path::ConfigSource;
 
@@ -96,6 +97,23 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         eprintln!("error: {source}: {e}");
         return ExitCode::from(crate::EXIT_INPUT);
     }
+    // `run` reads the certificate when it starts; one that does not load fails here too.
+    if let Some(files) = &loaded.startup.tls {
+        if let Err(e) = Certificate::load(files) {
+            let key = match &e {
+                ServerError::Tls { key, .. } => *key,
+                _ => "cert_file",
+            };
+            let text = source.text();
+            let at = line_of(&text, |l| {
+                l.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map_or_else(String::new, |n| format!(":{n}"));
+            eprintln!("error: {source}{at}: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    }
     let summary = loaded.policy.summary();
     let out = if args.json {
         match serde_json::to_string_pretty(&summary) {
@@ -131,11 +149,27 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
                 }
             )
         };
+        let mut encrypted: Vec<String> = startup
+            .listen_tls
+            .iter()
+            .map(|a| format!("tls {a}"))
+            .collect();
+        encrypted.extend(
+            startup
+                .listen_https
+                .iter()
+                .map(|a| format!("https https://{a}{DNS_QUERY_PATH}")),
+        );
+        let encrypted = if encrypted.is_empty() {
+            String::new()
+        } else {
+            format!("listen encrypted: {}\n", encrypted.join(", "))
+        };
         format!(
             "{source}: OK
 {summary}
 {shared}listen: {}
-upstreams: {}{from}
+{encrypted}upstreams: {}{from}
 http: {http_line}
 {n} warning{}
 ",

@@ -24,8 +24,10 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 use winsink_policy::{LogFormat as ConfigFormat, Policy, Startup, Upstream};
 use winsink_server::http::{bind_http, config_routes, ConfigFile, HttpConfig};
+use winsink_server::tls::Certificate;
 use winsink_server::{
-    bind, LogFormat, LogTarget, Metrics, MetricsConfig, QueryLog, Server, ServerConfig, ServerError,
+    bind, bind_encrypted, LogFormat, LogTarget, Metrics, MetricsConfig, QueryLog, Server,
+    ServerConfig, ServerError,
 };
 
 use crate::config_path::ConfigSource;
@@ -206,6 +208,14 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_INPUT);
         }
     };
+    // The DoT and DoH certificate: a pair that does not load is a config error.
+    let cert = match startup.tls.as_ref().map(Certificate::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{source}: {e}");
+            return ExitCode::from(crate::EXIT_INPUT);
+        }
+    };
     let (target, format) = query_log(&startup);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -225,6 +235,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         target,
         format,
         http,
+        cert,
         watch: crate::reload::Watch {
             config: source,
             files: loaded.files,
@@ -275,6 +286,8 @@ struct Daemon {
     format: LogFormat,
     /// The metrics and API listener.
     http: HttpConfig,
+    /// The certificate of the DoT and DoH listeners, when `[tls]` names one.
+    cert: Option<Certificate>,
     /// For the reloader; holds the running [`Startup`] too.
     watch: crate::reload::Watch,
 }
@@ -287,10 +300,12 @@ impl Daemon {
             target,
             format,
             http,
+            cert,
             watch,
         } = self;
         let startup = &watch.startup;
-        let listeners = bind(&startup.listen, startup.udp_sockets)?;
+        let mut listeners = bind(&startup.listen, startup.udp_sockets)?;
+        listeners.encrypted = bind_encrypted(&startup.listen_tls, &startup.listen_https)?;
         let listening: Vec<String> = listeners
             .local_addrs()
             .iter()
@@ -319,6 +334,12 @@ impl Daemon {
             server = server.with_metrics(m.clone());
         }
         let shutdown = CancellationToken::new();
+        if let (Some(cert), Some(files)) = (cert, &startup.tls) {
+            let slot = Arc::new(ArcSwap::from_pointee(cert));
+            server = server.with_tls(slot.clone());
+            // Renewals (certbot, cert-manager) are picked up without a restart.
+            crate::reload::cert::start(files.clone(), slot, shutdown.clone());
+        }
         // The dashboard's toggles edit the file this process was started with.
         let config_file = ConfigFile {
             path: match &watch.config {

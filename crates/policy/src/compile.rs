@@ -19,9 +19,9 @@ use crate::policy::{
 };
 use crate::settings::{
     non_zero, CacheSettings, CacheTtls, HttpSettings, LogSettings, ServerSettings, SinkholeMode,
-    SinkholeSettings, Timeout, UdpPayload,
+    SinkholeSettings, Timeout, TlsSettings, UdpPayload,
 };
-use crate::startup::{LogSink, RateLimit, Startup};
+use crate::startup::{LogSink, RateLimit, Startup, TlsFiles};
 use crate::upstream::Upstream;
 
 /// A compiled policy with what loading it had to say.
@@ -188,7 +188,11 @@ impl Compiler<'_> {
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
         self.check_groups_are_served(&cfg);
         let http = self.http(cfg.http);
-        let settings = self.settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log, http);
+        let tls = self.tls(&cfg.server, cfg.tls);
+        let settings = self
+            .settings(cfg.server, cfg.sinkhole, cfg.cache, cfg.log, http)
+            .zip(tls)
+            .map(|((startup, live), tls)| (Startup { tls, ..startup }, live));
 
         let (startup, live) = match (self.errors.len(), settings) {
             (0, Some(settings)) => settings,
@@ -695,6 +699,9 @@ impl Compiler<'_> {
         });
         let startup = Startup {
             listen: server.listen,
+            listen_tls: server.listen_tls,
+            listen_https: server.listen_https,
+            tls: None,
             udp_sockets: server.udp_sockets,
             upstreams: upstreams?,
             upstream_timeout: upstream_timeout?,
@@ -755,6 +762,70 @@ impl Compiler<'_> {
             }
         }
         ok.then_some(http)
+    }
+
+    /// `[tls]`, checked against the encrypted listeners that need it: `listen_tls` or
+    /// `listen_https` without both files is an error naming the listener's line, one
+    /// file without the other an error naming its line, and files that no listener uses
+    /// a warning. The files are only named here; the server reads them (`winsink check`
+    /// too), since a certificate is the server's business.
+    fn tls(&mut self, server: &ServerSettings, tls: TlsSettings) -> Option<Option<TlsFiles>> {
+        let listener = [
+            ("listen_tls", server.listen_tls.is_empty()),
+            ("listen_https", server.listen_https.is_empty()),
+        ]
+        .into_iter()
+        .find_map(|(key, empty)| (!empty).then_some(key));
+        let files = match (tls.cert_file, tls.key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (cert, key) => {
+                let (given, missing, span) = match (cert, key) {
+                    (Some(c), _) => ("cert_file", "key_file", c.span()),
+                    (None, k) => ("key_file", "cert_file", k.map_or(0..0, |k| k.span())),
+                };
+                self.errors.push(PolicyError::Invalid {
+                    origin: self.at(Some(self.line(span))),
+                    message: format!(
+                        "[tls] `{given}` needs `{missing}` too (the certificate and its \
+                         private key, PEM)"
+                    ),
+                });
+                return None;
+            }
+        };
+        let Some((cert, key)) = files else {
+            if let Some(listener) = listener {
+                self.errors.push(PolicyError::Invalid {
+                    origin: self.at(key_line(self.text, "[server]", listener)),
+                    message: format!(
+                        "[server] `{listener}` needs [tls] `cert_file` and `key_file` (the \
+                         certificate DoT and DoH clients verify, and its private key, PEM)"
+                    ),
+                });
+                return None;
+            }
+            return Some(None);
+        };
+        if listener.is_none() {
+            self.warnings.push(format!(
+                "{}: [tls] is set but neither [server] `listen_tls` nor `listen_https` \
+                 serves it; the certificate is not used",
+                self.at(Some(self.line(cert.span())))
+            ));
+        }
+        let resolve = |p: Spanned<PathBuf>| {
+            let p = p.into_inner();
+            if p.is_relative() {
+                self.resolve(&p.to_string_lossy())
+            } else {
+                p
+            }
+        };
+        Some(Some(TlsFiles {
+            cert_file: resolve(cert),
+            key_file: resolve(key),
+        }))
     }
 
     /// Each URL of `[server] upstreams`; every bad one is an error naming its line.

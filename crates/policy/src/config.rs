@@ -8,7 +8,9 @@ use toml::Spanned;
 use crate::decision::Action;
 use crate::error::{closest, PolicyError};
 use crate::list::ListFormat;
-use crate::settings::{CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings};
+use crate::settings::{
+    CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings, TlsSettings,
+};
 
 /// The whole config file. See the crate docs for the layout.
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +45,8 @@ pub(crate) struct ConfigFile {
     pub(crate) log: LogSettings,
     #[serde(default)]
     pub(crate) http: HttpSettings,
+    #[serde(default)]
+    pub(crate) tls: TlsSettings,
 }
 
 /// `[[rules]]` and `[[groups.rules]]`.

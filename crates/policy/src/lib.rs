@@ -46,6 +46,7 @@
 //! [cache]     # see settings::CacheSettings
 //! [log]       # see settings::LogSettings
 //! [http]      # see settings::HttpSettings
+//! [tls]       # see settings::TlsSettings
 //! ```
 //!
 //! Unknown keys, unknown area ids, unknown action words, invalid patterns and CIDRs are
@@ -131,10 +132,11 @@ pub use list::{BadLine, ListFormat};
 pub use policy::Policy;
 pub use settings::{
     CacheSettings, CacheTtls, HttpSettings, LogFormat, LogQueries, LogSettings, RateLimitAction,
-    ServerSettings, SinkholeMode, SinkholeSettings, Timeout, UdpPayload, MICROSOFT_SUFFIXES,
+    ServerSettings, SinkholeMode, SinkholeSettings, Timeout, TlsSettings, UdpPayload,
+    MICROSOFT_SUFFIXES,
 };
 pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
-pub use startup::{LogSink, RateLimit, Startup};
+pub use startup::{LogSink, RateLimit, Startup, TlsFiles};
 pub use suffixes::DomainSuffixes;
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
 pub use upstream::{Transport, Upstream, UpstreamError};

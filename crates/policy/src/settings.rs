@@ -65,6 +65,13 @@ pub struct ServerSettings {
     /// What a query over `ratelimit_qps` gets: `refuse` (REFUSED), `slip` (TC=1, no
     /// records: a real client retries over TCP) or `drop` (nothing). Default: `refuse`.
     pub ratelimit_action: RateLimitAction,
+    /// Addresses to serve DNS over TLS on (RFC 7858; clients use port 853), with the
+    /// certificate of `[tls]`. Default: none.
+    pub listen_tls: Vec<SocketAddr>,
+    /// Addresses to serve DNS over HTTPS on (RFC 8484: path `/dns-query`, GET and POST,
+    /// HTTP/2 and HTTP/1.1; clients use port 443), with the certificate of `[tls]`.
+    /// Default: none.
+    pub listen_https: Vec<SocketAddr>,
 }
 
 /// What a query over the rate limit gets.
@@ -98,6 +105,8 @@ impl Default for ServerSettings {
             ratelimit_qps: 0,
             ratelimit_ipv6_prefix: unwritten(56),
             ratelimit_action: RateLimitAction::Refuse,
+            listen_tls: Vec::new(),
+            listen_https: Vec::new(),
         }
     }
 }
@@ -355,6 +364,23 @@ impl Default for CacheTtls {
 /// A count that must not be zero: `Err` says what zero would do.
 pub(crate) fn non_zero(n: usize, zero: &str) -> Result<NonZeroUsize, OutOfRange> {
     NonZeroUsize::new(n).ok_or_else(|| format!("0 would {zero}"))
+}
+
+/// `[tls]`: the certificate the DoT and DoH listeners (`[server] listen_tls`,
+/// `listen_https`) show clients. Both files are read again when they change (a renewal
+/// by certbot or cert-manager): connections already open keep the certificate they
+/// began with, new ones get the new one; a new pair that does not load is not used (a
+/// WARN says why) and the running one stays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM file with the server certificate first, then any intermediate certificates
+    /// (certbot's `fullchain.pem`), relative to the config file. Required by
+    /// `listen_tls` and `listen_https`. Default: none.
+    pub cert_file: Option<Spanned<PathBuf>>,
+    /// PEM file with the certificate's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (ECDSA),
+    /// relative to the config file. Default: none.
+    pub key_file: Option<Spanned<PathBuf>>,
 }
 
 /// `[http]`: the HTTP listener for `/metrics`, `/healthz`, `/readyz` and the JSON API.

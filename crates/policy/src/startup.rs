@@ -16,6 +16,14 @@ use crate::upstream::Upstream;
 pub struct Startup {
     /// `[server] listen`: addresses to serve DNS on, UDP and TCP each.
     pub listen: Vec<SocketAddr>,
+    /// `[server] listen_tls`: addresses to serve DNS over TLS on.
+    pub listen_tls: Vec<SocketAddr>,
+    /// `[server] listen_https`: addresses to serve DNS over HTTPS on.
+    pub listen_https: Vec<SocketAddr>,
+    /// `[tls]`: the certificate and key files of those listeners (both given, resolved
+    /// against the config file's folder), when there is a `[tls]`. Their content is
+    /// reloaded while running; a change of the paths needs a restart.
+    pub tls: Option<TlsFiles>,
     /// `[server] udp_sockets`: UDP sockets per listen address (0: one per CPU).
     pub udp_sockets: usize,
     /// `[server] upstreams`; empty means the nameservers of `/etc/resolv.conf`.
@@ -41,6 +49,15 @@ pub struct Startup {
     /// `[http]`: the metrics and API listener (`token_file` resolved against the config
     /// file's folder).
     pub http: HttpSettings,
+}
+
+/// `[tls] cert_file` and `key_file`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The PEM private key.
+    pub key_file: PathBuf,
 }
 
 /// The per-client query rate limit.
@@ -81,6 +98,9 @@ impl Startup {
     pub fn changes_from(&self, running: &Self) -> Vec<Change> {
         let Self {
             listen,
+            listen_tls,
+            listen_https,
+            tls,
             udp_sockets,
             upstreams,
             upstream_timeout,
@@ -104,6 +124,8 @@ impl Startup {
         let mut out = Vec::new();
         Settings::new(&mut out, "[server]")
             .compare("listen", listen, &self.listen)
+            .compare("listen_tls", listen_tls, &self.listen_tls)
+            .compare("listen_https", listen_https, &self.listen_https)
             .compare("upstreams", upstreams, &self.upstreams)
             .compare(
                 "upstream_timeout_ms",
@@ -145,6 +167,19 @@ impl Startup {
             .compare("format", format, &self.log.format)
             .compare("file", file, &self.log.file)
             .compare("queue", queue, &self.log.queue);
+        let file =
+            |t: &Option<TlsFiles>, key: fn(&TlsFiles) -> &PathBuf| t.as_ref().map(key).cloned();
+        Settings::new(&mut out, "[tls]")
+            .compare(
+                "cert_file",
+                &file(tls, |t| &t.cert_file),
+                &file(&self.tls, |t| &t.cert_file),
+            )
+            .compare(
+                "key_file",
+                &file(tls, |t| &t.key_file),
+                &file(&self.tls, |t| &t.key_file),
+            );
         Settings::new(&mut out, "[http]")
             .compare("listen", &http.listen, &self.http.listen)
             .compare("token_file", &http.token_file, &self.http.token_file)

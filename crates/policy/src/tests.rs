@@ -1057,3 +1057,103 @@ fn fixture_dir() -> PathBuf {
     DIR.get_or_init(|| std::mem::ManuallyDrop::new(dir_with(&[])).0.clone())
         .clone()
 }
+
+/// `[tls]` and the encrypted listeners that need it.
+mod tls_settings {
+    use super::*;
+
+    fn error(config: &str) -> String {
+        load_with(config, &[]).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_encrypted_listener_without_a_certificate_names_its_line() {
+        // Line 1 is the `catalogs` line `load_with` adds.
+        let e = error("[server]\nlisten = []\nlisten_https = [\"0.0.0.0:443\"]\n");
+        assert!(e.contains("test.toml:4"), "{e}");
+        assert!(
+            e.contains("[server] `listen_https` needs [tls] `cert_file` and `key_file`"),
+            "{e}"
+        );
+        let e = error("[server]\nlisten_tls = [\"0.0.0.0:853\"]\n");
+        assert!(e.contains("test.toml:3"), "{e}");
+        assert!(e.contains("`listen_tls` needs [tls]"), "{e}");
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_names_the_line_that_gave_it() {
+        let e = error("[tls]\n\nkey_file = \"k.pem\"\n");
+        assert!(e.contains("test.toml:4"), "{e}");
+        assert!(e.contains("[tls] `key_file` needs `cert_file` too"), "{e}");
+        let e = error("[tls]\ncert_file = \"c.pem\"\n");
+        assert!(e.contains("test.toml:3"), "{e}");
+        assert!(e.contains("[tls] `cert_file` needs `key_file` too"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_tls_key_is_refused_with_the_closest_one() {
+        assert_eq!(
+            error("[tls]\ncert_flie = \"c.pem\"\n"),
+            "test.toml:3: unknown key `cert_flie` in [tls] (did you mean `cert_file`?)"
+        );
+    }
+
+    #[test]
+    fn tls_files_are_resolved_against_the_config_folder_and_unused_ones_warn() {
+        let config = "[server]\nlisten_tls = [\"127.0.0.1:853\"]\n\
+                      [tls]\ncert_file = \"tls/c.pem\"\nkey_file = \"/etc/k.pem\"\n";
+        let dir = dir_with(&[]);
+        let text = format!("catalogs = [\"catalog.toml\"]\n{config}");
+        let loaded = Policy::from_config_str(&text, &dir, "test.toml").unwrap();
+        let tls = loaded.startup.tls.expect("[tls]");
+        assert_eq!(tls.cert_file, dir.join("tls/c.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("/etc/k.pem"));
+        assert_eq!(
+            loaded.startup.listen_tls,
+            ["127.0.0.1:853".parse().unwrap()]
+        );
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+        let unused =
+            load_with("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n", &[]).unwrap();
+        assert!(
+            unused
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("test.toml:3: [tls] is set but")),
+            "{:?}",
+            unused.warnings
+        );
+    }
+
+    #[test]
+    fn moving_an_encrypted_listener_or_its_certificate_files_needs_a_restart() {
+        let dir = dir_with(&[]);
+        let start = |extra: &str| {
+            let config = format!(
+                "catalogs = [\"catalog.toml\"]\n[server]\nlisten_tls = [\"127.0.0.1:853\"]\n\
+                 {extra}[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n"
+            );
+            Policy::from_config_str(&config, &dir, "test.toml")
+                .unwrap()
+                .startup
+        };
+        let running = start("");
+        assert!(start("").changes_from(&running).is_empty());
+        let moved = start("listen_https = [\"127.0.0.1:443\"]\n");
+        let changes: Vec<String> = moved
+            .changes_from(&running)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].contains("listen_https"), "{changes:?}");
+        let mut other_files = running.clone();
+        other_files.tls = Some(crate::TlsFiles {
+            cert_file: "/elsewhere/c.pem".into(),
+            key_file: "/elsewhere/k.pem".into(),
+        });
+        let changes = other_files.changes_from(&running);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+    }
+}

@@ -52,15 +52,42 @@ pub enum Proto {
     Udp,
     /// A message on a TCP connection.
     Tcp,
+    /// A message on a DNS-over-TLS connection (RFC 7858).
+    Tls,
+    /// A DNS-over-HTTPS request (RFC 8484), HTTP/2 or HTTP/1.1.
+    Https,
 }
 
 impl Proto {
-    /// `"udp"` or `"tcp"`, as the query log writes it.
+    /// `"udp"`, `"tcp"`, `"tls"` or `"https"`, as the query log writes it.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Https => "https",
         }
+    }
+
+    /// A number below 4, for packed records (the recent-queries ring).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The inverse of [`index`](Self::index) (taken modulo 4).
+    pub(crate) fn from_index(i: usize) -> Self {
+        match i & 3 {
+            0 => Self::Udp,
+            1 => Self::Tcp,
+            2 => Self::Tls,
+            _ => Self::Https,
+        }
+    }
+
+    /// Whether the transport carries whole messages of up to 65,535 bytes (every one
+    /// but UDP, whose answers are bounded by the client's payload size).
+    pub(crate) fn is_stream(self) -> bool {
+        self != Self::Udp
     }
 }
 
@@ -226,9 +253,10 @@ impl Engine {
 
     /// The largest answer the client takes.
     fn limit(&self, q: &Query<'_>, proto: Proto) -> usize {
-        match proto {
-            Proto::Tcp => TCP_LIMIT,
-            Proto::Udp => q.udp_limit(self.payload),
+        if proto.is_stream() {
+            TCP_LIMIT
+        } else {
+            q.udp_limit(self.payload)
         }
     }
 
@@ -663,7 +691,7 @@ impl Engine {
             ts: cx.req.received.ts,
             started: cx.req.received.at,
             client: cx.ip,
-            tcp: cx.req.proto == Proto::Tcp,
+            proto: cx.req.proto,
             qname: &cx.s.name,
             qtype: cx.qtype,
             decided,

@@ -97,6 +97,8 @@
 
 mod cache;
 pub mod civil;
+mod doh;
+mod dot;
 mod engine;
 mod forward;
 #[doc(hidden)]
@@ -114,6 +116,7 @@ mod querylog;
 mod reply;
 mod tcp;
 mod timeseries;
+pub mod tls;
 mod verdict;
 mod wire;
 
@@ -131,8 +134,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use winsink_policy::{Policy, Startup, UdpPayload};
 
+pub use doh::DNS_QUERY_PATH;
 pub use forward::{upstreams_from_resolv_conf, UpstreamHealth, UpstreamState, UpstreamStatus};
-pub use listen::{bind, BoundAddr, Listeners};
+pub use listen::{bind, bind_encrypted, BoundAddr, EncryptedAddr, Encryption, Listeners};
 pub use metrics::{Metrics, MetricsConfig};
 pub use querylog::{LogFormat, LogTarget, QueryLog};
 pub use winsink_policy::{Transport, Upstream};
@@ -170,6 +174,23 @@ pub enum ServerError {
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// `[tls] cert_file` or `key_file` does not hold what the DoT and DoH listeners
+    /// need.
+    #[error("[tls] {key} {}: {reason}", path.display())]
+    Tls {
+        /// `cert_file` or `key_file`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// DoT or DoH listeners were bound but no certificate was given to the server.
+    #[error("{addr}: a DoT or DoH listener needs a certificate ([tls] cert_file and key_file)")]
+    NoCertificate {
+        /// The listener's address.
+        addr: SocketAddr,
     },
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
@@ -329,6 +350,8 @@ impl ServerConfig {
 pub struct Server {
     engine: Arc<Engine>,
     config: ServerConfig,
+    /// The certificate of the DoT and DoH listeners.
+    cert: Option<tls::CertSlot>,
 }
 
 impl std::fmt::Debug for Server {
@@ -360,7 +383,19 @@ impl Server {
                 config.ratelimit.action,
             ),
         ));
-        Self { engine, config }
+        Self {
+            engine,
+            config,
+            cert: None,
+        }
+    }
+
+    /// Serves the DoT and DoH listeners with the certificate in `cert` (read at each
+    /// handshake: store a new one into it to renew). Call before [`run`](Self::run).
+    #[must_use]
+    pub fn with_tls(mut self, cert: tls::CertSlot) -> Self {
+        self.cert = Some(cert);
+        self
     }
 
     /// Counts every query into `metrics` (and keeps the recent ones in its ring). Call
@@ -469,6 +504,9 @@ impl Server {
             ));
             serving.push((addr, n));
         }
+        for e in listeners.encrypted {
+            self.serve_encrypted(e, &mut loops, &forwards, &shutdown, &tracker)?;
+        }
         // Ready before it says so: whoever waits for these lines may ask /readyz next.
         if let Some(m) = &self.engine.metrics {
             m.set_serving(true);
@@ -489,6 +527,58 @@ impl Server {
                 tasks = tracker.len(),
                 "shutdown: queries still in flight after {DRAIN:?} are abandoned"
             );
+        }
+        Ok(())
+    }
+}
+
+impl Server {
+    /// Starts serving one DoT or DoH listener in `loops`.
+    fn serve_encrypted(
+        &self,
+        e: EncryptedAddr,
+        loops: &mut JoinSet<()>,
+        forwards: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<(), ServerError> {
+        let addr = e.addr;
+        let Some(cert) = self.cert.clone() else {
+            return Err(ServerError::NoCertificate { addr });
+        };
+        let listener =
+            tokio::net::TcpListener::from_std(e.listener).map_err(ServerError::Register)?;
+        let idle = self.config.tcp_idle_timeout;
+        let shutdown = shutdown.clone();
+        match e.kind {
+            Encryption::Tls => {
+                let handler = dot::DotHandler {
+                    engine: self.engine.clone(),
+                    forwards: forwards.clone(),
+                    tracker: tracker.clone(),
+                };
+                loops.spawn(async move {
+                    if let Err(err) = dot::serve(handler, listener, cert, idle, shutdown).await {
+                        warn!(%addr, error = %err, "dns over tls: the listener stopped");
+                    }
+                });
+                info!("serving DNS over TLS on {addr}");
+            }
+            Encryption::Https => {
+                let doh = doh::Doh {
+                    engine: self.engine.clone(),
+                    forwards: forwards.clone(),
+                    idle,
+                };
+                let tracker = tracker.clone();
+                loops.spawn(async move {
+                    if let Err(err) = doh::accept_loop(doh, listener, cert, shutdown, tracker).await
+                    {
+                        warn!(%addr, error = %err, "dns over https: the listener stopped");
+                    }
+                });
+                info!("serving DNS over HTTPS on https://{addr}{DNS_QUERY_PATH}");
+            }
         }
         Ok(())
     }

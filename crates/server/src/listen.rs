@@ -37,6 +37,8 @@ impl BoundAddr {
 pub struct Listeners {
     /// One entry per listen address, in the order given.
     pub bound: Vec<BoundAddr>,
+    /// The DoT and DoH listeners ([`bind_encrypted`]); none from [`bind`].
+    pub encrypted: Vec<EncryptedAddr>,
 }
 
 impl Listeners {
@@ -44,6 +46,61 @@ impl Listeners {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.bound.iter().map(|b| b.addr).collect()
     }
+}
+
+/// Which encrypted transport a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// DNS over TLS (RFC 7858).
+    Tls,
+    /// DNS over HTTPS (RFC 8484).
+    Https,
+}
+
+impl Encryption {
+    /// `tls` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls => "tls",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// A TCP listener bound for DoT or DoH.
+#[derive(Debug)]
+pub struct EncryptedAddr {
+    /// The address actually bound (the real port when port 0 was asked for).
+    pub addr: SocketAddr,
+    /// What it serves.
+    pub kind: Encryption,
+    pub(crate) listener: StdTcpListener,
+}
+
+/// Binds a TCP listener for each DoT address of `tls` and each DoH address of `https`.
+pub fn bind_encrypted(
+    tls: &[SocketAddr],
+    https: &[SocketAddr],
+) -> Result<Vec<EncryptedAddr>, ServerError> {
+    let all = tls
+        .iter()
+        .map(|a| (*a, Encryption::Tls))
+        .chain(https.iter().map(|a| (*a, Encryption::Https)));
+    all.map(|(addr, kind)| {
+        let err = |source| ServerError::Bind {
+            proto: kind.as_str(),
+            addr,
+            source,
+        };
+        let listener = tcp_listener(addr).map_err(err)?;
+        let addr = listener.local_addr().map_err(err)?;
+        Ok(EncryptedAddr {
+            addr,
+            kind,
+            listener,
+        })
+    })
+    .collect()
 }
 
 /// Attempts at finding a port free for both UDP and TCP when port 0 is asked for.
@@ -62,7 +119,10 @@ pub fn bind(addrs: &[SocketAddr], udp_per_addr: usize) -> Result<Listeners, Serv
     for &addr in addrs {
         bound.push(bind_one(addr, per_addr)?);
     }
-    Ok(Listeners { bound })
+    Ok(Listeners {
+        bound,
+        encrypted: Vec::new(),
+    })
 }
 
 fn bind_one(addr: SocketAddr, per_addr: usize) -> Result<BoundAddr, ServerError> {

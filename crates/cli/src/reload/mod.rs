@@ -6,7 +6,8 @@
 //!   editors' renames and Kubernetes' ConfigMap symlink swaps are seen; a polling fallback).
 //! - [`fingerprint`]: whether the files did change (resolved targets and content hashes).
 //! - this module: the loop that debounces events, compares fingerprints, loads through a
-//!   [`Source`] and swaps; [`policy`] is that source for winsink's policy.
+//!   [`Source`] and swaps; [`policy`] is that source for winsink's policy, [`cert`] for
+//!   the certificate of the DoT and DoH listeners.
 //!
 //! Events are only a hint. After a burst has gone quiet ([`QUIET`]), every file written to
 //! has been closed again (a copy that pauses half-way with the file open is waited for,
@@ -21,6 +22,7 @@
 //! A snapshot that fails to load keeps the running one; its error is logged once per
 //! distinct broken content, and the next change that loads is swapped in.
 
+pub(crate) mod cert;
 mod fingerprint;
 mod policy;
 #[cfg(test)]
@@ -111,9 +113,13 @@ pub(crate) trait Source: Send + Sync + 'static {
     fn missing_files(&self, _err: &anyhow::Error) -> Vec<PathBuf> {
         Vec::new()
     }
-    /// The ERROR line for a load that failed.
+    /// The line for a load that failed.
     fn failure_line(&self, err: &anyhow::Error) -> String {
         format!("reload failed; still serving the previous policy: {err:#}")
+    }
+    /// Logs a load that failed: [`failure_line`](Self::failure_line) as an ERROR.
+    fn log_failure(&self, err: &anyhow::Error) {
+        error!("{}", self.failure_line(err));
     }
 }
 
@@ -354,7 +360,7 @@ async fn attempt<S: Source>(state: &mut State<S>, cause: Cause) -> Option<Outcom
         }
         Err(err) => {
             let message = format!("{err:#}");
-            error!("{}", state.source.failure_line(&err));
+            state.source.log_failure(&err);
             // Remember the broken content so that it is reported once, not on every event.
             state.fingerprint = before;
             for file in state.source.missing_files(&err) {

@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{error, AppState};
-use crate::engine::Proto;
 use crate::metrics::ring::Entry;
 use crate::metrics::{Decided, Metrics, DECISIONS};
 use crate::querylog::{write_json, write_ts, Explain, Line, NoMatch};
@@ -230,7 +229,7 @@ fn entry_json(m: &Metrics, policy: &Policy, upstreams: &[String], e: &Entry) -> 
     let line = Line {
         ts: UNIX_EPOCH + Duration::from_micros(e.ts_us),
         client: e.client,
-        proto: if e.tcp { Proto::Tcp } else { Proto::Udp },
+        proto: e.proto,
         qname: &e.qname,
         qtype: e.qtype,
         decision: e.decision.as_str(),

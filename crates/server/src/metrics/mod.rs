@@ -296,7 +296,7 @@ pub(crate) struct Record<'a, 'p> {
     pub(crate) ts: SystemTime,
     pub(crate) started: Instant,
     pub(crate) client: IpAddr,
-    pub(crate) tcp: bool,
+    pub(crate) proto: crate::engine::Proto,
     pub(crate) qname: &'a str,
     pub(crate) qtype: Option<u16>,
     pub(crate) decided: Decided,
@@ -381,7 +381,7 @@ impl Metrics {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as u64),
             client: r.client,
-            tcp: r.tcp,
+            proto: r.proto,
             qname: r.qname,
             cname: r.cname,
             qtype: r.qtype,

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use super::{Decided, Path};
+use crate::engine::Proto;
 
 /// Bytes of names kept per entry.
 pub(crate) const NAME_BYTES: usize = 264;
@@ -32,7 +33,7 @@ pub(crate) struct Entry {
     /// Microseconds since the Unix epoch.
     pub(crate) ts_us: u64,
     pub(crate) client: IpAddr,
-    pub(crate) tcp: bool,
+    pub(crate) proto: Proto,
     pub(crate) qname: String,
     pub(crate) cname: Option<String>,
     pub(crate) qtype: Option<u16>,
@@ -56,7 +57,7 @@ pub(crate) struct Entry {
 pub(crate) struct Facts<'a> {
     pub(crate) ts_us: u64,
     pub(crate) client: IpAddr,
-    pub(crate) tcp: bool,
+    pub(crate) proto: Proto,
     pub(crate) qname: &'a str,
     pub(crate) cname: Option<&'a str>,
     pub(crate) qtype: Option<u16>,
@@ -163,13 +164,14 @@ impl Ring {
         let a = u64::from(f.qtype.unwrap_or(0))
             | u64::from(f.qtype.is_some()) << 16
             | u64::from(f.client.is_ipv4()) << 17
-            | u64::from(f.tcp) << 18
+            | (f.proto.index() as u64 & 1) << 18
             | u64::from(f.cached) << 19
             | (f.decision as u64) << 20
             | (f.path as u64) << 24
             | u64::from(f.rcode & 0xfff) << 28
             | u64::from(f.answers) << 40
-            | u64::from(f.cname.is_some() && clen > 0) << 56;
+            | u64::from(f.cname.is_some() && clen > 0) << 56
+            | (f.proto.index() as u64 >> 1) << 57;
         let b = u64::from(f.duration_us)
             | u64::from(f.upstream) << 32
             | (f.label.min(255) as u64) << 40
@@ -240,7 +242,7 @@ impl Ring {
             seq: pos,
             ts_us: w[0],
             client,
-            tcp: a >> 18 & 1 == 1,
+            proto: Proto::from_index((a >> 18 & 1 | (a >> 57 & 1) << 1) as usize),
             qname: text(0..qlen),
             cname: (a >> 56 & 1 == 1).then(|| text(qlen..total)),
             qtype: (a >> 16 & 1 == 1).then_some(a as u16),
@@ -283,7 +285,7 @@ mod tests {
         Facts {
             ts_us: 1_700_000_000_000_000,
             client: "10.0.10.5".parse().unwrap(),
-            tcp: true,
+            proto: Proto::Https,
             qname,
             cname,
             qtype: Some(28),
@@ -316,8 +318,8 @@ mod tests {
         );
         assert_eq!(e.areas, [7, 9]);
         assert_eq!(
-            (e.decision, e.path, e.tcp, e.cached),
-            (Decided::Block, Path::Sinkhole, true, false)
+            (e.decision, e.path, e.proto, e.cached),
+            (Decided::Block, Path::Sinkhole, Proto::Https, false)
         );
         let mut v6 = facts("a", None);
         v6.client = "2001:db8::1".parse().unwrap();

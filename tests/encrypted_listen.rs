@@ -1,0 +1,393 @@
+//! winsink's DoT and DoH listeners, with certificates made by a CA that exists only for
+//! the test, asked by real clients: `kdig +tls` and `kdig +https` (knot-dnsutils), and a
+//! rustls connection of the test's own where one must stay open across a renewal.
+//!
+//! Blocked names get the sinkhole answer, other names the test upstream's, exactly one
+//! query-log line each with `"proto":"tls"` or `"https"`; a renewed certificate reaches
+//! new connections while an open one keeps working; a broken renewal keeps the old one
+//! with a WARN.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{RData, RecordType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use crate::support::dns::{query, zone, Daemon, TestUpstream, WAIT};
+use crate::support::tls::{KeyKind, Leaf, TestCa};
+
+/// The name the certificates are for, and the clients verify.
+const NAME: &str = "dns.winsink.test";
+
+/// A config with DoT and DoH on loopback (ports picked by the system) and `*.blocked.test`
+/// blocked, forwarding to `upstream`.
+fn config(upstream: &TestUpstream, leaf: &Leaf) -> String {
+    format!(
+        r#"
+catalogs = []
+
+[[rules]]
+pattern = "*.blocked.test"
+action = "block"
+
+[server]
+upstreams = ["{}"]
+listen_tls = ["127.0.0.1:0"]
+listen_https = ["127.0.0.1:0"]
+tcp_idle_timeout_secs = 30
+
+[tls]
+cert_file = "{}"
+key_file = "{}"
+"#,
+        upstream.url(),
+        leaf.cert.display(),
+        leaf.key.display()
+    )
+}
+
+/// The address winsink says it serves `what` (`"DNS over TLS"`, `"DNS over HTTPS"`) on.
+fn served_on(d: &Daemon, what: &str) -> SocketAddr {
+    let needle = format!("serving {what} on ");
+    let stderr = d.stderr();
+    let rest = stderr
+        .lines()
+        .find_map(|l| l.split(&needle).nth(1))
+        .unwrap_or_else(|| panic!("no {what:?} listener reported; stderr:\n{stderr}"));
+    rest.trim_start_matches("https://")
+        .split(['/', ' '])
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {rest:?}"))
+}
+
+/// What one `kdig` run printed, and whether it succeeded.
+struct Kdig {
+    ok: bool,
+    out: String,
+}
+
+/// `kdig @ADDR -p PORT MODE +tls-ca=CA +tls-hostname=NAME QNAME TYPE`, bounded in time.
+fn kdig(at: SocketAddr, mode: &str, ca: &Path, qname: &str, rtype: &str) -> Kdig {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", at.ip()))
+        .args(["-p", &at.port().to_string()])
+        .arg(mode)
+        .arg(format!("+tls-ca={}", ca.display()))
+        .arg(format!("+tls-hostname={NAME}"))
+        .args(["+time=5", "+retry=0", qname, rtype])
+        .output()
+        .expect("kdig (Debian: apt-get install knot-dnsutils)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // kdig exits 0 after a failed handshake too; an answer has a status line.
+    Kdig {
+        ok: out.status.success() && text.contains("->>HEADER<<-"),
+        out: text,
+    }
+}
+
+/// The A records of kdig's answer section.
+fn a_records(out: &str, qname: &str) -> Vec<Ipv4Addr> {
+    let owner = format!("{qname}.");
+    out.lines()
+        .filter(|l| !l.starts_with(';'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [o, _, "IN", "A", ip] if o.eq_ignore_ascii_case(&owner) => ip.parse().ok(),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The next query-log line, which must be about `qname` over `proto`; and no second one.
+fn one_line(d: &Daemon, qname: &str, proto: &str) -> serde_json::Value {
+    let line = d.log_line();
+    assert_eq!(line["qname"], qname, "{line}");
+    assert_eq!(line["proto"], proto, "{line}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        d.try_raw_line(),
+        None,
+        "a second line for {qname} over {proto}"
+    );
+    line
+}
+
+#[test]
+fn dot_and_doh_sinkhole_blocked_names_and_forward_the_rest_with_one_log_line_each() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let d = Daemon::start(&config(&upstream, &leaf), &[]);
+    let tls = served_on(&d, "DNS over TLS");
+    let https = served_on(&d, "DNS over HTTPS");
+    let ca = ca.cert_pem();
+
+    for (at, mode, proto, qname) in [
+        (tls, "+tls", "tls", "dot.blocked.test"),
+        (https, "+https", "https", "post.blocked.test"),
+        (https, "+https-get", "https", "get.blocked.test"),
+    ] {
+        let k = kdig(at, mode, &ca, qname, "A");
+        assert!(k.ok, "{mode}: {}", k.out);
+        assert_eq!(
+            a_records(&k.out, qname),
+            [Ipv4Addr::UNSPECIFIED],
+            "{}",
+            k.out
+        );
+        assert!(k.out.contains("EDE: 15 (Blocked)"), "{mode}: {}", k.out);
+        let line = one_line(&d, qname, proto);
+        assert_eq!(line["decision"], "block", "{line}");
+
+        // Forwarded: the upstream's records, asked of it once (then cached).
+        let before = upstream.count(zone::WWW, RecordType::A);
+        let k = kdig(at, mode, &ca, zone::WWW, "A");
+        assert!(k.ok, "{mode}: {}", k.out);
+        assert_eq!(
+            a_records(&k.out, zone::WWW),
+            [Ipv4Addr::new(192, 0, 2, 1)],
+            "{mode}: {}",
+            k.out
+        );
+        let line = one_line(&d, zone::WWW, proto);
+        assert_eq!(line["decision"], "pass", "{line}");
+        assert!(upstream.count(zone::WWW, RecordType::A) <= before + 1);
+    }
+    // The first forwarded query went upstream, the later ones came from the cache.
+    assert_eq!(upstream.count(zone::WWW, RecordType::A), 1);
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_ca_gets_no_answer() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let d = Daemon::start(&config(&upstream, &leaf), &[]);
+    let other = TestCa::new();
+    let k = kdig(
+        served_on(&d, "DNS over TLS"),
+        "+tls",
+        &other.cert_pem(),
+        "x.blocked.test",
+        "A",
+    );
+    assert!(
+        !k.ok,
+        "answered despite an untrusted certificate: {}",
+        k.out
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(d.try_raw_line(), None, "no query reached the engine");
+}
+
+/// A DoT connection of the test's own (rustls), to keep open across a renewal.
+struct DotConnection {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+}
+
+impl DotConnection {
+    fn open(at: SocketAddr, ca: &Path) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(ca).expect("CA PEM"))
+            .expect("CA certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(NAME).expect("server name");
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+        let tcp = TcpStream::connect_timeout(&at, WAIT).expect("connect");
+        tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+        Self {
+            tls: rustls::StreamOwned::new(conn, tcp),
+        }
+    }
+
+    /// Asks `qname A` on this connection.
+    fn ask(&mut self, qname: &str) -> Message {
+        let bytes = query(qname, RecordType::A, true).to_vec().expect("encode");
+        let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        self.tls.write_all(&framed).expect("send");
+        let mut len = [0u8; 2];
+        self.tls.read_exact(&mut len).expect("answer length");
+        let mut answer = vec![0; usize::from(u16::from_be_bytes(len))];
+        self.tls.read_exact(&mut answer).expect("answer");
+        Message::from_vec(&answer).expect("answer decodes")
+    }
+
+    /// The certificate the server showed this connection (once it asked something).
+    fn server_cert(&self) -> Vec<u8> {
+        self.tls.conn.peer_certificates().expect("handshake done")[0].to_vec()
+    }
+}
+
+fn first_a(m: &Message) -> Option<Ipv4Addr> {
+    m.answers.iter().find_map(|r| match &r.data {
+        RData::A(a) => Some(a.0),
+        _ => None,
+    })
+}
+
+/// Replaces the file at `to` with `from`'s content as one rename (as certbot and
+/// cert-manager do: a reader never sees half a file).
+fn replace(from: &Path, to: &Path) {
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).expect("copy");
+    std::fs::rename(&tmp, to).expect("rename");
+}
+
+/// Waits until winsink's stderr has a line containing `needle`.
+fn wait_for_stderr(d: &Daemon, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stderr = d.stderr();
+        if let Some(l) = stderr.lines().find(|l| l.contains(needle)) {
+            return l.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} on stderr:\n{stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_renewed_certificate_reaches_new_connections_and_an_open_one_keeps_working() {
+    let upstream = TestUpstream::start();
+    let mut old_ca = TestCa::new();
+    let old = old_ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let d = Daemon::start(&config(&upstream, &old), &[]);
+    let tls = served_on(&d, "DNS over TLS");
+    let https = served_on(&d, "DNS over HTTPS");
+
+    let mut open = DotConnection::open(tls, &old_ca.cert_pem());
+    assert_eq!(
+        first_a(&open.ask("a.blocked.test")),
+        Some(Ipv4Addr::UNSPECIFIED)
+    );
+    let old_cert = open.server_cert();
+
+    // The renewal: a certificate from another CA (so another issuer and serial), with an
+    // RSA key this time, renamed over the files the config names.
+    let mut new_ca = TestCa::new();
+    let new = new_ca.leaf(&[NAME], KeyKind::Rsa);
+    assert!(!kdig(tls, "+tls", &new_ca.cert_pem(), "b.blocked.test", "A").ok);
+    replace(&new.key, &old.key);
+    replace(&new.cert, &old.cert);
+    wait_for_stderr(&d, "certificate of the DoT and DoH listeners read again");
+
+    // New connections get the new certificate, over DoT and DoH alike.
+    for (at, mode) in [(tls, "+tls"), (https, "+https")] {
+        let k = kdig(at, mode, &new_ca.cert_pem(), "c.blocked.test", "A");
+        assert!(k.ok, "{mode} with the new CA: {}", k.out);
+        assert!(
+            k.out.contains("RSA"),
+            "{mode}: an RSA certificate: {}",
+            k.out
+        );
+        let k = kdig(at, mode, &old_ca.cert_pem(), "d.blocked.test", "A");
+        assert!(!k.ok, "{mode} still shows the old certificate: {}", k.out);
+    }
+    let mut fresh = DotConnection::open(tls, &new_ca.cert_pem());
+    assert_eq!(
+        first_a(&fresh.ask("f.blocked.test")),
+        Some(Ipv4Addr::UNSPECIFIED)
+    );
+    assert_ne!(fresh.server_cert(), old_cert);
+    // The connection opened before the renewal is still served, on its old session.
+    assert_eq!(
+        first_a(&open.ask("e.blocked.test")),
+        Some(Ipv4Addr::UNSPECIFIED)
+    );
+    assert_eq!(open.server_cert(), old_cert);
+}
+
+#[test]
+fn a_broken_renewal_keeps_the_running_certificate_and_says_why_in_a_warn() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let d = Daemon::start(&config(&upstream, &leaf), &[]);
+    let tls = served_on(&d, "DNS over TLS");
+
+    // A key that is not the certificate's: the pair does not load.
+    let stranger = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    replace(&stranger.key, &leaf.key);
+    let warn = wait_for_stderr(&d, "the new certificate does not load");
+    assert!(warn.contains("WARN"), "{warn}");
+    assert!(
+        warn.contains("does not belong to the first certificate"),
+        "{warn}"
+    );
+    let k = kdig(tls, "+tls", &ca.cert_pem(), "a.blocked.test", "A");
+    assert!(k.ok, "the running certificate still serves: {}", k.out);
+
+    // Garbage in the certificate file: the same.
+    std::fs::write(leaf.cert.with_extension("junk"), "not a certificate\n").unwrap();
+    replace(&leaf.cert.with_extension("junk"), &leaf.cert);
+    wait_for_stderr(&d, "no certificate in it");
+    let k = kdig(tls, "+tls", &ca.cert_pem(), "b.blocked.test", "A");
+    assert!(k.ok, "the running certificate still serves: {}", k.out);
+}
+
+#[test]
+fn check_refuses_a_key_that_is_not_the_certificate_s_naming_the_line() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let other = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("winsink.toml");
+    let good = config(&upstream, &leaf);
+    std::fs::write(&path, &good).unwrap();
+    let out = crate::support::run_winsink(&["check", "--config", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let stdout = crate::support::stdout(&out);
+    assert!(
+        stdout.contains("listen encrypted: tls 127.0.0.1:0, https https://127.0.0.1:0/dns-query"),
+        "{stdout}"
+    );
+
+    let bad = good.replace(
+        &leaf.key.display().to_string(),
+        &other.key.display().to_string(),
+    );
+    std::fs::write(&path, &bad).unwrap();
+    let line = bad.lines().position(|l| l.starts_with("key_file")).unwrap() + 1;
+    let out = crate::support::run_winsink(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = crate::support::stderr(&out);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:{line}: [tls] key_file {}: this key does not belong to the first \
+             certificate of {}",
+            path.display(),
+            other.key.display(),
+            leaf.cert.display()
+        )),
+        "{stderr}"
+    );
+    // `run` refuses it the same way, before binding anything.
+    let out = crate::support::run_winsink(&["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        crate::support::stderr(&out).contains("this key does not belong"),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}

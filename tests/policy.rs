@@ -710,7 +710,7 @@ fn default_config_lists_every_catalog_area_with_a_comment() {
 #[test]
 fn default_config_documents_every_key() {
     use winsink_policy::{
-        CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings,
+        CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings, TlsSettings,
     };
     let keys = |v: Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     let tables: Vec<(&str, Vec<String>)> = vec![
@@ -734,6 +734,10 @@ fn default_config_documents_every_key() {
         (
             "[http]",
             keys(serde_json::to_value(HttpSettings::default()).unwrap()),
+        ),
+        (
+            "[tls]",
+            keys(serde_json::to_value(TlsSettings::default()).unwrap()),
         ),
         (
             "[[rules]]",

@@ -160,11 +160,15 @@ fn counters_move_by_exactly_the_queries_sent_per_decision_and_area() {
         ),
         3.0
     );
-    let up_label = format!(r#"upstream="{}",outcome="ok""#, up.url());
-    assert_eq!(
-        sample(&after, "winsink_upstream_queries_total", &up_label),
-        2.0
-    );
+    // www's miss got an answer; x.wns's REFUSED is an `error` (it marks the upstream down).
+    for (outcome, n) in [("ok", 1.0), ("error", 1.0)] {
+        let up_label = format!(r#"upstream="{}",outcome="{outcome}""#, up.url());
+        assert_eq!(
+            sample(&after, "winsink_upstream_queries_total", &up_label),
+            n,
+            "{outcome}"
+        );
+    }
     assert_eq!(
         sample(
             &after,
@@ -397,6 +401,44 @@ fn readyz_flips_to_503_with_a_dead_upstream_and_back() {
     send(&d, &lo, zone::ALIAS, 1, ResponseCode::NoError);
     let r = wait_status(d.http(), 200);
     assert_eq!(r.json()["ready"], true);
+}
+
+#[test]
+fn an_upstream_s_refused_counts_as_an_error_as_its_health_marks_it_down() {
+    let up = TestUpstream::start();
+    let d = start(&up, "");
+    let lo = client("127.0.0.1");
+    let outcome = |text: &str, outcome: &str| {
+        let labels = format!(r#"upstream="{}",outcome="{outcome}""#, up.url());
+        sample(text, "winsink_upstream_queries_total", &labels)
+    };
+    let up_gauge = |text: &str| {
+        sample(
+            text,
+            "winsink_upstream_up",
+            &format!(r#"upstream="{}""#, up.url()),
+        )
+    };
+    send(&d, &lo, zone::WWW, 1, ResponseCode::NoError);
+    let before = metrics(&d);
+    assert_eq!(up_gauge(&before), 1.0, "{before}");
+
+    // Outside the test upstream's zone: it answers REFUSED, which winsink passes on.
+    send(&d, &lo, "x.wns.windows.com", 1, ResponseCode::Refused);
+    let after = metrics(&d);
+    assert_eq!(up_gauge(&after), 0.0, "the health marks it down:\n{after}");
+    assert_eq!(
+        outcome(&after, "error") - outcome(&before, "error"),
+        1.0,
+        "REFUSED is counted as an error:\n{after}"
+    );
+    for other in ["ok", "servfail", "timeout", "truncated"] {
+        assert_eq!(
+            outcome(&after, other),
+            outcome(&before, other),
+            "{other} did not move:\n{after}"
+        );
+    }
 }
 
 /// `/readyz` until it answers `status` (the health probe may get there first).

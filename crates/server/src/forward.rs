@@ -187,11 +187,13 @@ impl fmt::Debug for Forwarder {
 }
 
 /// The RCODEs that say an upstream cannot answer (it is passed on only when no other
-/// upstream does better).
-fn failing_rcode(rcode: u16) -> Option<&'static str> {
+/// upstream does better, and the upstream is marked down): the RCODE's name, and the
+/// outcome the exchange counts as in `winsink_upstream_queries_total`, so that the
+/// metric and the health agree.
+fn failing_rcode(rcode: u16) -> Option<(&'static str, UpstreamOutcome)> {
     match rcode {
-        2 => Some("SERVFAIL"),
-        5 => Some("REFUSED"),
+        2 => Some(("SERVFAIL", UpstreamOutcome::Servfail)),
+        5 => Some(("REFUSED", UpstreamOutcome::Error)),
         _ => None,
     }
 }
@@ -303,15 +305,14 @@ impl Forwarder {
                     Err(_) => Err(Failure::Timeout(share)),
                 };
             let outcome = match &result {
-                Ok(r) if r.rcode() == 2 => UpstreamOutcome::Servfail,
-                Ok(_) => UpstreamOutcome::Ok,
+                Ok(r) => failing_rcode(r.rcode()).map_or(UpstreamOutcome::Ok, |(_, o)| o),
                 Err(Failure::Timeout(_)) => UpstreamOutcome::Timeout,
                 Err(_) => UpstreamOutcome::Error,
             };
             self.observe(idx, outcome, now.elapsed());
             let label = self.health.label(idx);
             match result {
-                Ok(reply) => match failing_rcode(reply.rcode()) {
+                Ok(reply) => match failing_rcode(reply.rcode()).map(|(word, _)| word) {
                     None => {
                         self.health.answered(idx);
                         self.preferred.store(idx, Ordering::Relaxed);
@@ -356,7 +357,7 @@ impl Forwarder {
             Err(_) => return Err(Failure::Timeout(self.budget)),
         };
         match failing_rcode(reply.rcode()) {
-            Some(word) => Err(Failure::Rcode(word)),
+            Some((word, _)) => Err(Failure::Rcode(word)),
             None => Ok(started.elapsed()),
         }
     }

@@ -8,7 +8,7 @@
 //! | `winsink_query_duration_seconds` | histogram | `path` (`sinkhole`, `cache`, `forward`, `refused`) |
 //! | `winsink_cache_hits_total`, `winsink_cache_misses_total` | counter | |
 //! | `winsink_cache_entries` | gauge | |
-//! | `winsink_upstream_queries_total` | counter | `upstream`, `outcome` (`ok`, `timeout`, `error`, `servfail`, `truncated`) |
+//! | `winsink_upstream_queries_total` | counter | `upstream`, `outcome` (`ok`, `timeout`, `error` (also a REFUSED answer), `servfail`, `truncated`) |
 //! | `winsink_upstream_duration_seconds` | histogram | `upstream` |
 //! | `winsink_upstream_up` | gauge | `upstream` |
 //! | `winsink_policy_reloads_total` | counter | `result` (`ok`, `error`) |

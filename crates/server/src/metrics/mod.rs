@@ -115,13 +115,18 @@ impl Path {
 
 /// How one exchange with an upstream ended: the `outcome` label of
 /// `winsink_upstream_queries_total`.
+///
+/// The outcome agrees with the upstream's health: every outcome but `ok` (and
+/// `truncated`, asked again over TCP) marks it down. A REFUSED answer counts as `error`
+/// (the upstream will not serve winsink: an ACL, a view), so the label set stays
+/// ok/timeout/error/servfail/truncated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UpstreamOutcome {
-    /// An answer other than SERVFAIL.
+    /// An answer other than SERVFAIL or REFUSED.
     Ok = 0,
     /// No answer within its share of the budget.
     Timeout = 1,
-    /// A network error, or only unusable replies.
+    /// A network error, only unusable replies, or a REFUSED answer.
     Error = 2,
     /// The upstream answered SERVFAIL.
     Servfail = 3,

@@ -582,3 +582,81 @@ fn check_says_what_a_reload_would_start_and_stop_blocking_in_the_running_daemon(
     assert!(status.success());
     assert!(!snapshot.exists(), "the record is removed at exit");
 }
+
+#[test]
+fn check_counts_group_overrides_in_what_a_reload_would_start_and_stop_blocking() {
+    use crate::support::dns::{Daemon, TestUpstream};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.toml");
+    let catalog = |patterns: &[&str]| {
+        let mut s = String::from(
+            "[source]\ntitle = \"Lab\"\nurl = \"https://lab.example/\"\ndate = \"\"\n\
+             [[area]]\nid = \"lab-telemetry\"\nname = \"Lab Telemetry\"\n",
+        );
+        for p in patterns {
+            s.push_str(&format!(
+                "[[area.endpoint]]\npattern = \"{p}\"\noriginal = \"{p}\"\n"
+            ));
+        }
+        s
+    };
+    std::fs::write(&lab, catalog(&["telemetry.blocked.test"])).unwrap();
+    let upstream = TestUpstream::start();
+    // Globally the area is only logged; the lab group's clients get it blocked.
+    let mut daemon = Daemon::start(
+        &format!(
+            "catalogs = [\"builtin:windows11-enterprise\", {:?}]\n\
+             [areas]\nlab-telemetry = \"log\"\n\
+             [[groups]]\nname = \"lab\"\nclients = [\"10.0.0.0/8\"]\n\
+             [groups.areas]\nlab-telemetry = \"block\"\n",
+            lab.display().to_string()
+        ),
+        &["--upstream", &upstream.url()],
+    );
+    let check = || {
+        let out = winsink()
+            .args(["check", "--config"])
+            .arg(daemon.config_path())
+            .env("XDG_STATE_HOME", daemon.dir())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let pid = daemon.pid();
+    let unchanged = format!(
+        "\nrunning daemon (pid {pid}): loading this config would start or stop blocking no \
+         catalog endpoint\n"
+    );
+    assert!(check().ends_with(&unchanged), "{}", check());
+
+    // Stopped, the daemon cannot pick the edit up: the lab group's clients would start
+    // being blocked from the new endpoint, the others not.
+    let signal = |sig: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    std::fs::write(
+        &lab,
+        catalog(&["telemetry.blocked.test", "tracker.blocked.test"]),
+    )
+    .unwrap();
+    let text = check();
+    signal("-CONT");
+    assert!(
+        text.ends_with(&format!(
+            "\nrunning daemon (pid {pid}): loading this config would start blocking 0 and \
+             stop blocking 0 catalog endpoints for clients in no group\n  \
+             group lab: start blocking 1 and stop blocking 0 catalog endpoints\n    \
+             + block lab-telemetry  tracker.blocked.test\n"
+        )),
+        "{text}"
+    );
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}

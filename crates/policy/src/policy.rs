@@ -311,8 +311,9 @@ impl Policy {
         }
     }
     /// Every catalog endpoint with its area (id, name) and the area's global action
-    /// (client groups aside), in catalog order: what `winsink check` compares with the
-    /// running daemon's to say what a reload starts or stops blocking.
+    /// (client groups aside: see [`group_catalog_endpoints`](Self::group_catalog_endpoints)),
+    /// in catalog order: what `winsink check` compares with the running daemon's to say
+    /// what a reload starts or stops blocking.
     pub fn catalog_endpoints(&self) -> impl Iterator<Item = (&str, &str, &str, Action)> + '_ {
         self.endpoints.iter().map(|e| {
             let area = &self.areas[e.area as usize];
@@ -323,6 +324,25 @@ impl Policy {
                 e.pattern.as_str(),
                 action,
             )
+        })
+    }
+
+    /// For each client group (in config order): its name and every catalog endpoint with
+    /// its area's id and the action the group gives the area (its `[groups.areas]`
+    /// override, else its `default_action`, else the global action), in catalog order.
+    pub fn group_catalog_endpoints(
+        &self,
+    ) -> impl Iterator<Item = (&str, impl Iterator<Item = (&str, &str, Action)> + '_)> + '_ {
+        self.groups.iter().enumerate().map(move |(g, group)| {
+            let actions = &self.area_actions[g + 1];
+            let endpoints = self.endpoints.iter().map(move |e| {
+                (
+                    self.areas[e.area as usize].id.as_str(),
+                    e.pattern.as_str(),
+                    actions[e.area as usize],
+                )
+            });
+            (group.name.as_str(), endpoints)
         })
     }
 

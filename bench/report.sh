@@ -60,13 +60,15 @@ with open(out, "w") as f:
         if r < 0.6:
             q, area, e = random.choice(names)
             decision = "block" if area["id"] in blocked else "log"
-            line = {"areas": [area["name"]], "patterns": [e["pattern"]], "impact": [e["description"] or area.get("impact", "")]}
+            by = {"kind": "area", "id": area["id"], "name": area["name"], "pattern": e["pattern"], "action": decision}
+            line = {"decided_by": by, "areas": [{"id": area["id"], "name": area["name"]}], "patterns": [e["pattern"]],
+                    "impact": [e["description"] or area.get("impact", "")], "impact_scope": None if e["description"] else "area"}
             upstream = None if decision == "block" else "udp://192.168.56.1:53"
             rcode = "NOERROR"
         else:
             q = random.choice(unlisted) if r < 0.75 else random.choice(other)
             decision = "pass"
-            line = {"areas": [], "patterns": [], "impact": []}
+            line = {"decided_by": None, "areas": [], "patterns": [], "impact": [], "impact_scope": None}
             upstream = "udp://192.168.56.1:53"
             rcode = random.choice(["NOERROR", "NOERROR", "NOERROR", "NXDOMAIN"])
         rec = {"ts": stamp, "client": random.choice(clients), "proto": "udp", "qname": q, "qtype": random.choice(["A", "AAAA", "HTTPS"]),

@@ -571,3 +571,85 @@ fn report_html_is_one_file_that_headless_chromium_renders_without_errors() {
         png.len()
     );
 }
+
+#[test]
+fn report_jobs_cut_one_big_file_into_pieces_and_report_what_one_job_reports() {
+    let lab = lab();
+    let config = lab.config_path();
+    // A log of 3.5 MB: more than three of the 1 MiB pieces `--jobs 3` cuts a file into
+    // at the least. Each block varies the client and names an area of its own (first seen
+    // in each piece, so their order shows the merge order); a few broken lines, CRLF and
+    // blank lines fall in the later pieces.
+    let mut text = String::new();
+    let mut broken_at = Vec::new();
+    let mut number = 0u64;
+    let mut push = |text: &mut String, line: &str, end: &str| {
+        text.push_str(line);
+        text.push_str(end);
+        number += 1;
+        number
+    };
+    let mut block = 0;
+    while text.len() < 3_500_000 {
+        let client = format!("\"client\":\"10.0.{}.{}\"", block % 5, block % 7);
+        for (i, l) in lab.log.iter().enumerate() {
+            let l = l.replace("\"client\":\"127.0.0.1\"", &client);
+            push(&mut text, &l, if i % 3 == 0 { "\r\n" } else { "\n" });
+        }
+        push(
+            &mut text,
+            &format!(
+                r#"{{"ts":"2026-11-26T01:02:03Z","client":"10.9.9.9","qname":"x.test","decision":"log","areas":["Area Z{}"],"patterns":["x.test"],"rcode":"NOERROR"}}"#,
+                block % 11
+            ),
+            "\n",
+        );
+        if block % 97 == 50 {
+            push(&mut text, "", "\n");
+        }
+        if block > 100 && block % 25 == 0 {
+            broken_at.push(push(&mut text, "not a JSON line", "\n"));
+        }
+        block += 1;
+    }
+    let log = lab.path("big.log");
+    std::fs::write(&log, &text).unwrap();
+    assert!(text.len() as u64 > 3 << 20);
+    let run =
+        |jobs: &str| report_json(&["--config", config.to_str().unwrap(), "--jobs", jobs, &log]);
+    let one = run("1");
+    for jobs in ["2", "3"] {
+        let (a, b) = (one.to_string(), run(jobs).to_string());
+        // Where they part, not the whole report.
+        let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        assert!(
+            a == b,
+            "--jobs {jobs} reports otherwise than --jobs 1 from byte {at}: {:?} / {:?}",
+            a.get(at.saturating_sub(100)..(at + 100).min(a.len())),
+            b.get(at.saturating_sub(100)..(at + 100).min(b.len())),
+        );
+    }
+
+    // The quoted broken lines carry their line numbers in the file.
+    let quoted: Vec<u64> = one["broken_examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
+    assert!(broken_at.len() >= 5, "{broken_at:?}");
+    assert_eq!(quoted, broken_at[..5]);
+    assert_eq!(one["broken"], broken_at.len());
+    let extra: Vec<&str> = one["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["in_catalog"] == false)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let first_seen: Vec<String> = (0..11).map(|k| format!("Area Z{k}")).collect();
+    assert_eq!(
+        extra, first_seen,
+        "areas only the log names, in first-seen order"
+    );
+}

@@ -1,8 +1,10 @@
 //! The report's inputs: log files (plain or gzip, by their first bytes, whatever their
-//! names), `-` for stdin, rotated names put in time order.
+//! names), `-` for stdin, rotated names put in time order; and the [`Piece`]s that
+//! `--jobs` threads count, a large plain file cut into byte ranges at line boundaries.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek as _, SeekFrom};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,6 +55,164 @@ impl Input {
         } else {
             Box::new(counted)
         })
+    }
+}
+
+/// The fewest bytes a piece of a file is cut to: smaller files are counted whole.
+pub(crate) const MIN_PIECE: u64 = 1 << 20;
+
+/// What one thread counts at a time: an input, or the lines that start in a byte range
+/// of a plain file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Its input's position in the inputs.
+    pub(crate) input: usize,
+    /// The lines starting in these bytes (the last piece's range ends at `u64::MAX`, so
+    /// lines written since are counted as by one thread); `None`: the whole input.
+    pub(crate) range: Option<Range<u64>>,
+}
+
+/// The pieces of `inputs` for `jobs` threads, in input order: each input whole, except a
+/// plain file larger than its threads' share of all plain bytes (and than
+/// [`MIN_PIECE`]), which is cut into near-equal byte ranges. Gzip and stdin cannot be
+/// entered in the middle, so they stay whole.
+pub(crate) fn pieces(inputs: &[Input], jobs: usize) -> Vec<Piece> {
+    let sizes: Vec<Option<u64>> = inputs.iter().map(Input::plain_size).collect();
+    let total: u64 = sizes.iter().flatten().sum();
+    let share = total.div_ceil(jobs.max(1) as u64).max(MIN_PIECE);
+    let mut out = Vec::with_capacity(inputs.len());
+    for (input, size) in sizes.into_iter().enumerate() {
+        match size {
+            Some(n) if jobs > 1 && n > share => {
+                let parts = n.div_ceil(share);
+                let step = n.div_ceil(parts);
+                out.extend((0..parts).map(|k| Piece {
+                    input,
+                    range: Some(
+                        k * step..if k + 1 == parts {
+                            u64::MAX
+                        } else {
+                            (k + 1) * step
+                        },
+                    ),
+                }));
+            }
+            _ => out.push(Piece { input, range: None }),
+        }
+    }
+    out
+}
+
+impl Input {
+    /// The size of a regular file that is not gzip (which can be entered anywhere).
+    fn plain_size(&self) -> Option<u64> {
+        let Self::File(p) = self else { return None };
+        let mut f = File::open(p).ok()?;
+        let meta = f.metadata().ok()?;
+        let mut magic = [0u8; 2];
+        let gzip = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        (meta.is_file() && !gzip).then_some(meta.len())
+    }
+
+    /// Opens a plain file at the first line that starts at or after `start`; with that
+    /// line's position.
+    fn open_at(
+        &self,
+        start: u64,
+        read: Arc<AtomicU64>,
+    ) -> io::Result<(Box<dyn BufRead + Send>, u64)> {
+        let Self::File(p) = self else {
+            return Err(io::Error::other("only a file can be read from the middle"));
+        };
+        let mut f = File::open(p)?;
+        // From the byte before: a line starts at `start` exactly when that byte ends one.
+        let mut pos = start.saturating_sub(1);
+        f.seek(SeekFrom::Start(pos))?;
+        let mut r = BufReader::with_capacity(
+            BUF,
+            Counted {
+                inner: Box::new(f),
+                read,
+            },
+        );
+        if start > 0 {
+            pos += r.skip_until(b'\n')? as u64;
+        }
+        Ok((Box::new(r), pos))
+    }
+}
+
+impl Piece {
+    /// Opens the piece of `input`; `read` counts the bytes taken from the file.
+    pub(crate) fn open(&self, input: &Input, read: Arc<AtomicU64>) -> io::Result<PieceLines> {
+        let (reader, pos) = match &self.range {
+            None => (input.open(read)?, 0),
+            Some(r) => input.open_at(r.start, read)?,
+        };
+        let end = self.range.as_ref().map_or(u64::MAX, |r| r.end);
+        Ok(PieceLines { reader, pos, end })
+    }
+}
+
+/// The lines of a piece: those whose first byte is in its range.
+pub(crate) struct PieceLines {
+    reader: Box<dyn BufRead + Send>,
+    /// Where the next line starts.
+    pos: u64,
+    end: u64,
+}
+
+impl PieceLines {
+    /// Calls `line` with each line of the piece in order, without its newline. Lines
+    /// are handed out of the read buffer where they lie whole (a line across two
+    /// buffers is copied); a read error ends the piece.
+    pub(crate) fn each(&mut self, mut line: impl FnMut(&[u8])) -> io::Result<()> {
+        // A line begun in an earlier buffer.
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                // The last line, without a newline.
+                if !carry.is_empty() {
+                    line(&carry);
+                }
+                return Ok(());
+            }
+            let mut at = 0;
+            let mut past_end = false;
+            while let Some(k) = memchr::memchr(b'\n', &buf[at..]) {
+                if carry.is_empty() {
+                    if self.pos >= self.end {
+                        past_end = true;
+                        break;
+                    }
+                    line(&buf[at..at + k]);
+                } else {
+                    carry.extend_from_slice(&buf[at..at + k]);
+                    line(&carry);
+                    carry.clear();
+                }
+                self.pos += (k + 1) as u64;
+                at += k + 1;
+            }
+            if !past_end && at < buf.len() {
+                if carry.is_empty() && self.pos >= self.end {
+                    past_end = true;
+                } else {
+                    carry.extend_from_slice(&buf[at..]);
+                    self.pos += (buf.len() - at) as u64;
+                    at = buf.len();
+                }
+            }
+            self.reader.consume(at);
+            if past_end {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -199,6 +359,115 @@ mod tests {
         assert!(pos("q.log-20261127.gz") < pos("q.log"));
         assert!(pos("d.log-2026-11-25.gz") < pos("d.log-2026-11-27"));
         assert_eq!(sorted.len(), names.len());
+    }
+
+    /// The lines of `piece` of `input`.
+    fn lines_of(input: &Input, piece: &Piece) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        piece
+            .open(input, Arc::default())
+            .unwrap()
+            .each(|l| out.push(l.to_vec()))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn cut_anywhere_the_pieces_of_a_file_hold_each_of_its_lines_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.log");
+        let long = "x".repeat(40);
+        let text = format!("a\n\nbb\r\nccc\n{long}\n\n\nd\nlast without a newline");
+        std::fs::write(&path, &text).unwrap();
+        let input = Input::File(path);
+        let whole: Vec<Vec<u8>> = text
+            .split_inclusive('\n')
+            .map(|l| l.trim_end_matches('\n').as_bytes().to_vec())
+            .collect();
+        assert_eq!(
+            lines_of(
+                &input,
+                &Piece {
+                    input: 0,
+                    range: None
+                }
+            ),
+            whole
+        );
+        let len = text.len() as u64;
+        for step in 1..=len + 1 {
+            let cuts: Vec<u64> = (0..len.div_ceil(step)).map(|k| k * step).collect();
+            let mut got = Vec::new();
+            for (k, &start) in cuts.iter().enumerate() {
+                let end = cuts.get(k + 1).copied().unwrap_or(u64::MAX);
+                got.extend(lines_of(
+                    &input,
+                    &Piece {
+                        input: 0,
+                        range: Some(start..end),
+                    },
+                ));
+            }
+            assert_eq!(got, whole, "cut every {step} bytes");
+        }
+    }
+
+    #[test]
+    fn only_a_plain_file_larger_than_its_share_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: Vec<u8>| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            Input::File(p)
+        };
+        let line = b"{\"ts\":\"2026-11-26T01:02:03Z\"}\n";
+        let big_len = 3 * MIN_PIECE + 100;
+        let big: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(big_len as usize)
+            .collect();
+        let mut gz = big.clone();
+        gz[..2].copy_from_slice(&[0x1f, 0x8b]);
+        let inputs = [
+            file("big.log", big),
+            file("small.log", line.to_vec()),
+            file("big.log.1.gz", gz),
+            Input::Stdin,
+        ];
+        let ranges = |jobs| -> Vec<(usize, Option<Range<u64>>)> {
+            pieces(&inputs, jobs)
+                .into_iter()
+                .map(|p| (p.input, p.range))
+                .collect()
+        };
+        assert_eq!(
+            ranges(1),
+            [(0, None), (1, None), (2, None), (3, None)],
+            "one thread reads each input whole"
+        );
+        // Three threads: the plain bytes are big.log's and small.log's; a third each.
+        let third = (big_len + line.len() as u64).div_ceil(3);
+        let parts = big_len.div_ceil(third);
+        let step = big_len.div_ceil(parts);
+        assert_eq!(parts, 3, "{third}");
+        let mut want: Vec<(usize, Option<Range<u64>>)> = (0..parts)
+            .map(|k| {
+                (
+                    0,
+                    Some(
+                        k * step..if k + 1 == parts {
+                            u64::MAX
+                        } else {
+                            (k + 1) * step
+                        },
+                    ),
+                )
+            })
+            .collect();
+        want.extend([(1, None), (2, None), (3, None)]);
+        assert_eq!(ranges(3), want);
     }
 
     #[test]

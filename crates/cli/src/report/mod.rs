@@ -11,7 +11,9 @@
 //! size depends on what is distinct (areas, patterns, clients, names), never on the number
 //! of lines. Lines are parsed by borrowing from the line's bytes ([`logline`]): serde_json
 //! skips the fields the report does not need (`impact`, the longest) without keeping
-//! them. `--jobs N` counts N inputs at once, one tally per thread, merged at the end.
+//! them. `--jobs N` counts with N threads: each takes an input, or a byte range of a
+//! large plain file ([`input::pieces`]), into a tally of its own; the tallies are merged
+//! in input order, so the report does not depend on N.
 //! Measured: see `bench/report.sh`.
 //!
 //! Output formats: `text` (default), `json` ([`model`] documents its shape), `markdown`
@@ -24,15 +26,16 @@ mod input;
 mod logline;
 mod markdown;
 mod model;
+mod scan;
 mod tally;
 mod text;
 mod time;
 
-use std::io::{BufRead, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -46,7 +49,7 @@ use crate::catalog_source::{self, PageText};
 use crate::check_cmd::ConfigArg;
 use crate::config_path::ConfigSource;
 use index::Index;
-use input::Input;
+use input::{Input, Piece};
 use model::{FilterReport, InputReport, Report, Request};
 use tally::{Filter, Tally};
 
@@ -81,8 +84,8 @@ pub(crate) struct ReportArgs {
     /// (found as `run` finds it).
     #[command(flatten)]
     config: ConfigArg,
-    /// Inputs counted at once, one thread each [default: the CPUs, at most one per
-    /// input].
+    /// Threads counting at once [default: the CPUs]: each takes an input, or a piece of a
+    /// large plain (not gzip) file, cut at line boundaries.
     #[arg(long, short, value_name = "N")]
     jobs: Option<usize>,
     /// Uncatalogued names listed (the most asked first).
@@ -130,7 +133,7 @@ fn report(args: &ReportArgs) -> Result<(), Failure> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .clamp(1, inputs.len().max(1));
+        .max(1);
     let (tally, input_reports) = count(&inputs, &index, &filter.0, jobs);
     for i in &input_reports {
         if let Some(e) = &i.error {
@@ -250,7 +253,13 @@ fn load_index(source: &ConfigSource) -> anyhow::Result<Index> {
     ))
 }
 
-/// Counts every input, `jobs` at a time; the merged tally and what each input gave.
+/// Counts every input, `jobs` threads at a time; the merged tally and what each input
+/// gave.
+///
+/// Each [`Piece`] is counted into a tally of its own, and the tallies are merged in piece
+/// order as they come in, so the report is the one a single thread reading every line in
+/// order makes: the same first-seen order of the areas only the log names, the same
+/// first broken lines quoted, with their line numbers in the file.
 fn count(
     inputs: &[Input],
     index: &Index,
@@ -260,117 +269,166 @@ fn count(
     let bytes = Arc::new(AtomicU64::new(0));
     let lines = AtomicU64::new(0);
     let progress = progress_bar(inputs);
+    let pieces = input::pieces(inputs, jobs);
     let next = AtomicUsize::new(0);
-    let reports: Mutex<Vec<Option<InputReport>>> = Mutex::new(vec![None; inputs.len()]);
     let started = Instant::now();
-    let tallies: Vec<Tally> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut tally = Tally::new(index);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(input) = inputs.get(i) else {
-                            break;
-                        };
-                        let r =
-                            count_one(input, index, filter, &mut tally, &bytes, &lines, &|| {
-                                if let Some(pb) = &progress {
-                                    pb.set_position(bytes.load(Ordering::Relaxed));
-                                    let n = lines.load(Ordering::Relaxed);
-                                    let secs = started.elapsed().as_secs_f64().max(1e-3);
-                                    pb.set_message(format!(
-                                        "{n} lines, {:.0} lines/s",
-                                        n as f64 / secs
-                                    ));
-                                }
-                            });
-                        reports.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-                    }
-                    tally
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let tick = || {
+        if let Some(pb) = &progress {
+            pb.set_position(bytes.load(Ordering::Relaxed));
+            let n = lines.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            pb.set_message(format!("{n} lines, {:.0} lines/s", n as f64 / secs));
+        }
+    };
+    let counting = Counting {
+        index,
+        filter,
+        bytes: &bytes,
+        lines: &lines,
+        tick: &tick,
+    };
+    let mut merged = Merged::new(inputs, index);
+    std::thread::scope(|s| {
+        let (done, results) = std::sync::mpsc::channel::<(usize, Tally, PieceEnd)>();
+        for _ in 0..jobs.min(pieces.len()) {
+            let done = done.clone();
+            let (next, pieces, counting) = (&next, &pieces, &counting);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(piece) = pieces.get(i) else {
+                    break;
+                };
+                let mut tally = Tally::new(index);
+                let end = counting.piece(&inputs[piece.input], piece, &mut tally);
+                if done.send((i, tally, end)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done);
+        // In piece order: a piece that comes early waits for those before it.
+        let mut waiting = std::collections::BTreeMap::new();
+        for (i, tally, c) in results {
+            waiting.insert(i, (tally, c));
+            while let Some((tally, c)) = waiting.remove(&merged.pieces) {
+                merged.add(index, &pieces[merged.pieces], tally, c);
+            }
+        }
     });
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    let mut iter = tallies.into_iter();
-    let mut total = iter.next().unwrap_or_else(|| Tally::new(index));
-    for t in iter {
-        total.merge(index, t);
-    }
-    let reports = reports
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .zip(inputs)
-        .map(|(r, i)| {
-            r.unwrap_or_else(|| InputReport {
-                name: i.name(),
-                lines: 0,
-                broken: 0,
-                error: Some("not read".to_owned()),
-            })
-        })
-        .collect();
-    (total, reports)
+    merged.finish()
 }
 
-/// Reads one input into `tally`, calling `tick` every [`PROGRESS_EVERY`] lines.
-fn count_one(
-    input: &Input,
-    index: &Index,
-    filter: &Filter,
-    tally: &mut Tally,
-    bytes: &Arc<AtomicU64>,
-    lines: &AtomicU64,
-    tick: &dyn Fn(),
-) -> InputReport {
-    let name = input.name();
-    let (lines_before, broken_before) = (tally.lines, tally.broken);
-    let mut error = None;
-    match input.open(Arc::clone(bytes)) {
-        Err(e) => error = Some(format!("cannot read: {e}")),
-        Ok(mut reader) => {
-            let mut buf = Vec::with_capacity(1024);
-            let mut number = 0u64;
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        error = Some(format!("read error after line {number}: {e}"));
-                        break;
-                    }
-                }
-                number += 1;
-                let mut line = &buf[..];
-                if let [rest @ .., b'\n'] = line {
-                    line = rest;
-                }
-                if let [rest @ .., b'\r'] = line {
-                    line = rest;
-                }
-                tally.line(index, filter, line, &name, number);
-                if number % PROGRESS_EVERY == 0 {
-                    lines.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
-                    tick();
-                }
-            }
-            lines.fetch_add(number % PROGRESS_EVERY, Ordering::Relaxed);
+/// How counting a piece ended (besides its tally).
+#[derive(Debug, Default)]
+struct PieceEnd {
+    /// Lines read (blank ones too): the line numbers of the input's next piece start
+    /// after them.
+    read: u64,
+    /// Why the piece ended early: (the line after which, the error).
+    error: Option<(u64, String)>,
+    /// The input could not be opened.
+    unopened: Option<String>,
+}
+
+/// The tallies merged so far, in piece order, and each input's report.
+struct Merged {
+    tally: Tally,
+    reports: Vec<InputReport>,
+    /// Lines read so far of each input (for the line numbers of its next piece).
+    read: Vec<u64>,
+    /// Pieces merged.
+    pieces: usize,
+}
+
+impl Merged {
+    fn new(inputs: &[Input], index: &Index) -> Self {
+        Self {
+            tally: Tally::new(index),
+            reports: inputs
+                .iter()
+                .map(|i| InputReport {
+                    name: i.name(),
+                    lines: 0,
+                    broken: 0,
+                    error: None,
+                })
+                .collect(),
+            read: vec![0; inputs.len()],
+            pieces: 0,
         }
     }
-    InputReport {
-        name,
-        lines: tally.lines - lines_before,
-        broken: tally.broken - broken_before,
-        error,
+
+    /// Adds the next piece. A piece after one that ended its input early is left out,
+    /// as one thread reading the input would have stopped there.
+    fn add(&mut self, index: &Index, piece: &Piece, mut tally: Tally, c: PieceEnd) {
+        self.pieces += 1;
+        let report = &mut self.reports[piece.input];
+        if report.error.is_some() {
+            return;
+        }
+        let before = self.read[piece.input];
+        tally.renumber(before);
+        report.lines += tally.lines;
+        report.broken += tally.broken;
+        report.error = c.unopened.map(|e| format!("cannot read: {e}")).or_else(|| {
+            c.error
+                .map(|(after, e)| format!("read error after line {}: {e}", before + after))
+        });
+        self.read[piece.input] += c.read;
+        self.tally.merge(index, tally);
+    }
+
+    fn finish(self) -> (Tally, Vec<InputReport>) {
+        (self.tally, self.reports)
+    }
+}
+
+/// What the threads counting pieces share.
+struct Counting<'a> {
+    index: &'a Index,
+    filter: &'a Filter,
+    /// Bytes taken from the files (for the progress bar).
+    bytes: &'a Arc<AtomicU64>,
+    /// Lines counted, updated every [`PROGRESS_EVERY`] lines.
+    lines: &'a AtomicU64,
+    /// Redraws the progress bar.
+    tick: &'a (dyn Fn() + Sync),
+}
+
+impl Counting<'_> {
+    /// Reads the lines of `piece` of `input` into `tally`.
+    fn piece(&self, input: &Input, piece: &Piece, tally: &mut Tally) -> PieceEnd {
+        let name = input.name();
+        let mut c = PieceEnd::default();
+        let mut reader = match piece.open(input, Arc::clone(self.bytes)) {
+            Ok(l) => l,
+            Err(e) => {
+                c.unopened = Some(e.to_string());
+                return c;
+            }
+        };
+        let mut number = 0u64;
+        let read = reader.each(|mut line| {
+            number += 1;
+            if let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            tally.line(self.index, self.filter, line, &name, number);
+            if number % PROGRESS_EVERY == 0 {
+                self.lines.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
+                (self.tick)();
+            }
+        });
+        if let Err(e) = read {
+            c.error = Some((number, e.to_string()));
+        }
+        self.lines
+            .fetch_add(number % PROGRESS_EVERY, Ordering::Relaxed);
+        c.read = number;
+        c
     }
 }
 

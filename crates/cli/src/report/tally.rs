@@ -25,6 +25,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::index::{Index, Slot};
 use super::logline::{self, LogLine};
+use super::scan::Marks;
 use super::time::{self, DAY_US};
 
 /// The decisions the log writes, in report order.
@@ -211,6 +212,10 @@ pub(crate) struct Tally {
     pub(crate) other_names: u64,
     /// Blocked, would-block and allowed lines decided by a rule or list (no area).
     pub(crate) decided_by_rules: [u64; 3],
+    /// The area slots of the line being counted (kept to spare an allocation a line).
+    slots: Vec<Slot>,
+    /// The line scan's buffer (kept likewise).
+    marks: Marks,
 }
 
 impl Tally {
@@ -236,7 +241,7 @@ impl Tally {
             return;
         }
         self.lines += 1;
-        let line = match logline::parse(bytes) {
+        let line = match logline::parse_with(bytes, &mut self.marks) {
             Ok(l) => l,
             Err(e) => {
                 let why = if bytes.first() == Some(&b'{') {
@@ -261,6 +266,14 @@ impl Tally {
             return;
         }
         self.count(index, &line, t, client);
+    }
+
+    /// Moves the line numbers of the quoted broken lines `by` lines on: the tally counted
+    /// a piece of a file that starts after that many lines.
+    pub(crate) fn renumber(&mut self, by: u64) {
+        for b in &mut self.broken_examples {
+            b.line += by;
+        }
     }
 
     fn broken(&mut self, input: &str, line: u64, error: String) {
@@ -367,7 +380,8 @@ impl Tally {
         }
 
         // The areas of the line, as slots (a name belongs to a handful at most).
-        let mut slots: Vec<Slot> = Vec::with_capacity(line.areas.len());
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
         for a in &line.areas {
             let s = self.area_slot(index, a.id.as_deref(), &a.name);
             if !slots.contains(&s) {
@@ -428,6 +442,7 @@ impl Tally {
         if decider.is_none() && (BLOCK..=ALLOW).contains(&decision) {
             self.decided_by_rules[decision] += 1;
         }
+        self.slots = slots;
     }
 
     /// The area that decided the line (see the module documentation).

@@ -635,14 +635,14 @@ fn a_bad_upstream_url_is_a_config_error() {
     let out = crate::support::run_winsink(&[
         "run",
         "--upstream",
-        "https://dns.example",
+        "ftp://dns.example",
         "--listen",
         "127.0.0.1:0",
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = crate::support::stderr(&out);
     assert!(
-        err.contains("--upstream: upstream \"https://dns.example\""),
+        err.contains("--upstream: upstream \"ftp://dns.example\""),
         "{err}"
     );
     assert!(

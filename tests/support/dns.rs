@@ -590,6 +590,7 @@ pub(crate) struct Launch {
     listen_flag: bool,
     stdout: StdoutUse,
     open_files: Option<(u32, &'static str)>,
+    env: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -638,6 +639,7 @@ impl Launch {
             listen_flag: true,
             stdout: StdoutUse::Read,
             open_files: None,
+            env: Vec::new(),
         }
     }
 
@@ -676,6 +678,12 @@ impl Launch {
         self
     }
 
+    /// `name=value` in winsink's environment (`SSL_CERT_FILE`, the trusted roots).
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Runs `winsink run --config CONFIG [--listen 127.0.0.1:0] [--log-format json]
     /// [--http 127.0.0.1:0] ARGS...` and waits until it reports its DNS address.
     pub(crate) fn start(self) -> Daemon {
@@ -708,7 +716,8 @@ impl Launch {
             // Its record of what it loaded (for `winsink check`) stays in its folder,
             // `dir()`.
             .env("XDG_STATE_HOME", self.dir.path())
-            .env_remove("STATE_DIRECTORY");
+            .env_remove("STATE_DIRECTORY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn(
             command,
             if self.stdout == StdoutUse::Discard {

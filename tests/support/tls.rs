@@ -62,9 +62,13 @@ impl TestCa {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut params = CertificateParams::new(Vec::new()).expect("CA params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "winsink test CA");
+        // A name of its own: two CAs of one test are two issuers, not one with two keys.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("winsink test CA {}-{n}", std::process::id()),
+        );
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = key_pair(KeyKind::Ecdsa);
         let cert = params.self_signed(&key).expect("CA certificate");

@@ -2,7 +2,8 @@
 //! TLS and DNS over HTTPS on ports of their own, serving a local zone and nothing else.
 //!
 //! Unbound cannot be told to pick its own ports, so each is found free by binding
-//! `127.0.0.1:0` first; a start that loses that race is retried on new ports.
+//! `127.0.0.1:0` first; a start that loses that race (Unbound exits, not having bound
+//! them) is retried on new ports.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub(crate) const ZONE: &[&str] = &[
     r#"local-zone: "lab.test." static"#,
     r#"local-data: "lab.test. 300 IN SOA ns.lab.test. admin.lab.test. 1 3600 600 86400 300""#,
     r#"local-data: "ns.lab.test. 300 IN A 192.0.2.1""#,
+    // The name of the test certificates, for upstreams given by name.
+    r#"local-data: "dns.lab.test. 300 IN A 127.0.0.1""#,
     r#"local-data: "www.lab.test. 300 IN A 192.0.2.10""#,
     r#"local-data: "www.lab.test. 300 IN AAAA 2001:db8::10""#,
     r#"local-data: "alias.lab.test. 300 IN CNAME www.lab.test.""#,
@@ -141,11 +144,18 @@ impl Unbound {
             if let Some(status) = unbound.child.try_wait().expect("wait") {
                 return Err(format!("exited ({status}); log:\n{}", unbound.log()));
             }
-            let up = [unbound.plain, unbound.tls, unbound.https]
-                .iter()
-                .all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok());
+            // Its own "start of service" (a port that another test's Unbound took in the
+            // meantime would answer too, but this one exits on failing to bind it).
+            let up = unbound.log().contains("start of service")
+                && [unbound.plain, unbound.tls, unbound.https]
+                    .iter()
+                    .all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok());
             if up {
-                return Ok(unbound);
+                std::thread::sleep(Duration::from_millis(50));
+                if unbound.child.try_wait().expect("wait").is_none() {
+                    return Ok(unbound);
+                }
+                continue;
             }
             if Instant::now() > deadline {
                 return Err(format!(

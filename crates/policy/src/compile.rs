@@ -22,7 +22,7 @@ use crate::settings::{
     SinkholeSettings, Timeout, TlsSettings, UdpPayload,
 };
 use crate::startup::{LogSink, RateLimit, Startup, TlsFiles};
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamEntry};
 
 /// A compiled policy with what loading it had to say.
 #[derive(Debug)]
@@ -637,6 +637,7 @@ impl Compiler<'_> {
         http: Option<HttpSettings>,
     ) -> Option<(Startup, LiveSettings)> {
         let upstreams = self.upstreams(&server.upstreams);
+        let bootstrap = self.bootstrap(&server.bootstrap);
         let upstream_timeout = self.checked(
             "[server]",
             "upstream_timeout_ms",
@@ -704,6 +705,7 @@ impl Compiler<'_> {
             tls: None,
             udp_sockets: server.udp_sockets,
             upstreams: upstreams?,
+            bootstrap: bootstrap?,
             upstream_timeout: upstream_timeout?,
             udp_payload: udp_payload?,
             tcp_idle_timeout: tcp_idle_timeout?,
@@ -828,23 +830,71 @@ impl Compiler<'_> {
         }))
     }
 
-    /// Each URL of `[server] upstreams`; every bad one is an error naming its line.
-    fn upstreams(&mut self, urls: &[Spanned<String>]) -> Option<Vec<Upstream>> {
-        let mut upstreams = Vec::with_capacity(urls.len());
+    /// Each entry of `[server] upstreams`; every bad one is an error naming its line.
+    /// A `ca_file` is resolved against the config file's folder and must hold a PEM
+    /// certificate.
+    fn upstreams(&mut self, entries: &[Spanned<UpstreamEntry>]) -> Option<Vec<Upstream>> {
+        let mut upstreams = Vec::with_capacity(entries.len());
         let mut ok = true;
-        for url in urls {
-            match url.get_ref().parse::<Upstream>() {
-                Ok(u) => upstreams.push(u),
+        for entry in entries {
+            let origin = self.at(Some(self.line(entry.span())));
+            let mut u = match entry.get_ref().upstream() {
+                Ok(u) => u,
                 Err(e) => {
                     ok = false;
                     self.errors.push(PolicyError::Invalid {
-                        origin: self.at(Some(self.line(url.span()))),
+                        origin,
                         message: format!("[server] upstreams: {e}"),
                     });
+                    continue;
                 }
+            };
+            if let Some(f) = u.verify.ca_file.take() {
+                let path = self.resolve(&f.to_string_lossy());
+                if let Err(why) = pem_certificates(&path) {
+                    ok = false;
+                    self.errors.push(PolicyError::Invalid {
+                        origin,
+                        message: format!(
+                            "[server] upstreams: {}: ca_file {}: {why}",
+                            entry.get_ref().url(),
+                            path.display()
+                        ),
+                    });
+                    continue;
+                }
+                u.verify.ca_file = Some(path);
             }
+            upstreams.push(u);
         }
         ok.then_some(upstreams)
+    }
+
+    /// Each address of `[server] bootstrap`: plain DNS (`udp://`, `tcp://` or a bare
+    /// address), since it is what finds the encrypted upstreams' addresses.
+    fn bootstrap(&mut self, urls: &[Spanned<String>]) -> Option<Vec<Upstream>> {
+        let mut out = Vec::with_capacity(urls.len());
+        let mut ok = true;
+        for url in urls {
+            let message = match url.get_ref().parse::<Upstream>() {
+                Ok(u) if !u.transport.is_encrypted() => {
+                    out.push(u);
+                    continue;
+                }
+                Ok(_) => format!(
+                    "[server] bootstrap: {:?}: a bootstrap server is asked plain DNS \
+                     (udp://, tcp:// or an address)",
+                    url.get_ref()
+                ),
+                Err(e) => format!("[server] bootstrap: {e}"),
+            };
+            ok = false;
+            self.errors.push(PolicyError::Invalid {
+                origin: self.at(Some(self.line(url.span()))),
+                message,
+            });
+        }
+        ok.then_some(out)
     }
 
     /// `check(value)`, or `None` after an error that names `table`, `key` and the line.
@@ -960,5 +1010,19 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
         s.parse::<std::net::IpAddr>()
             .map(IpNet::from)
             .map_err(|_| "neither an IP address nor a CIDR like 10.0.0.0/24".to_owned())
+    }
+}
+
+/// Checks that `path` can be read and holds at least one PEM certificate (the server
+/// parses them when it starts).
+fn pem_certificates(path: &Path) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| e.to_string())?;
+    if text
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        Ok(())
+    } else {
+        Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".to_owned())
     }
 }

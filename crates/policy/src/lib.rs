@@ -139,7 +139,9 @@ pub use shared::{general_purpose, SharedEndpoint, GENERAL_PURPOSE_HOSTS};
 pub use startup::{LogSink, RateLimit, Startup, TlsFiles};
 pub use suffixes::DomainSuffixes;
 pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSummary, Summary};
-pub use upstream::{Transport, Upstream, UpstreamError};
+pub use upstream::{
+    Host, Transport, Upstream, UpstreamEntry, UpstreamError, UpstreamTable, Verify,
+};
 
 #[cfg(test)]
 mod tests;

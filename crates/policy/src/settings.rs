@@ -19,6 +19,7 @@ use toml::Spanned;
 
 #[cfg(doc)]
 use crate::upstream::Upstream;
+use crate::upstream::UpstreamEntry;
 
 /// `[server]`: where winsink listens, whom it answers, where it forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,10 +28,16 @@ pub struct ServerSettings {
     /// Addresses to serve DNS on, UDP and TCP each.
     /// Default: `["127.0.0.1:5353", "[::1]:5353"]` (unprivileged; a lab sets `0.0.0.0:53`).
     pub listen: Vec<SocketAddr>,
-    /// Upstream resolvers, `udp://HOST:PORT` or `tcp://HOST:PORT` (a bare `HOST[:PORT]`
+    /// Upstream resolvers: `udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST[:PORT]`
+    /// (`#NAME` for the certificate's name), `https://HOST[:PORT]/PATH`, or a table with
+    /// `url`, `tls_name`, `ca_file` and `insecure_skip_verify` (a bare `HOST[:PORT]`
     /// means UDP, port 53; see [`Upstream`]). Default: empty, meaning the nameservers of
     /// `/etc/resolv.conf` minus winsink's own listen addresses.
-    pub upstreams: Vec<Spanned<String>>,
+    pub upstreams: Vec<Spanned<UpstreamEntry>>,
+    /// Plain DNS servers (`udp://IP:PORT`, `tcp://IP:PORT` or `IP[:PORT]`) that resolve
+    /// the host names of `tls://` and `https://` upstreams. Default: empty, meaning the
+    /// nameservers of `/etc/resolv.conf` minus winsink's own listen addresses.
+    pub bootstrap: Vec<Spanned<String>>,
     /// Total time budget for answering a forwarded query across all upstreams, in
     /// milliseconds (at least 1); when it runs out the client gets SERVFAIL.
     /// Default: `2000`.
@@ -95,6 +102,7 @@ impl Default for ServerSettings {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 5353),
             ],
             upstreams: Vec::new(),
+            bootstrap: Vec::new(),
             upstream_timeout_ms: unwritten(2000),
             allow_clients: default_allow_clients(),
             udp_sockets: 0,

@@ -28,6 +28,9 @@ pub struct Startup {
     pub udp_sockets: usize,
     /// `[server] upstreams`; empty means the nameservers of `/etc/resolv.conf`.
     pub upstreams: Vec<Upstream>,
+    /// `[server] bootstrap`: plain DNS servers for the upstreams' host names; empty
+    /// means the nameservers of `/etc/resolv.conf`.
+    pub bootstrap: Vec<Upstream>,
     /// `[server] upstream_timeout_ms`: the budget of one forwarded query.
     pub upstream_timeout: Timeout,
     /// `[server] udp_payload`.
@@ -103,6 +106,7 @@ impl Startup {
             tls,
             udp_sockets,
             upstreams,
+            bootstrap,
             upstream_timeout,
             udp_payload,
             tcp_idle_timeout,
@@ -127,6 +131,7 @@ impl Startup {
             .compare("listen_tls", listen_tls, &self.listen_tls)
             .compare("listen_https", listen_https, &self.listen_https)
             .compare("upstreams", upstreams, &self.upstreams)
+            .compare("bootstrap", bootstrap, &self.bootstrap)
             .compare(
                 "upstream_timeout_ms",
                 &millis(upstream_timeout),

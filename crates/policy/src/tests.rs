@@ -664,6 +664,68 @@ fn a_bad_upstream_is_an_error_naming_its_line() {
     assert_eq!(shown, ["tcp://192.0.2.1:5300", "udp://192.0.2.2:53"]);
 }
 
+/// Encrypted upstreams: URLs and tables are typed at load, a `ca_file` is found beside
+/// the config and must hold a certificate, and each bad entry names its line.
+#[test]
+fn encrypted_upstreams_are_checked_at_load_with_their_line() {
+    let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let loaded = load_with(
+        "[server]\nbootstrap = [\"192.0.2.53\", \"tcp://192.0.2.54:5300\"]\nupstreams = [\n  \
+         \"tls://192.0.2.1#dns.example\",\n  { url = \"https://dns.example/q\", ca_file = \"ca.pem\" },\n]\n",
+        &[("ca.pem", ca)],
+    )
+    .unwrap();
+    let s = &loaded.startup;
+    let shown: Vec<String> = s.upstreams.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "tls://192.0.2.1:853#dns.example",
+            "https://dns.example:443/q"
+        ]
+    );
+    let ca_file = s.upstreams[1].verify.ca_file.as_ref().unwrap();
+    assert!(
+        ca_file.is_absolute() && ca_file.ends_with("ca.pem"),
+        "{ca_file:?}"
+    );
+    let shown: Vec<String> = s.bootstrap.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["udp://192.0.2.53:53", "tcp://192.0.2.54:5300"]);
+
+    let e = error(
+        "[server]\nupstreams = [\n  { url = \"tls://192.0.2.1\", ca_file = \"missing.pem\" },\n]\n",
+    );
+    assert!(
+        e.starts_with("test.toml:4: [server] upstreams: tls://192.0.2.1: ca_file /")
+            && e.ends_with("/missing.pem: No such file or directory (os error 2)"),
+        "{e}"
+    );
+    let e = load_with(
+        "[server]\nupstreams = [{ url = \"tls://192.0.2.1\", ca_file = \"key.pem\" }]\n",
+        &[("key.pem", "-----BEGIN PRIVATE KEY-----\n")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.ends_with("key.pem: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"),
+        "{e}"
+    );
+    assert_eq!(
+        error("[server]\nupstreams = [\n  { url = \"udp://192.0.2.1\", tls_name = \"x.example\" },\n]\n"),
+        "test.toml:4: [server] upstreams: upstream \"udp://192.0.2.1\": tls_name, ca_file and \
+         insecure_skip_verify are for tls:// and https:// upstreams"
+    );
+    assert_eq!(
+        error("[server]\nupstreams = [\n  { url = \"tls://192.0.2.1\", tls_nam = \"x\" },\n]\n"),
+        "test.toml:4: unknown key `tls_nam` in [server] (did you mean `tls_name`?)"
+    );
+    assert_eq!(
+        error("[server]\nbootstrap = [\"tls://192.0.2.1\"]\n"),
+        "test.toml:3: [server] bootstrap: \"tls://192.0.2.1\": a bootstrap server is asked \
+         plain DNS (udp://, tcp:// or an address)"
+    );
+}
+
 #[test]
 fn settings_the_server_would_silently_change_are_errors_with_their_line() {
     assert_eq!(

@@ -7,7 +7,10 @@
 //! came truncated over UDP, go through hickory-net's [`DnsExchange`] over one kept
 //! connection per upstream, which returns the upstream's message intact
 //! (hickory-resolver's `lookup` would rewrite CNAME chains); winsink checks the question
-//! of every reply once more.
+//! of every reply once more. DNS over TLS ([`tls`]) and over HTTPS ([`https`]) upstreams
+//! go through the same kind of kept, multiplexed connection, built on hickory-net's TLS
+//! and HTTP/2 client streams; their host names are found through `[server] bootstrap`
+//! ([`bootstrap`]).
 //!
 //! Failover: upstreams are tried in order starting from the one that answered last,
 //! except that one which failed in the last [`HOLD_DOWN`](health::HOLD_DOWN) goes after
@@ -31,9 +34,12 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use winsink_policy::{CacheTtls, Transport, Upstream};
+use winsink_policy::{CacheTtls, Host, Transport, Upstream};
 
+mod bootstrap;
 mod health;
+mod https;
+mod tls;
 mod udp;
 
 use health::Failure;
@@ -46,7 +52,10 @@ use crate::wire::{Query, FLAG_TC};
 
 /// The nameservers of a `resolv.conf` text, minus those that are winsink itself (one of
 /// `own` on port 53, or, when winsink listens on a wildcard address on port 53, any
-/// loopback address or address of this host's interfaces).
+/// loopback address or address of this host's interfaces). Read with the `resolv-conf`
+/// crate, as hickory-resolver's system configuration reads it, but keeping an IPv6
+/// address's zone (`fe80::1%eth0`), which that configuration's `IpAddr` drops: without
+/// it the kernel picks the link.
 pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstream> {
     let wildcard = own
         .iter()
@@ -60,27 +69,54 @@ pub fn upstreams_from_resolv_conf(text: &str, own: &[SocketAddr]) -> Vec<Upstrea
 }
 
 fn nameservers_except(text: &str, own: &[SocketAddr], local: &[IpAddr]) -> Vec<Upstream> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver"))
-                .then(|| words.next())
-                .flatten()
+    let (conf, errors) = resolv_conf::Config::parse_with_errors(text.as_bytes());
+    for e in errors {
+        debug!("resolv.conf: {e}");
+    }
+    conf.nameservers
+        .iter()
+        .filter_map(|ns| match ns {
+            resolv_conf::ScopedIp::V4(ip) => Some(SocketAddr::from((*ip, 53))),
+            resolv_conf::ScopedIp::V6(ip, scope) => {
+                let scope_id = match scope.as_deref() {
+                    None => 0,
+                    Some(zone) => match zone_index(zone) {
+                        Some(i) => i,
+                        None => {
+                            warn!("resolv.conf: nameserver {ip}%{zone}: no interface {zone:?} here; skipped");
+                            return None;
+                        }
+                    },
+                };
+                Some(SocketAddr::V6(std::net::SocketAddrV6::new(*ip, 53, 0, scope_id)))
+            }
         })
-        .filter_map(|w| w.split('%').next()?.parse::<IpAddr>().ok())
-        .filter(|ip| {
+        .filter(|addr| {
+            let ip = addr.ip();
             !own.iter().any(|l| {
                 l.port() == 53
-                    && (l.ip() == *ip
+                    && (l.ip() == ip
                         || (l.ip().is_unspecified()
-                            && (ip.is_loopback() || ip.is_unspecified() || local.contains(ip))))
+                            && (ip.is_loopback() || ip.is_unspecified() || local.contains(&ip))))
             })
         })
-        .map(|ip| Upstream {
-            transport: Transport::Udp,
-            addr: SocketAddr::new(ip, 53),
-        })
+        .map(|addr| Upstream::plain(Transport::Udp, addr))
         .collect()
+}
+
+/// The interface index of an IPv6 zone: a number, or an interface's name.
+fn zone_index(zone: &str) -> Option<u32> {
+    if let Ok(n) = zone.parse::<u32>() {
+        return Some(n);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        nix::net::if_::if_nametoindex(zone).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
 }
 
 /// The addresses of this host's interfaces (empty where they cannot be listed).
@@ -127,12 +163,25 @@ pub(crate) enum ForwardError {
 
 type Exchange = DnsExchange<TokioRuntimeProvider>;
 
-/// The kept TCP connection and how many were opened before it, so that a query whose
-/// exchange failed closes only the connection it used, not a newer one.
+/// The kept connection (TCP, TLS or HTTP/2), the address it went to, and how many were
+/// opened before it, so that a query whose exchange failed closes only the connection
+/// it used, not a newer one.
 #[derive(Default)]
-struct TcpSlot {
+struct Slot {
     opened: u64,
-    exchange: Option<Exchange>,
+    exchange: Option<(SocketAddr, Exchange)>,
+}
+
+/// How a target's kept connection is opened.
+enum Dial {
+    /// Plain TCP (also a UDP upstream's, for truncated answers).
+    Tcp,
+    /// DNS over TLS.
+    Tls(tls::Dialer),
+    /// DNS over HTTPS, for the path.
+    Https(tls::Dialer, Arc<str>),
+    /// An encrypted upstream whose TLS set-up failed at start: every attempt fails so.
+    Broken(String),
 }
 
 /// Sends of one query to a UDP upstream: the first, then again every
@@ -148,11 +197,12 @@ const PROBE_TICK: Duration = Duration::from_secs(1);
 
 struct Target {
     upstream: Upstream,
-    /// A TCP connection, opened on first use and again after it fails, shared by every
-    /// query (the exchange multiplexes them). The lock is held only to look it up or
-    /// open it, never for a query's round trip. UDP upstreams use it for answers that
-    /// came truncated.
-    tcp: tokio::sync::Mutex<TcpSlot>,
+    /// A TCP, TLS or HTTP/2 connection, opened on first use and again after it fails,
+    /// shared by every query (the exchange multiplexes them). The lock is held only to
+    /// look it up or open it, never for a query's round trip. UDP upstreams use it for
+    /// answers that came truncated.
+    conn: tokio::sync::Mutex<Slot>,
+    dial: Dial,
 }
 
 /// Sends queries to the upstreams.
@@ -164,6 +214,8 @@ pub(crate) struct Forwarder {
     /// not cost every query a timeout.
     preferred: AtomicUsize,
     payload: u16,
+    /// Finds the addresses of upstreams given by name (`None` when none is).
+    bootstrap: Option<bootstrap::Bootstrap>,
     // Kept alive for as long as the exchanges it spawned run.
     provider: TokioRuntimeProvider,
     /// Per target, in order: the counters of `/metrics` (set when metrics are on).
@@ -212,24 +264,68 @@ fn net_failure(what: &str, e: &hickory_net::NetError) -> Failure {
 const PROBE: &[u8] = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01";
 
 impl Forwarder {
-    /// Sets up exchanges for `upstreams`. Must run inside a Tokio runtime.
-    pub(crate) fn new(upstreams: &[Upstream], budget: Duration, payload: u16) -> Self {
+    /// Sets up exchanges for `upstreams`, the names among them found through `bootstrap`
+    /// (plain DNS servers). Must run inside a Tokio runtime.
+    pub(crate) fn new(
+        upstreams: &[Upstream],
+        bootstrap: &[Upstream],
+        budget: Duration,
+        payload: u16,
+    ) -> Self {
         let targets = upstreams
             .iter()
-            .map(|&upstream| Target {
-                upstream,
-                tcp: tokio::sync::Mutex::new(TcpSlot::default()),
+            .map(|upstream| Target {
+                upstream: upstream.clone(),
+                conn: tokio::sync::Mutex::new(Slot::default()),
+                dial: Self::dial(upstream),
             })
             .collect();
+        let named = upstreams
+            .iter()
+            .filter(|u| matches!(u.host, Host::Name { .. }))
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        let bootstrap = if named.is_empty() {
+            None
+        } else if bootstrap.is_empty() {
+            warn!(
+                "no bootstrap server (none configured and resolv.conf names none other than \
+                 winsink itself): {} cannot be resolved",
+                named.join(", ")
+            );
+            None
+        } else {
+            match bootstrap::Bootstrap::new(bootstrap, budget) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    warn!("the bootstrap resolver cannot be set up: {e}");
+                    None
+                }
+            }
+        };
         Self {
             targets,
             health: UpstreamHealth::new(upstreams),
             budget,
             preferred: AtomicUsize::new(0),
             payload,
+            bootstrap,
             provider: TokioRuntimeProvider::new(),
             counters: std::sync::OnceLock::new(),
         }
+    }
+
+    fn dial(upstream: &Upstream) -> Dial {
+        let made = match upstream.transport {
+            Transport::Udp | Transport::Tcp => return Dial::Tcp,
+            Transport::Tls => tls::Dialer::new(upstream, &[]).map(Dial::Tls),
+            Transport::Https => tls::Dialer::new(upstream, &[https::ALPN])
+                .map(|d| Dial::Https(d, upstream.path.as_str().into())),
+        };
+        made.unwrap_or_else(|why| {
+            tracing::error!(upstream = %upstream, "upstream {upstream}: {why}; it fails every query");
+            Dial::Broken(why)
+        })
     }
 
     /// Counts every exchange into `counters` (one per upstream, in order).
@@ -462,8 +558,13 @@ impl Forwarder {
             let bytes = request
                 .to_vec()
                 .map_err(|e| Failure::Unusable(format!("cannot encode the query: {e}")))?;
+            let Some(addr) = t.upstream.addr() else {
+                return Err(Failure::Unusable(
+                    "a UDP upstream without an address".into(),
+                ));
+            };
             let reply = udp::exchange(
-                t.upstream.addr,
+                addr,
                 &bytes,
                 id,
                 deadline,
@@ -486,49 +587,88 @@ impl Forwarder {
         }
         // A kept connection may have been closed by the upstream meanwhile: one retry on
         // a fresh connection.
+        let addrs = self.addrs(t).await?;
         for attempt in 0..2 {
             let (opened, exchange) = {
-                let mut slot = t.tcp.lock().await;
+                let mut slot = t.conn.lock().await;
                 match &slot.exchange {
-                    Some(e) => (slot.opened, e.clone()),
-                    None => {
-                        let e = TcpClientStream::exchange(
-                            t.upstream.addr,
-                            None,
-                            self.budget,
-                            None,
-                            self.provider.clone(),
-                        )
-                        .await
-                        .map_err(|e| net_failure("tcp connect", &e))?;
+                    // A name whose addresses changed is dialled again.
+                    Some((at, e)) if addrs.contains(at) => (slot.opened, e.clone()),
+                    _ => {
+                        let (at, e) = self.connect(t, &addrs).await?;
                         slot.opened += 1;
-                        slot.exchange = Some(e.clone());
+                        slot.exchange = Some((at, e.clone()));
                         (slot.opened, e)
                     }
                 }
             };
-            match self.tcp_exchange(&exchange, label, q, query, cache).await {
+            match self
+                .kept_exchange(&exchange, t, label, q, query, cache)
+                .await
+            {
                 Ok(r) => return Ok(r),
                 Err(e) => {
-                    let mut slot = t.tcp.lock().await;
+                    let mut slot = t.conn.lock().await;
                     if slot.opened == opened {
                         slot.exchange = None;
                     }
                     if attempt == 1 {
                         return Err(e);
                     }
-                    debug!(upstream = %label, error = %e, "tcp exchange failed, reconnecting");
+                    debug!(upstream = %label, error = %e, "exchange failed, reconnecting");
                 }
             }
         }
-        Err(Failure::Network("tcp exchange failed".into()))
+        Err(Failure::Network("exchange failed".into()))
     }
 
-    /// One query over a kept TCP connection. TCP cannot be spoofed off-path: a reply that
-    /// does not fit ends the exchange.
-    async fn tcp_exchange(
+    /// Where `t` is: its address, or those its name resolves to now.
+    async fn addrs(&self, t: &Target) -> Result<Vec<SocketAddr>, Failure> {
+        match &t.upstream.host {
+            Host::Addr(a) => Ok(vec![*a]),
+            Host::Name { name, port } => match &self.bootstrap {
+                Some(b) => b.addrs(name, *port).await,
+                None => Err(Failure::Network(format!(
+                    "cannot resolve {name}: no bootstrap server"
+                ))),
+            },
+        }
+    }
+
+    /// A new connection to `t`, to the first of `addrs` that takes one.
+    async fn connect(
+        &self,
+        t: &Target,
+        addrs: &[SocketAddr],
+    ) -> Result<(SocketAddr, Exchange), Failure> {
+        let mut last = Failure::Network("no address".into());
+        for &addr in addrs {
+            let made = match &t.dial {
+                Dial::Tcp => {
+                    TcpClientStream::exchange(addr, None, self.budget, None, self.provider.clone())
+                        .await
+                        .map_err(|e| net_failure("tcp connect", &e))
+                }
+                Dial::Tls(d) => tls::connect(addr, d, self.budget, self.provider.clone()).await,
+                Dial::Https(d, path) => {
+                    https::connect(addr, d, path, self.budget, self.provider.clone()).await
+                }
+                Dial::Broken(why) => return Err(Failure::Unusable(why.clone())),
+            };
+            match made {
+                Ok(e) => return Ok((addr, e)),
+                Err(f) => last = f,
+            }
+        }
+        Err(last)
+    }
+
+    /// One query over a kept connection. TCP (and TLS and HTTPS over it) cannot be
+    /// spoofed off-path: a reply that does not fit ends the exchange.
+    async fn kept_exchange(
         &self,
         ex: &Exchange,
+        t: &Target,
         label: &Arc<str>,
         q: &Query<'_>,
         query: &HQuery,
@@ -537,7 +677,7 @@ impl Forwarder {
         let (request, _) = self.request(q, query);
         let response = match ex.send(request).next().await {
             Some(Ok(r)) => r,
-            Some(Err(e)) => return Err(net_failure("tcp", &e)),
+            Some(Err(e)) => return Err(net_failure(t.upstream.transport.scheme(), &e)),
             // hickory ends the stream without an item on its own timeout.
             None => return Err(Failure::Timeout(self.budget)),
         };
@@ -593,7 +733,7 @@ mod tests {
 
     #[test]
     fn resolv_conf_minus_ourselves() {
-        let text = "# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver fe80::1%eth0\nsearch lan\n";
+        let text = "# comment\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nnameserver fe80::1\nsearch lan\n";
         let ours: Vec<SocketAddr> = vec!["127.0.0.53:53".parse().unwrap()];
         let ups = upstreams_from_resolv_conf(text, &ours);
         let labels: Vec<String> = ups.iter().map(ToString::to_string).collect();
@@ -608,6 +748,29 @@ mod tests {
         // On another port it is not.
         let other: Vec<SocketAddr> = vec!["0.0.0.0:5353".parse().unwrap()];
         assert_eq!(nameservers_except(text, &other, &local).len(), 3);
+    }
+
+    /// A link-local nameserver keeps its zone, by interface name or number, so that the
+    /// kernel sends to it on that link; a zone naming no interface here is left out
+    /// rather than sent on whichever link the kernel picks.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_scoped_resolv_conf_nameserver_keeps_its_scope() {
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        let text = "nameserver fe80::1%lo\nnameserver fe80::2%7\nnameserver fe80::3%no-such-if0\n";
+        let ups = nameservers_except(text, &[], &[]);
+        let scopes: Vec<(String, u32)> = ups
+            .iter()
+            .map(|u| match u.addr() {
+                Some(SocketAddr::V6(a)) => (a.ip().to_string(), a.scope_id()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            scopes,
+            [("fe80::1".to_owned(), lo), ("fe80::2".to_owned(), 7)]
+        );
+        assert_eq!(ups[0].to_string(), format!("udp://[fe80::1%{lo}]:53"));
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Harness {
         let payload = startup.udp_payload;
         let cache_size = startup.cache_size.max(1);
         // No upstreams: the forwarder spawns nothing and is never asked.
-        let forwarder = Forwarder::new(&[], Duration::from_secs(1), payload.get());
+        let forwarder = Forwarder::new(&[], &[], Duration::from_secs(1), payload.get());
         let engine = Engine::new(
             Arc::new(ArcSwap::from_pointee(policy)),
             cache_size,

@@ -299,6 +299,8 @@ fn fit_open_files(limit: Option<u64>, tcp_max: usize, forwards: usize) -> (usize
 pub struct ServerConfig {
     /// Upstreams, tried in order with failover.
     pub upstreams: Vec<Upstream>,
+    /// Plain DNS servers that resolve the upstreams' host names.
+    pub bootstrap: Vec<Upstream>,
     /// Total budget for one forwarded query.
     pub upstream_timeout: Duration,
     /// EDNS UDP payload size advertised and honoured.
@@ -320,21 +322,30 @@ pub struct ServerConfig {
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 impl ServerConfig {
-    /// The server's settings of `startup`; with no upstreams configured, uses the
-    /// nameservers of [`RESOLV_CONF`] other than winsink's own listen addresses.
+    /// The server's settings of `startup`; with no upstreams (or no bootstrap servers)
+    /// configured, uses the nameservers of [`RESOLV_CONF`] other than winsink's own
+    /// listen addresses.
     pub fn from_startup(startup: &Startup) -> Result<Self, ServerError> {
         let mut upstreams = startup.upstreams.clone();
-        if upstreams.is_empty() {
+        let mut bootstrap = startup.bootstrap.clone();
+        if upstreams.is_empty() || bootstrap.is_empty() {
             let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_default();
-            upstreams = upstreams_from_resolv_conf(&text, &startup.listen);
+            let system = upstreams_from_resolv_conf(&text, &startup.listen);
             if upstreams.is_empty() {
-                return Err(ServerError::NoUpstreams {
-                    path: RESOLV_CONF.into(),
-                });
+                if system.is_empty() {
+                    return Err(ServerError::NoUpstreams {
+                        path: RESOLV_CONF.into(),
+                    });
+                }
+                upstreams.clone_from(&system);
+            }
+            if bootstrap.is_empty() {
+                bootstrap = system;
             }
         }
         Ok(Self {
             upstreams,
+            bootstrap,
             upstream_timeout: startup.upstream_timeout.get(),
             udp_payload: startup.udp_payload,
             tcp_idle_timeout: startup.tcp_idle_timeout.get(),
@@ -368,6 +379,7 @@ impl Server {
     pub fn new(config: ServerConfig, policy: Arc<ArcSwap<Policy>>, log: Arc<QueryLog>) -> Self {
         let forwarder = Forwarder::new(
             &config.upstreams,
+            &config.bootstrap,
             config.upstream_timeout,
             config.udp_payload.get(),
         );

@@ -144,8 +144,8 @@ impl UpstreamHealth {
     pub(crate) fn new(upstreams: &[Upstream]) -> Self {
         let slots = upstreams
             .iter()
-            .map(|&upstream| Slot {
-                upstream,
+            .map(|upstream| Slot {
+                upstream: upstream.clone(),
                 label: upstream.to_string().into(),
                 state: AtomicU8::new(UNKNOWN),
                 last_answer: AtomicU64::new(0),
@@ -176,7 +176,7 @@ impl UpstreamHealth {
         t.slots
             .iter()
             .map(|s| UpstreamStatus {
-                upstream: s.upstream,
+                upstream: s.upstream.clone(),
                 state: state_of(s.state.load(Ordering::Relaxed)),
                 last_answer: t.instant(s.last_answer.load(Ordering::Relaxed)),
                 last_failure: t.instant(s.last_failure.load(Ordering::Relaxed)),

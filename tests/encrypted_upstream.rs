@@ -6,13 +6,17 @@
 //! upstreams with what it answers forwarding plain DNS to the same Unbound.
 
 use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, Record, RecordType};
 
 use crate::support::dns::{ask_udp, ede, query, Daemon, Launch};
+use crate::support::http::{get, sample};
 use crate::support::tls::{KeyKind, TestCa};
 use crate::support::unbound::Unbound;
 
@@ -207,7 +211,7 @@ fn concurrent_queries_share_one_kept_encrypted_connection() {
         (doh(&unbound, &ca), unbound.https.port()),
     ] {
         let d = Daemon::start(&config(&entry, ""), &[]);
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -381,4 +385,175 @@ fn check_validates_encrypted_upstreams() {
         err.contains("winsink.toml:5: [server] upstreams: upstream \"https://192.0.2.53/dns-query#dns.lab.test\": #NAME"),
         "{err}"
     );
+}
+
+/// A DoT upstream that is down fails over to the next like a UDP one, counts in the
+/// same `winsink_upstream_*` metrics and health; and when the live one restarts (its
+/// connection gone), the next query is answered on a new connection.
+#[test]
+fn a_dead_dot_upstream_fails_over_and_a_restarted_one_is_reconnected() {
+    let Some((ca, mut unbound)) = lab() else {
+        return;
+    };
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("tls://127.0.0.1:{dead_port}#{NAME}");
+    let live = format!("tls://{}#{NAME}", unbound.tls);
+    let entries = format!(
+        "{{ url = \"{dead}\", ca_file = \"{ca}\" }}, {{ url = \"{live}\", ca_file = \"{ca}\" }}",
+        ca = ca.cert_pem().display()
+    );
+    let d = Daemon::start(&config(&entries, ""), &[]);
+    let a = ask_udp(d.addr, &query("www.lab.test", RecordType::A, true));
+    assert_eq!(
+        a.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(d.log_line()["upstream"], live.as_str());
+    // Its health is known (down) once the start-up probe has told.
+    warn_line(
+        &d,
+        &format!("upstream {dead} did not answer the start-up probe"),
+    );
+    let metrics = get(d.http(), "/metrics", &[]).body;
+    let count = |u: &str, outcome: &str| {
+        sample(
+            &metrics,
+            "winsink_upstream_queries_total",
+            &format!(r#"upstream="{u}",outcome="{outcome}""#),
+        )
+    };
+    assert_eq!(count(&live, "ok"), 1.0, "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "winsink_upstream_up",
+            &format!(r#"upstream="{dead}""#)
+        ),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "winsink_upstream_up",
+            &format!(r#"upstream="{live}""#)
+        ),
+        1.0,
+        "{metrics}"
+    );
+    warn_line(
+        &d,
+        &format!("upstream {dead} did not answer the start-up probe"),
+    );
+
+    unbound.restart();
+    let a = ask_udp(d.addr, &query("txt.lab.test", RecordType::TXT, true));
+    assert_eq!(
+        a.metadata.response_code,
+        ResponseCode::NoError,
+        "{}\n{}",
+        d.stderr(),
+        unbound.log()
+    );
+    assert_eq!(d.log_line()["upstream"], live.as_str());
+    assert_eq!(established_to(unbound.tls.port()), 1);
+}
+
+/// A bootstrap server for one name, `dns.lab.test`, on loopback: its A record (TTL 1 s)
+/// is whatever the test sets, and it counts the A queries it gets.
+struct Bootstrap {
+    addr: SocketAddr,
+    answer: Arc<Mutex<Ipv4Addr>>,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Bootstrap {
+    fn start(answer: Ipv4Addr) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let answer = Arc::new(Mutex::new(answer));
+        let asked = Arc::new(AtomicUsize::new(0));
+        let (a, n) = (answer.clone(), asked.clone());
+        // Serves until the test process ends (the socket is its own).
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+                r.metadata.authoritative = true;
+                r.metadata.recursion_desired = q.metadata.recursion_desired;
+                r.queries = q.queries.clone();
+                if let Some(question) = q.queries.first() {
+                    if question.query_type() == RecordType::A {
+                        n.fetch_add(1, Ordering::Relaxed);
+                        let ip = *a.lock().unwrap();
+                        r.answers.push(Record::from_rdata(
+                            question.name().clone(),
+                            1,
+                            RData::A(ip.into()),
+                        ));
+                    }
+                }
+                let _ = socket.send_to(&r.to_vec().unwrap(), from);
+            }
+        });
+        Self {
+            addr,
+            answer,
+            asked,
+        }
+    }
+}
+
+/// A named upstream's address is found again once its TTL is over: the bootstrap answer
+/// moves from 127.0.0.1 (Unbound) to 127.0.0.2 (nothing there) and back, and winsink
+/// follows it, asking the bootstrap server again each time.
+#[test]
+fn a_named_upstream_is_resolved_again_when_its_ttl_runs_out() {
+    let Some((ca, unbound)) = lab() else {
+        return;
+    };
+    let boot = Bootstrap::start(Ipv4Addr::LOCALHOST);
+    let entry = format!(
+        "{{ url = \"tls://{NAME}:{}\", ca_file = \"{}\" }}",
+        unbound.tls.port(),
+        ca.cert_pem().display()
+    );
+    // The cache off, so that every query goes to the upstream.
+    let extra = format!(
+        "bootstrap = [\"udp://{}\"]\n[cache]\nenabled = false",
+        boot.addr
+    );
+    let d = Daemon::start(&config(&entry, &extra), &[]);
+    let ask = |want: ResponseCode| {
+        let a = ask_udp(d.addr, &query("www.lab.test", RecordType::A, true));
+        assert_eq!(
+            a.metadata.response_code,
+            want,
+            "{:?}\n{}",
+            ede(&a),
+            d.stderr()
+        );
+    };
+    ask(ResponseCode::NoError);
+    let first = boot.asked.load(Ordering::Relaxed);
+    assert!(first >= 1);
+
+    *boot.answer.lock().unwrap() = Ipv4Addr::new(127, 0, 0, 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    ask(ResponseCode::ServFail);
+    assert!(boot.asked.load(Ordering::Relaxed) > first);
+
+    *boot.answer.lock().unwrap() = Ipv4Addr::LOCALHOST;
+    std::thread::sleep(Duration::from_millis(1500));
+    // The failure above put it in hold-down; with no other upstream it is asked anyway.
+    ask(ResponseCode::NoError);
 }

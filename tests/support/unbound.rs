@@ -58,6 +58,8 @@ pub(crate) struct Unbound {
     /// DNS over HTTPS (HTTP/2, path `/dns-query`).
     pub(crate) https: SocketAddr,
     log: PathBuf,
+    bin: PathBuf,
+    leaf: Leaf,
     _dir: tempfile::TempDir,
 }
 
@@ -75,7 +77,8 @@ impl Unbound {
         let bin = binary()?;
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(&bin, leaf) {
+            let ports = (free_port(), free_port(), free_port());
+            match Self::try_start(&bin, leaf, ports) {
                 Ok(u) => return Some(u),
                 Err(why) => last = why,
             }
@@ -83,9 +86,19 @@ impl Unbound {
         panic!("unbound did not start: {last}");
     }
 
-    fn try_start(bin: &Path, leaf: &Leaf) -> Result<Self, String> {
+    /// Stops it and starts it again on the same ports (its clients' connections are
+    /// gone).
+    pub(crate) fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let ports = (self.plain.port(), self.tls.port(), self.https.port());
+        *self = Self::try_start(&self.bin, &self.leaf, ports)
+            .unwrap_or_else(|why| panic!("unbound did not start again: {why}"));
+    }
+
+    fn try_start(bin: &Path, leaf: &Leaf, ports: (u16, u16, u16)) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (plain, tls, https) = (free_port(), free_port(), free_port());
+        let (plain, tls, https) = ports;
         let log = dir.path().join("unbound.log");
         let mut conf = format!(
             "server:\n\
@@ -137,6 +150,8 @@ impl Unbound {
             tls: addr(tls),
             https: addr(https),
             log,
+            bin: bin.to_owned(),
+            leaf: leaf.clone(),
             _dir: dir,
         };
         let deadline = Instant::now() + START;

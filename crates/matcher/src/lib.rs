@@ -120,20 +120,51 @@ const BATCH: usize = 8;
 
 /// Collects rules, then compiles them into a [`Matcher`].
 ///
-/// Patterns are validated and normalised as they are added, so [`MatcherBuilder::build`]
-/// cannot fail.
-#[derive(Debug, Default)]
+/// Patterns are validated, normalised and inserted into the trie as they are added, so
+/// that the builder never holds the patterns' text (a list of a million names is parsed
+/// straight into trie nodes), and [`MatcherBuilder::build`] cannot fail. A node holds its
+/// first rule inline; only nodes with several rules, or a glob, keep a side entry until
+/// the build groups them into rule sets.
 pub struct MatcherBuilder {
-    /// Every normalised pattern, back to back.
-    text: String,
-    /// `(start, end, id)` into `text`.
-    rules: Vec<(u32, u32, RuleId)>,
+    trie: TrieBuilder,
+    /// Reused for each pattern's normalised form.
+    scratch: String,
+    globs: Vec<Box<str>>,
+    glob_index: HashMap<Box<str>, u32>,
+    /// The rules of nodes marked [`TAG_SET`] while building: nodes with several rules, or a
+    /// glob.
+    several: Vec<Pending>,
+    /// Calls to [`MatcherBuilder::add`] that succeeded.
+    added: usize,
+}
+
+impl Default for MatcherBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatcherBuilder")
+            .field("added", &self.added)
+            .field("nodes", &self.trie.node_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MatcherBuilder {
     /// An empty builder.
     pub fn new() -> Self {
-        Self::default()
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
+        Self {
+            trie: TrieBuilder::new(seed, 0),
+            scratch: String::new(),
+            globs: Vec::new(),
+            glob_index: HashMap::new(),
+            several: Vec::new(),
+            added: 0,
+        }
     }
 
     /// Adds `pattern` under `id`. The same id may be used for several patterns, and a
@@ -141,66 +172,102 @@ impl MatcherBuilder {
     ///
     /// # Panics
     ///
-    /// If the normalised patterns added so far exceed 4 GiB of text.
+    /// If the rules need more than about 130 million trie nodes (as many names), or more
+    /// than 4 GiB of labels longer than 16 octets.
     pub fn add(&mut self, pattern: &str, id: RuleId) -> Result<(), PatternError> {
-        let start = self.text.len();
-        normalize_into(pattern, &mut self.text)?;
-        self.rules
-            .push((offset(start), offset(self.text.len()), id));
-        Ok(())
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        let res = normalize_into(pattern, &mut text);
+        if res.is_ok() {
+            self.insert(&text, id);
+            self.added += 1;
+        }
+        self.scratch = text;
+        res
+    }
+
+    fn insert(&mut self, normalized: &str, id: RuleId) {
+        let s = shape(normalized);
+        let node = self.trie.insert(s.suffix);
+        let (kind, glob) = match s.kind {
+            ShapeKind::Exact => (Kind::Exact, 0),
+            ShapeKind::Below => (Kind::Below, 0),
+            ShapeKind::Glob(g) => {
+                let next = offset(self.globs.len());
+                let globs = &mut self.globs;
+                let i = *self
+                    .glob_index
+                    .entry(g.into_boxed_str())
+                    .or_insert_with_key(|g| {
+                        globs.push(g.clone());
+                        next
+                    });
+                (Kind::Glob, i)
+            }
+        };
+        let new = Pending {
+            node,
+            kind,
+            glob,
+            id,
+        };
+        let inline = |kind| Pending {
+            node,
+            kind,
+            glob: 0,
+            id: self.trie.rules_of(node).1,
+        };
+        match (self.trie.rules_of(node), kind) {
+            ((TAG_NONE, _), Kind::Exact) => self.trie.set_rules(node, TAG_EXACT, id),
+            ((TAG_NONE, _), Kind::Below) => self.trie.set_rules(node, TAG_BELOW, id),
+            ((TAG_EXACT, p), Kind::Exact) | ((TAG_BELOW, p), Kind::Below) if p == id => {}
+            ((TAG_BOTH, p), Kind::Exact | Kind::Below) if p == id => {}
+            ((TAG_EXACT, p), Kind::Below) | ((TAG_BELOW, p), Kind::Exact) if p == id => {
+                self.trie.set_rules(node, TAG_BOTH, id);
+            }
+            ((TAG_SET, _), _) => self.several.push(new),
+            ((tag, _), _) => {
+                // A second rule, or a glob: the node's rules move to the side list.
+                match tag {
+                    TAG_EXACT => self.several.push(inline(Kind::Exact)),
+                    TAG_BELOW => self.several.push(inline(Kind::Below)),
+                    TAG_BOTH => {
+                        self.several.push(inline(Kind::Exact));
+                        self.several.push(inline(Kind::Below));
+                    }
+                    _ => {}
+                }
+                self.several.push(new);
+                self.trie.set_rules(node, TAG_SET, 0);
+            }
+        }
     }
 
     /// Number of rules added so far.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.added
     }
 
     /// Whether no rule was added.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.added == 0
     }
 
     /// Compiles the rules.
-    ///
-    /// # Panics
-    ///
-    /// If the rules need more than about 130 million trie nodes (as many names), or more
-    /// than 4 GiB of labels longer than 16 octets.
     pub fn build(self) -> Matcher {
-        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
-        let mut trie = TrieBuilder::new(seed, self.rules.len() + self.rules.len() / 4);
-        let mut globs: Vec<Box<str>> = Vec::new();
-        let mut glob_index: HashMap<String, u32> = HashMap::new();
-        let mut pending: Vec<Pending> = Vec::with_capacity(self.rules.len());
-        for &(start, end, id) in &self.rules {
-            let s = shape(&self.text[start as usize..end as usize]);
-            let node = trie.insert(s.suffix);
-            let (kind, glob) = match s.kind {
-                ShapeKind::Exact => (Kind::Exact, 0),
-                ShapeKind::Below => (Kind::Below, 0),
-                ShapeKind::Glob(g) => {
-                    let next = offset(globs.len());
-                    let i = *glob_index.entry(g).or_insert_with_key(|g| {
-                        globs.push(g.as_str().into());
-                        next
-                    });
-                    (Kind::Glob, i)
-                }
-            };
-            pending.push(Pending {
-                node,
-                kind,
-                glob,
-                id,
-            });
-        }
-        drop(self);
-        pending.sort_unstable();
-        pending.dedup();
+        let Self {
+            mut trie,
+            globs,
+            mut several,
+            ..
+        } = self;
+        several.sort_unstable();
+        several.dedup();
+        let inline_rules = trie.inline_rule_count();
 
         let mut rules = Rules::default();
         let mut shared: HashMap<(Vec<RuleId>, usize), u32> = HashMap::new();
-        for group in pending.chunk_by(|a, b| a.node == b.node) {
+        for group in several.chunk_by(|a, b| a.node == b.node) {
             let node = group[0].node;
             let n_exact = group.iter().take_while(|p| p.kind == Kind::Exact).count();
             let n_below = group[n_exact..]
@@ -232,6 +299,8 @@ impl MatcherBuilder {
             };
             trie.set_rules(node, t, p);
         }
+        let rule_count = inline_rules + several.len();
+        drop(several);
         let node_count = trie.node_count();
         let trie = trie.finish();
         rules.ids.shrink_to_fit();
@@ -241,7 +310,7 @@ impl MatcherBuilder {
             trie,
             rules,
             node_count,
-            rule_count: pending.len(),
+            rule_count,
         }
     }
 }

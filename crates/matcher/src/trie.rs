@@ -255,6 +255,25 @@ impl TrieBuilder {
         }
     }
 
+    /// The rules attached to `node` so far.
+    pub(crate) fn rules_of(&self, node: u32) -> (u8, u32) {
+        let n = &self.nodes[node as usize];
+        (n.tag, n.payload)
+    }
+
+    /// Rules held inline by nodes (one each, two for [`TAG_BOTH`]); [`TAG_SET`] nodes
+    /// are not counted.
+    pub(crate) fn inline_rule_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| match n.tag {
+                TAG_EXACT | TAG_BELOW => 1,
+                TAG_BOTH => 2,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Attaches the rules of `node`.
     pub(crate) fn set_rules(&mut self, node: u32, tag: u8, payload: u32) {
         let n = &mut self.nodes[node as usize];
@@ -269,7 +288,9 @@ impl TrieBuilder {
 
     /// Lays every node out in its final slot. Parents come first, so each child finds
     /// its parent's slot already known.
-    pub(crate) fn finish(self) -> Trie {
+    pub(crate) fn finish(mut self) -> Trie {
+        // The lookup table is done with: free it before the slots are laid out.
+        self.table = Vec::new();
         let cap = capacity(self.nodes.len() - 1);
         let mut slots = vec![Slot::default(); cap].into_boxed_slice();
         let mut long = Vec::new();

@@ -450,26 +450,30 @@ impl Compiler<'_> {
                 |n| n.to_string_lossy().into_owned(),
             )
         });
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let list_error = |this: &Self, label, path, source| PolicyError::List {
+            origin: format!("{}:{}", this.origin, this.line(l.path.span())),
+            label,
+            path,
+            source,
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
             Err(source) => {
-                self.errors.push(PolicyError::List {
-                    origin: format!("{}:{}", self.origin, self.line(l.path.span())),
-                    label,
-                    path,
-                    source,
-                });
+                self.errors.push(list_error(self, label, path, source));
                 return None;
             }
         };
-        self.files.push(path.clone());
-        let text = list::decode(&text);
         // Names are at most the file's text: reserving it once avoids copying a
-        // growing arena again and again (the excess is returned below).
-        parts.arena.reserve(text.len());
-        parts.entries.reserve(text.len() / 24);
+        // growing arena again and again (the excess is returned below; untouched
+        // reserved pages cost no memory).
+        let size = file.metadata().map_or(0, |m| m.len());
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        parts.arena.reserve(size);
+        parts.entries.reserve(size / 24);
         let mut star = String::new();
-        let stats = list::parse(&text, l.format, |line, shown, item| {
+        // Read line by line straight into the matcher: the file's text is never held.
+        let file = std::io::BufReader::with_capacity(64 * 1024, file);
+        let stats = list::read(file, l.format, |line, shown, item| {
             let id = parts.next_id();
             match item {
                 Item::Pattern(p) => parts.builder.add(p, id),
@@ -493,6 +497,14 @@ impl Compiler<'_> {
             });
             Ok(())
         });
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(source) => {
+                self.errors.push(list_error(self, label, path, source));
+                return None;
+            }
+        };
+        self.files.push(path.clone());
         // A list that lost every entry, or turned to garbage, is a failed download
         // far more often than intent: refused (a reload keeps the running policy,
         // with this list's previous contents), unless the list says it may be so.

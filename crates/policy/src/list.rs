@@ -33,6 +33,7 @@
 //! accepts it.
 
 use std::borrow::Cow;
+use std::io::BufRead;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -157,6 +158,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
 /// Parses a list, calling `add(line, text, item)` for every entry; `line` is its 1-based
 /// line number, `text` the entry as written (what explain shows); `add` returns the
 /// matcher's complaint for a bad pattern.
+#[cfg(test)]
 pub(crate) fn parse(
     text: &str,
     format: ListFormat,
@@ -165,26 +167,81 @@ pub(crate) fn parse(
     let mut stats = ListStats::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let format = match format {
-            ListFormat::Auto => detect(line),
-            f => f,
-        };
-        let mut add = |text: &str, item: Item<'_>| add(line_no, text, item);
-        let result = match format {
-            ListFormat::Adblock => adblock_line(line, &mut stats, &mut add),
-            ListFormat::Hosts => hosts_line(line, &mut stats, &mut add),
-            ListFormat::Plain | ListFormat::Auto => plain_line(line, &mut stats, &mut add),
-        };
-        if let Err(reason) = result {
-            stats.bad(line_no, line, reason);
-        }
+        parse_line(i + 1, raw, format, &mut stats, &mut add);
     }
     stats
+}
+
+/// [`parse`] over a list file's bytes as they are read, one line at a time, so that a
+/// million-name list is never held as text: each line's entries go to `add` (the
+/// matcher) before the next line is read. The same decoding as [`decode`]: a UTF-8 BOM is
+/// skipped, bytes that are not UTF-8 become U+FFFD (line by line, which gives the same
+/// text, since a newline ends every invalid sequence), and a UTF-16 file (rare, and
+/// recognised by its BOM) is read whole and decoded.
+pub(crate) fn read(
+    mut file: impl BufRead,
+    format: ListFormat,
+    mut add: impl FnMut(usize, &str, Item<'_>) -> Result<(), String>,
+) -> std::io::Result<ListStats> {
+    let mut stats = ListStats::default();
+    let head = file.fill_buf()?;
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = decode(&bytes);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        for (i, raw) in text.lines().enumerate() {
+            parse_line(i + 1, raw, format, &mut stats, &mut add);
+        }
+        return Ok(stats);
+    }
+    if head.starts_with(b"\xef\xbb\xbf") {
+        file.consume(3);
+    }
+    let mut buf = Vec::with_capacity(256);
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        if file.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(stats);
+        }
+        line_no += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let text = String::from_utf8_lossy(bytes);
+        let raw = if line_no == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(&text)
+        } else {
+            &text
+        };
+        parse_line(line_no, raw, format, &mut stats, &mut add);
+    }
+}
+
+/// One line of a list, `line_no` counted from 1.
+fn parse_line(
+    line_no: usize,
+    raw: &str,
+    format: ListFormat,
+    stats: &mut ListStats,
+    add: &mut impl FnMut(usize, &str, Item<'_>) -> Result<(), String>,
+) {
+    let line = raw.trim();
+    if line.is_empty() {
+        return;
+    }
+    let format = match format {
+        ListFormat::Auto => detect(line),
+        f => f,
+    };
+    let mut add = |text: &str, item: Item<'_>| add(line_no, text, item);
+    let result = match format {
+        ListFormat::Adblock => adblock_line(line, stats, &mut add),
+        ListFormat::Hosts => hosts_line(line, stats, &mut add),
+        ListFormat::Plain | ListFormat::Auto => plain_line(line, stats, &mut add),
+    };
+    if let Err(reason) = result {
+        stats.bad(line_no, line, reason);
+    }
 }
 
 fn detect(line: &str) -> ListFormat {
@@ -533,6 +590,73 @@ mod tests {
             .chain("x.example".encode_utf16().flat_map(u16::to_be_bytes))
             .collect();
         assert_eq!(decode(&be), "x.example");
+    }
+
+    /// Every call `add` gets, and the counts, for a file read line by line.
+    fn calls_of_read(bytes: &[u8], format: ListFormat) -> (Vec<(usize, String)>, ListStats) {
+        let mut got = Vec::new();
+        let stats = read(bytes, format, |line, shown, _| {
+            got.push((line, shown.to_owned()));
+            Ok(())
+        })
+        .unwrap();
+        (got, stats)
+    }
+
+    /// The same for the whole file decoded first (what loading did before it streamed).
+    fn calls_of_parse(bytes: &[u8], format: ListFormat) -> (Vec<(usize, String)>, ListStats) {
+        let mut got = Vec::new();
+        let stats = parse(&decode(bytes), format, |line, shown, _| {
+            got.push((line, shown.to_owned()));
+            Ok(())
+        });
+        (got, stats)
+    }
+
+    fn same_reading(bytes: &[u8], format: ListFormat) {
+        let (a, sa) = calls_of_read(bytes, format);
+        let (b, sb) = calls_of_parse(bytes, format);
+        assert_eq!(a, b, "{bytes:?}");
+        assert_eq!(
+            (sa.loaded, sa.skipped, sa.bad, sa.bad_lines),
+            (sb.loaded, sb.skipped, sb.bad, sb.bad_lines),
+            "{bytes:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_read_line_by_line_reads_like_its_decoded_text() {
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(
+                "0.0.0.0 x.example\r\n\r\n# c\r\n0.0.0.0 y.example"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes),
+            )
+            .collect();
+        for bytes in [
+            &b"0.0.0.0 a.example\n\n  \nb.example\n"[..],
+            b"\xef\xbb\xbf\xef\xbb\xbfa.example\r\nb.example",
+            b"# caf\xe9\nb\xe9d.example\nok.example\n\xff\xfe",
+            b"a.example\rb.example\r\n\r\n||c.example^\n",
+            b"",
+            b"\n\n\n",
+            &utf16,
+        ] {
+            for format in [ListFormat::Auto, ListFormat::Hosts, ListFormat::Plain] {
+                same_reading(bytes, format);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_read_line_by_line_read_like_their_decoded_text(
+            bytes in proptest::collection::vec(proptest::sample::select(
+                b"ab.0:| ^*#!\r\n\t\xef\xbb\xbf\xe9\xff\xfe".to_vec()), 0..60)
+        ) {
+            same_reading(&bytes, ListFormat::Auto);
+        }
     }
 
     #[test]

@@ -41,6 +41,8 @@
 #     ready 17.6 s; Unbound 433.6 MB, ready 24.1 s (load average ~11)
 #   glibc tuned (fixed mmap threshold, malloc_trim after loads): winsink RSS 86.9 MB,
 #     peak 160.5 MB; a reload holds 242 MB at most (old + a whole build), 88 MB 3 s after
+#   patterns straight into the trie, list files read line by line: RSS 87.9 MB, peak
+#     132.3 MB, ready 1.06 s (was 4.1 s); a reload holds 214 MB at most, 89.5 MB 3 s after
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

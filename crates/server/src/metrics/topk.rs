@@ -9,8 +9,8 @@
 //! - every error is at most `n / k`, so any item seen more than `n / k` times is kept,
 //!   and the top of the table is exact for items well above that line.
 //!
-//! The smallest count is found with an indexed binary min-heap, so one update costs
-//! `O(log k)`. The sketch is not shared with the query path: the statistics task feeds
+//! The smallest count is found with an indexed binary min-heap of slots, so one update
+//! costs one or two lookups of the key and `O(log k)` moves that hash nothing. The sketch is not shared with the query path: the statistics task feeds
 //! it from the recent-queries ring.
 
 use std::collections::HashMap;
@@ -34,10 +34,16 @@ pub(crate) struct Counted<K> {
 #[derive(Debug)]
 pub(crate) struct TopK<K> {
     capacity: usize,
-    /// A min-heap on `count`.
-    heap: Vec<Counted<K>>,
-    /// Key → index in `heap`.
-    at: HashMap<K, usize>,
+    /// The kept items, each in a slot of its own for as long as it is kept (an evicted
+    /// item's slot takes the new one).
+    slots: Vec<Counted<K>>,
+    /// A min-heap of slots on their `count`. Moving a slot in the heap touches `pos`
+    /// only, never the key map: a sift costs no hashing.
+    heap: Vec<u32>,
+    /// Slot → its index in `heap`.
+    pos: Vec<u32>,
+    /// Key → slot.
+    at: HashMap<K, u32>,
     /// Items offered.
     seen: u64,
 }
@@ -45,8 +51,10 @@ pub(crate) struct TopK<K> {
 impl<K: Clone + Eq + Hash> TopK<K> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
+            capacity: capacity.clamp(1, u32::MAX as usize),
+            slots: Vec::new(),
             heap: Vec::new(),
+            pos: Vec::new(),
             at: HashMap::new(),
             seen: 0,
         }
@@ -64,25 +72,29 @@ impl<K: Clone + Eq + Hash> TopK<K> {
     /// Counts one occurrence of `key` at time `now` (any clock the caller likes).
     pub(crate) fn offer(&mut self, key: &K, now: u64) {
         self.seen += 1;
-        if let Some(&i) = self.at.get(key) {
-            self.heap[i].count += 1;
-            self.heap[i].last = now;
-            self.sift_down(i);
-        } else if self.heap.len() < self.capacity {
-            self.heap.push(Counted {
+        if let Some(&slot) = self.at.get(key) {
+            let c = &mut self.slots[slot as usize];
+            c.count += 1;
+            c.last = now;
+            self.sift_down(self.pos[slot as usize] as usize);
+        } else if self.slots.len() < self.capacity {
+            let slot = self.slots.len() as u32;
+            self.slots.push(Counted {
                 key: key.clone(),
                 count: 1,
                 error: 0,
                 first: now,
                 last: now,
             });
-            let i = self.heap.len() - 1;
-            self.at.insert(key.clone(), i);
-            self.sift_up(i);
+            self.heap.push(slot);
+            self.pos.push(slot);
+            self.at.insert(key.clone(), slot);
+            self.sift_up(slot as usize);
         } else {
-            let min = self.heap[0].count;
+            let slot = self.heap[0];
+            let min = self.slots[slot as usize].count;
             let old = std::mem::replace(
-                &mut self.heap[0],
+                &mut self.slots[slot as usize],
                 Counted {
                     key: key.clone(),
                     count: min + 1,
@@ -92,29 +104,30 @@ impl<K: Clone + Eq + Hash> TopK<K> {
                 },
             );
             self.at.remove(&old.key);
-            self.at.insert(key.clone(), 0);
+            self.at.insert(key.clone(), slot);
             self.sift_down(0);
         }
     }
 
     /// Every kept item (in no order).
     pub(crate) fn items(&self) -> &[Counted<K>] {
-        &self.heap
+        &self.slots
+    }
+
+    fn count_at(&self, i: usize) -> u64 {
+        self.slots[self.heap[i] as usize].count
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        for i in [a, b] {
-            if let Some(slot) = self.at.get_mut(&self.heap[i].key) {
-                *slot = i;
-            }
-        }
+        self.pos[self.heap[a] as usize] = a as u32;
+        self.pos[self.heap[b] as usize] = b as u32;
     }
 
     fn sift_up(&mut self, mut i: usize) {
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.heap[parent].count <= self.heap[i].count {
+            if self.count_at(parent) <= self.count_at(i) {
                 break;
             }
             self.swap(parent, i);
@@ -127,7 +140,7 @@ impl<K: Clone + Eq + Hash> TopK<K> {
             let (l, r) = (2 * i + 1, 2 * i + 2);
             let mut smallest = i;
             for c in [l, r] {
-                if c < self.heap.len() && self.heap[c].count < self.heap[smallest].count {
+                if c < self.heap.len() && self.count_at(c) < self.count_at(smallest) {
                     smallest = c;
                 }
             }

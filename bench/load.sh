@@ -12,7 +12,8 @@
 #   - CPU per query at a fixed offered rate (RATE qps): the server's utime+stime from
 #     /proc/PID/stat over the run, divided by the queries answered.
 # One dnsperf saturates near 150k QPS on this machine, so CPU per query is the fairer
-# figure. winsink runs with its query log on (JSON lines to a file).
+# figure. winsink runs with its query log on (JSON lines to a file), and with its metrics
+# on and off in alternating legs (see "winsink under test" below).
 #
 # Measured on the 2-core development machine (release build, Unbound 1.17.1, dnsperf 2.10.0);
 # the one place these figures are kept (crates/server/src/lib.rs points here):
@@ -23,6 +24,13 @@
 #                                         cache hit: winsink 6.45 us, Unbound 7.49 us (0.86x)
 #   max QPS (one dnsperf): winsink 320k sinkhole / 285k cache; Unbound 157k / 296k
 #   RSS holding the 1M names: winsink 100 MB, Unbound 460 MB
+# Metrics on vs off (CPU per query at 20,000 qps, legs on/off/on/off, load average 13-14):
+#   NAMES=100000 SECS=10 LEGS=2 bash bench/load.sh
+#       sinkhole  on 10.10 9.55 us, off 9.20 9.60 us: +4.5% (same-setting spread 5.6%)
+#       cache hit on 9.00 9.20 us, off 8.70 8.75 us: +4.3% (same-setting spread 2.2%)
+#   Before the statistics task's top-k sketch stopped hashing on every heap move, the same
+#   run gave +23.9% for the sinkhole path (20,000 distinct names, far more than the
+#   sketch's 4,096, so every query evicted) and +5.0% for the cache path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,7 +100,33 @@ start_unbound "$WORK/up.conf" "$UP_PORT" ready.bench.test taskset -c 1
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
-# run_dnsperf LABEL PID PORT QUERYFILE
+# at_rate LABEL PID PORT QUERYFILE: dnsperf at RATE qps for SECS seconds; prints the line and
+# keeps the CPU per query (us) in $CPU_US.
+at_rate() {
+    local label=$1 pid=$2 port=$3 qfile=$4 maxq=${5:-}
+    local t0 t1 out done lost rcodes
+    t0=$(cpu_ticks "$pid")
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -Q "$RATE" -c 4 -q 500 2>&1)
+    t1=$(cpu_ticks "$pid")
+    done=$(awk '/Queries completed/ {print $3}' <<<"$out")
+    lost=$(awk '/Queries lost/ {print $3}' <<<"$out")
+    rcodes=$(awk '/Response codes/ {sub(/.*Response codes: */, ""); print}' <<<"$out")
+    local res
+    res=$(python3 - "$label" "$maxq" "$done" "$lost" "$t0" "$t1" "$TCK" "$rcodes" <<'PY'
+import sys
+label, maxq, done, lost, t0, t1, tck, rcodes = sys.argv[1:]
+done = int(done); cpu_s = (int(t1) - int(t0)) / int(tck)
+us = cpu_s / max(done, 1) * 1e6
+maxq = f"max_qps={float(maxq):>10.0f}  " if maxq else ""
+print(f"{us:.3f}\t{label:34s} {maxq}at_rate: answered={done:>7d} lost={lost:>4s} "
+      f"cpu={cpu_s:6.2f}s  cpu_per_query={us:6.2f}us  [{rcodes}]")
+PY
+)
+    CPU_US=${res%%$'\t'*}
+    echo "${res#*$'\t'}"
+}
+
+# measure LABEL PID PORT QUERYFILE: warm the caches, max QPS, then at_rate.
 measure() {
     local label=$1 pid=$2 port=$3 qfile=$4
     # warm: fill caches
@@ -100,20 +134,7 @@ measure() {
     local maxq
     maxq=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -c 8 -q 1000 2>&1 \
         | awk '/Queries per second/ {print $4}')
-    local t0 t1 out done lost
-    t0=$(cpu_ticks "$pid")
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -Q "$RATE" -c 4 -q 500 2>&1)
-    t1=$(cpu_ticks "$pid")
-    done=$(awk '/Queries completed/ {print $3}' <<<"$out")
-    lost=$(awk '/Queries lost/ {print $3}' <<<"$out")
-    rcodes=$(awk '/Response codes/ {sub(/.*Response codes: */, ""); print}' <<<"$out")
-    python3 - "$label" "$maxq" "$done" "$lost" "$t0" "$t1" "$TCK" "$rcodes" <<'PY'
-import sys
-label, maxq, done, lost, t0, t1, tck, rcodes = sys.argv[1:]
-done = int(done); cpu_s = (int(t1) - int(t0)) / int(tck)
-print(f"{label:28s} max_qps={float(maxq):>10.0f}  at_rate: answered={done:>7d} lost={lost:>4s} "
-      f"cpu={cpu_s:6.2f}s  cpu_per_query={cpu_s / max(done, 1) * 1e6:6.2f}us  [{rcodes}]")
-PY
+    at_rate "$label" "$pid" "$port" "$qfile" "$maxq"
 }
 
 # --- Unbound under test -------------------------------------------------------------
@@ -128,10 +149,16 @@ measure "unbound cache-hit" "$U_PID" "$U_PORT" "$WORK/q-cache.txt"
 kill "$U_PID"; wait "$U_PID" 2>/dev/null || true
 
 # --- winsink under test -------------------------------------------------------------
-W_PORT=$(free_port)
-# The query log goes to a folder of its own: winsink watches the config's folder for reloads.
-mkdir -p "$WORK/log"
-cat > "$WORK/winsink.toml" <<CONF
+# Metrics on and off, in alternating legs (on, off, on, off; LEGS=N for more pairs), each a
+# fresh winsink: "on" serves /metrics and the API on a loopback port the kernel picks, and
+# counts every query (per-thread counters, the recent-queries ring, the statistics task
+# that follows it); "off" (`[http] listen = []`) creates no counters at all: the query path
+# skips the counting, so the difference between the two is what counting costs. The
+# spread between legs of the same setting is the noise the difference is judged against.
+LEGS=${LEGS:-2}
+# winsink_config HTTP_LISTEN LOGFILE
+winsink_config() {
+    cat <<CONF
 # The shipped catalog, its default toggles, plus the benchmark blocklist.
 catalogs = ["$PWD/policies/windows11-enterprise.toml"]
 default_action = "log"
@@ -148,21 +175,69 @@ label = "bench-blocklist"
 [server]
 allow_clients = ["127.0.0.0/8"]
 
-# The HTTP API is not what this measures: off, so no fixed port is bound.
 [http]
-listen = []
+listen = $1
 
 [log]
 queries = "all"
 format = "json"
-file = "$WORK/log/queries.log"
+file = "$2"
 CONF
+}
+
+# start_winsink on|off LEG: W_PID and W_PORT of a fresh winsink. The query log goes to a
+# folder of its own: winsink watches the config's folder for reloads.
+start_winsink() {
+    local metrics=$1 leg=$2 listen='[]'
+    [[ $metrics == on ]] && listen='["127.0.0.1:0"]'
+    mkdir -p "$WORK/log"
+    winsink_config "$listen" "$WORK/log/queries-$leg.log" > "$WORK/winsink-$leg.toml"
+    W_PORT=$(free_port)
+    taskset -c 0 "$WINSINK" run --config "$WORK/winsink-$leg.toml" --listen "127.0.0.1:$W_PORT" \
+        --upstream "udp://127.0.0.1:$UP_PORT" >"$WORK/winsink-$leg.out" 2>"$WORK/winsink-$leg.err" &
+    W_PID=$!; track "$W_PID"
+    wait_dns "$W_PORT" ready.bench.test 60
+    if [[ $metrics == on ]]; then
+        grep -q "http: serving /metrics" "$WORK/winsink-$leg.err" \
+            || { echo "metrics on, but no HTTP listener:" >&2; cat "$WORK/winsink-$leg.err" >&2; exit 1; }
+    elif grep -q "http: serving" "$WORK/winsink-$leg.err"; then
+        echo "metrics off, but an HTTP listener:" >&2; cat "$WORK/winsink-$leg.err" >&2; exit 1
+    fi
+}
+
 echo "# starting winsink with $NAMES list entries" >&2
-taskset -c 0 "$WINSINK" run --config "$WORK/winsink.toml" --listen "127.0.0.1:$W_PORT" \
-    --upstream "udp://127.0.0.1:$UP_PORT" >"$WORK/winsink.out" 2>"$WORK/winsink.err" &
-W_PID=$!; track "$W_PID"
-wait_dns "$W_PORT" ready.bench.test 60
-echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$W_PID/status)"
-measure "winsink sinkhole (log on)" "$W_PID" "$W_PORT" "$WORK/q-sinkhole.txt"
-measure "winsink cache-hit (log on)" "$W_PID" "$W_PORT" "$WORK/q-cache.txt"
-echo "winsink query-log lines: $(wc -l <"$WORK/log/queries.log")"
+declare -A CPU
+leg=0
+for pair in $(seq 1 "$LEGS"); do
+    for metrics in on off; do
+        leg=$((leg + 1))
+        start_winsink "$metrics" "$leg"
+        if [[ $leg == 1 ]]; then
+            echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$W_PID/status)"
+            measure "winsink sinkhole (log on)" "$W_PID" "$W_PORT" "$WORK/q-sinkhole.txt"
+            measure "winsink cache-hit (log on)" "$W_PID" "$W_PORT" "$WORK/q-cache.txt"
+        else
+            # Warm the cache as measure does.
+            taskset -c 1 dnsperf -s 127.0.0.1 -p "$W_PORT" -d "$WORK/q-cache.txt" -n 1 -q 100 \
+                >/dev/null 2>&1 || true
+        fi
+        for path in sinkhole cache; do
+            at_rate "winsink $path metrics $metrics (leg $leg)" "$W_PID" "$W_PORT" "$WORK/q-$path.txt"
+            CPU[$path-$metrics]+="$CPU_US "
+        done
+        kill "$W_PID"; wait "$W_PID" 2>/dev/null || true
+    done
+done
+echo "winsink query-log lines (leg 1): $(wc -l <"$WORK/log/queries-1.log")"
+python3 - "$RATE" "${CPU[sinkhole-on]}" "${CPU[sinkhole-off]}" "${CPU[cache-on]}" "${CPU[cache-off]}" <<'PY'
+import sys
+rate = sys.argv[1]
+print(f"metrics on vs off, CPU per query at {rate} qps (legs alternate on, off, on, off, ...):")
+for path, on, off in [("sinkhole", sys.argv[2], sys.argv[3]), ("cache-hit", sys.argv[4], sys.argv[5])]:
+    on, off = [float(x) for x in on.split()], [float(x) for x in off.split()]
+    mon, moff = sum(on) / len(on), sum(off) / len(off)
+    spread = max((max(v) - min(v)) / (sum(v) / len(v)) for v in (on, off)) * 100
+    print(f"  {path:9s} on {' '.join(f'{x:.2f}' for x in on)} us (mean {mon:.2f}), "
+          f"off {' '.join(f'{x:.2f}' for x in off)} us (mean {moff:.2f}): "
+          f"on/off {(mon / moff - 1) * 100:+.1f}%, spread between legs of one setting {spread:.1f}%")
+PY

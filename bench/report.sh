@@ -4,21 +4,25 @@
 #   bash bench/report.sh                 # 10,000,000 lines, one job
 #   LINES=2000000 JOBS=2 bash bench/report.sh
 #
-# A base log of BASE lines is generated in the daemon's format (field order, escaping,
-# the catalog's real impact texts): names of the built-in catalog's endpoints (wildcards
-# filled in), names under Microsoft suffixes that no area lists, and other names; 50
-# clients; a week of timestamps; decisions as config/winsink.toml gives them. The report
-# then reads that file LINES/BASE times (named again on the command line, so from the page
-# cache: the figure is the report's, not the disk's), and /usr/bin/time gives the wall
-# time and the peak RSS.
+# A base log of BASE lines is generated in today's daemon format (field order, escaping,
+# decided_by, areas as {id, name}, the catalog's real impact texts): names of the built-in
+# catalog's endpoints (wildcards filled in), names under Microsoft suffixes that no area
+# lists, and other names; 50 clients; a week of timestamps; decisions as
+# config/winsink.toml gives them. The report then reads that file LINES/BASE times (named
+# again on the command line, so from the page cache: the figure is the report's, not the
+# disk's), and /usr/bin/time gives the wall time and the peak RSS.
 #
-# Measured on the 2-core development machine (release build, shared with other builds, so
-# the CPU figure is the fair one), 472-byte lines:
-#   bash bench/report.sh   10,000,000 lines: 12.17 s CPU (user+sys) = 821,693 lines/s per
-#                          core (15.32 s wall, 652,742 lines/s); peak RSS 8.3 MiB
-# The time goes to serde_json's string scanning (keys and values; `impact` is skipped
-# unread), then the counting maps; a per-line copy out of the read buffer is not worth
-# avoiding (tried: no change).
+# Measured on the 2-core development machine (release build, shared with other builds at
+# load average 13-14, so the CPU figure is the fair one and still pessimistic), 595-byte
+# lines, one run each, one after the other:
+#   WINSINK=<build of edcfdd5> bash bench/report.sh   (serde_json per line)
+#       10,000,000 lines: 16.15 s CPU = 619,195 lines/s per core; peak RSS 8.6 MiB
+#   bash bench/report.sh                               (the field scan, src/report/scan.rs)
+#       10,000,000 lines: 11.78 s CPU = 848,896 lines/s per core; peak RSS 10.2 MiB
+# (The session before measured 821,693 lines/s per core at load ~15 on the older, shorter
+# 472-byte lines without decided_by.) What is left: the scan's passes over the bytes
+# (marking, UTF-8 check) and the kernel's copy out of the page cache, then the counting
+# maps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +35,11 @@ trap 'rm -rf "$WORK"' EXIT
 for tool in python3 /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench/report.sh needs $tool" >&2; exit 1; }
 done
-cargo build -q --release -p winsink-cli
-bin=target/release/winsink
+# WINSINK=path measures that binary (an older build, say) instead of building this one.
+if [[ -z ${WINSINK:-} ]]; then
+    cargo build -q --release -p winsink-cli
+fi
+bin=${WINSINK:-${CARGO_TARGET_DIR:-target}/release/winsink}
 
 python3 - "$BASE" "$WORK/base.log" <<'EOF'
 import json, random, sys, tomllib

@@ -493,24 +493,48 @@ fn import_of_flat_per_edition_lists_takes_areas_from_the_built_in_catalog_or_ano
 
 // --- check against the running daemon ---
 
+/// A catalog of one area, `lab-telemetry`, with these endpoints.
+fn lab_catalog(patterns: &[&str]) -> String {
+    let mut s = String::from(
+        "[source]\ntitle = \"Lab\"\nurl = \"https://lab.example/\"\ndate = \"\"\n\
+         [[area]]\nid = \"lab-telemetry\"\nname = \"Lab Telemetry\"\n",
+    );
+    for p in patterns {
+        s.push_str(&format!(
+            "[[area.endpoint]]\npattern = \"{p}\"\noriginal = \"{p}\"\n"
+        ));
+    }
+    s
+}
+
+/// `winsink check` of `daemon`'s config, finding the daemon's snapshot as it would.
+fn check_beside(daemon: &crate::support::dns::Daemon) -> String {
+    let out = winsink()
+        .args(["check", "--config"])
+        .arg(daemon.config_path())
+        .env("XDG_STATE_HOME", daemon.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// `kill SIG PID`.
+fn kill(sig: &str, pid: u32) {
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
 #[test]
 fn check_says_what_a_reload_would_start_and_stop_blocking_in_the_running_daemon() {
     use crate::support::dns::{Daemon, TestUpstream};
 
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab.toml");
-    let catalog = |patterns: &[&str]| {
-        let mut s = String::from(
-            "[source]\ntitle = \"Lab\"\nurl = \"https://lab.example/\"\ndate = \"\"\n\
-             [[area]]\nid = \"lab-telemetry\"\nname = \"Lab Telemetry\"\n",
-        );
-        for p in patterns {
-            s.push_str(&format!(
-                "[[area.endpoint]]\npattern = \"{p}\"\noriginal = \"{p}\"\n"
-            ));
-        }
-        s
-    };
+    let catalog = lab_catalog;
     std::fs::write(&lab, catalog(&["telemetry.blocked.test"])).unwrap();
     let upstream = TestUpstream::start();
     let mut daemon = Daemon::start(
@@ -525,29 +549,14 @@ fn check_says_what_a_reload_would_start_and_stop_blocking_in_the_running_daemon(
         .dir()
         .join(format!("winsink/loaded-{}.json", daemon.pid()));
     assert!(snapshot.exists(), "{}", daemon.stderr());
-    let check = || {
-        let out = winsink()
-            .args(["check", "--config"])
-            .arg(daemon.config_path())
-            .env("XDG_STATE_HOME", daemon.dir())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out)
-    };
+    let check = || check_beside(&daemon);
     let pid = daemon.pid();
     let unchanged =
         format!("\nrunning daemon (pid {pid}): loading this config would start or stop blocking no catalog endpoint\n");
     assert!(check().ends_with(&unchanged), "{}", check());
 
     // Stopped, the daemon cannot pick the edit up: check tells what its reload will do.
-    let signal = |sig: &str| {
-        assert!(std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success());
-    };
+    let signal = |sig: &str| kill(sig, pid);
     signal("-STOP");
     let before = std::fs::read(&snapshot).unwrap();
     std::fs::write(
@@ -589,18 +598,7 @@ fn check_counts_group_overrides_in_what_a_reload_would_start_and_stop_blocking()
 
     let dir = tempfile::tempdir().unwrap();
     let lab = dir.path().join("lab.toml");
-    let catalog = |patterns: &[&str]| {
-        let mut s = String::from(
-            "[source]\ntitle = \"Lab\"\nurl = \"https://lab.example/\"\ndate = \"\"\n\
-             [[area]]\nid = \"lab-telemetry\"\nname = \"Lab Telemetry\"\n",
-        );
-        for p in patterns {
-            s.push_str(&format!(
-                "[[area.endpoint]]\npattern = \"{p}\"\noriginal = \"{p}\"\n"
-            ));
-        }
-        s
-    };
+    let catalog = lab_catalog;
     std::fs::write(&lab, catalog(&["telemetry.blocked.test"])).unwrap();
     let upstream = TestUpstream::start();
     // Globally the area is only logged; the lab group's clients get it blocked.
@@ -614,16 +612,7 @@ fn check_counts_group_overrides_in_what_a_reload_would_start_and_stop_blocking()
         ),
         &["--upstream", &upstream.url()],
     );
-    let check = || {
-        let out = winsink()
-            .args(["check", "--config"])
-            .arg(daemon.config_path())
-            .env("XDG_STATE_HOME", daemon.dir())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out)
-    };
+    let check = || check_beside(&daemon);
     let pid = daemon.pid();
     let unchanged = format!(
         "\nrunning daemon (pid {pid}): loading this config would start or stop blocking no \
@@ -633,13 +622,7 @@ fn check_counts_group_overrides_in_what_a_reload_would_start_and_stop_blocking()
 
     // Stopped, the daemon cannot pick the edit up: the lab group's clients would start
     // being blocked from the new endpoint, the others not.
-    let signal = |sig: &str| {
-        assert!(std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success());
-    };
+    let signal = |sig: &str| kill(sig, pid);
     signal("-STOP");
     std::fs::write(
         &lab,

@@ -17,7 +17,7 @@
 # blocked name got the sinkhole answer, 0.0.0.0, on every probe of every fault.
 #   config emptied        blocked name: 0.0.0.0  10/10   ERROR …/winsink.toml is empty: keeping the running policy
 #   list truncated        listed name:  0.0.0.0  10/10   ERROR reload failed; still serving the previous policy: …
-#   list in two parts     listed name:  0.0.0.0  17/17   INFO reloaded: list block.txt: block 3 names → block 4 na
+#   list in two parts     listed name:  0.0.0.0  17/17   INFO reloaded: list block.txt: block 3 → 4 names
 #   disk full (query log) blocked name: 0.0.0.0  39/39   WARN query log: cannot write to …/q.log: No space left on
 #   upstream dead         blocked name: 0.0.0.0   9/9    WARN upstream udp://127.0.0.1:46712 did not answer the st
 #   port taken            blocked name: 0.0.0.0  11/11   second winsink: exit 1, "cannot bind tcp 127.0.0.1:53406

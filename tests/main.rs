@@ -8,6 +8,7 @@ mod dashboard;
 mod encrypted_listen;
 mod encrypted_upstream;
 mod faults;
+mod lists_url;
 mod metrics;
 mod policy;
 mod querylog;

@@ -745,7 +745,21 @@ fn default_config_documents_every_key() {
         ),
         (
             "[[lists]]",
-            ["path", "format", "action", "label", "allow_empty"]
+            [
+                "path",
+                "format",
+                "action",
+                "label",
+                "allow_empty",
+                "url",
+                "refresh",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        (
+            "[url_lists]",
+            ["cache_dir", "max_size_mib", "timeout"]
                 .map(String::from)
                 .to_vec(),
         ),

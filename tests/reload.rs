@@ -117,7 +117,7 @@ fn editing_a_list_file_the_config_references_reloads_it() {
         "# names the lab blocks\nx.wns.windows.com\n",
     );
     daemon.ask_until(STORE_NAME, is_sinkholed);
-    daemon.stderr_until("list lab: block 0 names → block 1 names");
+    daemon.stderr_until("list lab: block 0 → 1 names");
 }
 
 #[test]

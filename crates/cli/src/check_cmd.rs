@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use winsink_policy::{Loaded, SharedEndpoint};
+use winsink_server::fetch::{age, CachedCopy};
 use winsink_server::http::HttpConfig;
 use winsink_server::tls::Certificate;
 use winsink_server::{ServerConfig, ServerError, DNS_QUERY_PATH, RESOLV_CONF};
@@ -165,10 +166,11 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         } else {
             format!("listen encrypted: {}\n", encrypted.join(", "))
         };
+        let url_lists = url_lists_block(&loaded.policy);
         format!(
             "{source}: OK
 {summary}
-{shared}listen: {}
+{url_lists}{shared}listen: {}
 {encrypted}upstreams: {}{from}
 http: {http_line}
 {n} warning{}
@@ -192,6 +194,31 @@ http: {http_line}
         return ExitCode::from(crate::EXIT_RUNTIME);
     }
     ExitCode::SUCCESS
+}
+
+/// The block of `check` that says, per list by URL, how old its cached copy is (or that
+/// there is none yet); empty without such lists.
+fn url_lists_block(policy: &winsink_policy::Policy) -> String {
+    let lists = policy.url_lists();
+    if lists.is_empty() {
+        return String::new();
+    }
+    let now = std::time::SystemTime::now();
+    let mut out = format!(
+        "lists by URL: {} (copies in {})\n",
+        lists.len(),
+        policy.downloads().cache_dir.display()
+    );
+    for l in lists {
+        out.push_str(&format!(
+            "  {} ({}): {}; refreshed every {}\n",
+            l.label,
+            l.url,
+            CachedCopy::of(l).describe(now),
+            age(l.refresh)
+        ));
+    }
+    out
 }
 
 /// The block of `check` that lists, per blocked area, the endpoints its block takes from

@@ -12,6 +12,7 @@ mod check_cmd;
 mod config_path;
 mod explain_cmd;
 mod gen_cmd;
+mod lists_cmd;
 mod loaded_state;
 mod notify;
 mod output;
@@ -47,6 +48,9 @@ enum Command {
     Completions(gen_cmd::CompletionsArgs),
     /// Show the decision for a name and every match behind it.
     Explain(explain_cmd::ExplainArgs),
+    /// Download the lists by URL now (`lists update`).
+    #[command(subcommand)]
+    Lists(lists_cmd::ListsCommand),
     /// Print the man page winsink(1), or write every command's page into a folder.
     Man(gen_cmd::ManArgs),
     /// What each area did in this lab, from query logs (text, markdown, JSON or HTML).
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(&args),
         Command::Completions(args) => gen_cmd::completions(Cli::command(), &args),
         Command::Explain(args) => explain_cmd::run(&args),
+        Command::Lists(cmd) => lists_cmd::run(cmd),
         Command::Man(args) => gen_cmd::man(Cli::command(), &args),
         Command::Report(args) => report::run(&args),
         Command::Run(args) => run_cmd::run(args),

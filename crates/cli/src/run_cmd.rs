@@ -356,6 +356,12 @@ impl Daemon {
         crate::signals::on_terminate(shutdown.clone());
         let reloader =
             crate::reload::start(watch, server.policy(), metrics.clone(), shutdown.clone());
+        // A list by URL that downloads a new copy reloads the policy, as an edit would.
+        tokio::spawn(winsink_server::fetch::refresh(
+            server.policy(),
+            reloader.force.clone(),
+            shutdown.clone(),
+        ));
         crate::signals::on_hangup(reloader.force, log.clone(), shutdown.clone())
             .context("cannot listen for SIGHUP and SIGUSR1")?;
         let stopping = shutdown.clone();

@@ -198,6 +198,11 @@ impl fmt::Display for Change {
                 label,
                 before: (was, had),
                 after: (is, has),
+            } if was == is => write!(f, "list {label}: {is} {had} → {has} names"),
+            Self::ListChanged {
+                label,
+                before: (was, had),
+                after: (is, has),
             } => write!(f, "list {label}: {was} {had} names → {is} {has} names"),
             Self::ListRemoved { label, path } => {
                 write!(f, "list removed: {label} ({})", path.display())

@@ -23,6 +23,7 @@ use crate::settings::{
 };
 use crate::startup::{LogSink, RateLimit, Startup, TlsFiles};
 use crate::upstream::{Upstream, UpstreamEntry};
+use crate::url_list::{self, Downloads, UrlList, UrlListSettings, DEFAULT_REFRESH};
 
 /// A compiled policy with what loading it had to say.
 #[derive(Debug)]
@@ -95,6 +96,7 @@ impl Policy {
             errors: Vec::new(),
             warnings: Vec::new(),
             files: Vec::new(),
+            url_lists: Vec::new(),
         }
         .compile(cfg)
     }
@@ -115,6 +117,8 @@ struct Compiler<'a> {
     errors: Vec<PolicyError>,
     warnings: Vec<String>,
     files: Vec<PathBuf>,
+    /// The `[[lists]]` entries with a `url`, in order.
+    url_lists: Vec<UrlList>,
 }
 
 /// The loaded catalogs: what `catalogs` names, with every area once.
@@ -181,7 +185,8 @@ impl Compiler<'_> {
         let catalogs = self.catalogs(cfg.catalogs.as_deref(), &mut parts)?;
         let actions = self.area_actions(&cfg, &catalogs);
         let rules = self.rules(&cfg, &mut parts);
-        let lists = self.lists(&cfg.lists, &mut parts);
+        let downloads = self.downloads(&cfg.url_lists);
+        let lists = self.lists(&cfg.lists, &downloads, &mut parts);
         parts.arena.shrink_to_fit();
         parts.entries.shrink_to_fit();
 
@@ -215,6 +220,8 @@ impl Compiler<'_> {
             entries: parts.entries,
             arena: parts.arena,
             matcher: parts.builder.build(),
+            downloads,
+            url_lists: self.url_lists,
         };
         let mut warnings = self.warnings;
         warnings.extend(crate::shared::warnings(&policy));
@@ -430,34 +437,223 @@ impl Compiler<'_> {
     }
 
     /// `[[lists]]`: each file read and its entries added to the matcher.
-    fn lists(&mut self, lists: &[ListConfig], parts: &mut Parts) -> Vec<ListInfo> {
+    fn lists(
+        &mut self,
+        lists: &[ListConfig],
+        downloads: &Downloads,
+        parts: &mut Parts,
+    ) -> Vec<ListInfo> {
         let mut out = Vec::new();
-        for l in lists {
+        for (n, l) in lists.iter().enumerate() {
             let li = u32::try_from(out.len()).unwrap_or(u32::MAX);
-            if let Some(list) = self.list(l, li, parts) {
+            let Some(source) = self.list_source(l, n, downloads) else {
+                continue;
+            };
+            if let Some(list) = self.list(l, &source, li, parts) {
                 out.push(list);
             }
         }
         out
     }
 
-    /// One list file, as list `li`; `None` (after an error) if it cannot be read.
-    fn list(&mut self, l: &ListConfig, li: u32, parts: &mut Parts) -> Option<ListInfo> {
-        let path = self.resolve(l.path.get_ref());
-        let label = l.label.clone().unwrap_or_else(|| {
-            path.file_name().map_or_else(
-                || l.path.get_ref().clone(),
-                |n| n.to_string_lossy().into_owned(),
-            )
+    /// `[url_lists]`, checked; a bad value is an error naming its line (and the
+    /// defaults stand in, so that the lists still load and report their own errors).
+    fn downloads(&mut self, s: &UrlListSettings) -> Downloads {
+        let max_bytes = self
+            .checked("[url_lists]", "max_size_mib", &s.max_size_mib, |mib| {
+                if mib == 0 {
+                    Err("0 would refuse every download".to_owned())
+                } else {
+                    mib.checked_mul(1 << 20)
+                        .ok_or_else(|| format!("{mib} MiB is more than this machine can hold"))
+                }
+            })
+            .unwrap_or(64 << 20);
+        let timeout = self
+            .checked_text("[url_lists]", "timeout", &s.timeout, |t| {
+                url_list::parse_duration(t).and_then(|d| {
+                    if d.is_zero() {
+                        Err("0s would abandon every download".to_owned())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })
+            .unwrap_or(Duration::from_secs(120));
+        let cache_dir = match &s.cache_dir {
+            Some(d) if d.is_relative() => self.resolve(&d.to_string_lossy()),
+            Some(d) => d.clone(),
+            None => url_list::default_cache_dir(self.base_dir),
+        };
+        Downloads {
+            cache_dir,
+            max_bytes,
+            timeout,
+        }
+    }
+
+    /// Where list `l` is read from: its file, or the cached copy of its URL (recorded in
+    /// `url_lists`). `None` after an error naming the line: neither or both of `path`
+    /// and `url`, a bad URL or refresh.
+    fn list_source(
+        &mut self,
+        l: &ListConfig,
+        n: usize,
+        downloads: &Downloads,
+    ) -> Option<ListSource> {
+        let invalid =
+            |this: &Self, span: std::ops::Range<usize>, message: String| PolicyError::Invalid {
+                origin: format!("{}:{}", this.origin, this.line(span)),
+                message,
+            };
+        match (&l.path, &l.url) {
+            (Some(path), None) => {
+                if let Some(r) = &l.refresh {
+                    let e = invalid(
+                        self,
+                        r.span(),
+                        "[[lists]] `refresh` applies to lists with a `url`, not a `path` (a \
+                         file list is reloaded when the file changes)"
+                            .to_owned(),
+                    );
+                    self.errors.push(e);
+                    return None;
+                }
+                Some(ListSource::File {
+                    path: self.resolve(path.get_ref()),
+                    written: path.clone(),
+                })
+            }
+            (Some(path), Some(_)) => {
+                let e = invalid(
+                    self,
+                    path.span(),
+                    "[[lists]] has both `path` and `url`: a list is a file or a download, \
+                     give one of them"
+                        .to_owned(),
+                );
+                self.errors.push(e);
+                None
+            }
+            (None, Some(url)) => self.url_source(l, url, downloads),
+            (None, None) => {
+                let e = PolicyError::Invalid {
+                    origin: self.at(nth_header_line(self.text, "[[lists]]", n)),
+                    message: "[[lists]] has neither `path` nor `url`: give the list's file or \
+                              its URL"
+                        .to_owned(),
+                };
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// A `url` list: the URL and refresh checked, its cache file named.
+    fn url_source(
+        &mut self,
+        l: &ListConfig,
+        url: &Spanned<String>,
+        downloads: &Downloads,
+    ) -> Option<ListSource> {
+        let parsed = match url_list::check_url(url.get_ref()) {
+            Ok(u) => u,
+            Err(why) => {
+                self.errors.push(PolicyError::Invalid {
+                    origin: format!("{}:{}", self.origin, self.line(url.span())),
+                    message: format!("[[lists]] `url` = {why}"),
+                });
+                return None;
+            }
+        };
+        let refresh = match &l.refresh {
+            None => DEFAULT_REFRESH,
+            Some(r) => self.checked_text("[[lists]]", "refresh", r, |t| {
+                url_list::parse_duration(t).and_then(|d| {
+                    if d < Duration::from_secs(1) {
+                        Err(format!("\"{t}\" is shorter than the least refresh, 1s"))
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })?,
+        };
+        let cache_file = downloads.cache_dir.join(url_list::cache_name(&parsed));
+        let label = l
+            .label
+            .clone()
+            .unwrap_or_else(|| url_list::default_label(&parsed));
+        self.url_lists.push(UrlList {
+            label,
+            url: url.get_ref().clone(),
+            refresh,
+            cache_file: cache_file.clone(),
+            format: l.format,
+            allow_empty: l.allow_empty,
         });
+        Some(ListSource::Url {
+            cache_file,
+            written: url.clone(),
+        })
+    }
+
+    /// One list, as list `li`: its file or its URL's cached copy. `None` (after an
+    /// error) if a file cannot be read; a URL list not downloaded yet loads empty.
+    fn list(
+        &mut self,
+        l: &ListConfig,
+        source: &ListSource,
+        li: u32,
+        parts: &mut Parts,
+    ) -> Option<ListInfo> {
+        let (path, written) = match source {
+            ListSource::File { path, written } => (path.clone(), written),
+            ListSource::Url {
+                cache_file,
+                written,
+            } => (cache_file.clone(), written),
+        };
+        let url = matches!(source, ListSource::Url { .. }).then(|| written.get_ref().clone());
+        let label = match (&l.label, &url) {
+            (Some(label), _) => label.clone(),
+            (None, Some(_)) => self
+                .url_lists
+                .last()
+                .map_or_else(|| written.get_ref().clone(), |u| u.label.clone()),
+            (None, None) => path.file_name().map_or_else(
+                || written.get_ref().clone(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        };
         let list_error = |this: &Self, label, path, source| PolicyError::List {
-            origin: format!("{}:{}", this.origin, this.line(l.path.span())),
+            origin: format!("{}:{}", this.origin, this.line(written.span())),
             label,
             path,
             source,
         };
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
+            Err(source) if url.is_some() && source.kind() == std::io::ErrorKind::NotFound => {
+                self.warnings.push(format!(
+                    "{}:{}: list `{label}` ({}) has not been downloaded yet (no copy in {}): \
+                     it is empty until its first download",
+                    self.origin,
+                    self.line(written.span()),
+                    written.get_ref(),
+                    path.parent().unwrap_or(&path).display()
+                ));
+                return Some(ListInfo {
+                    label,
+                    path,
+                    url,
+                    format: l.format,
+                    action: l.action,
+                    loaded: 0,
+                    skipped: 0,
+                    bad: 0,
+                    bad_lines: Vec::new(),
+                });
+            }
             Err(source) => {
                 self.errors.push(list_error(self, label, path, source));
                 return None;
@@ -508,9 +704,9 @@ impl Compiler<'_> {
         // A list that lost every entry, or turned to garbage, is a failed download
         // far more often than intent: refused (a reload keeps the running policy,
         // with this list's previous contents), unless the list says it may be so.
-        if !l.allow_empty && (stats.loaded == 0 || stats.bad > stats.loaded) {
+        if !l.allow_empty && list::is_suspect(stats.loaded, stats.bad) {
             self.errors.push(PolicyError::SuspectList {
-                origin: format!("{}:{}", self.origin, self.line(l.path.span())),
+                origin: format!("{}:{}", self.origin, self.line(written.span())),
                 label: label.clone(),
                 path: path.clone(),
                 valid: stats.loaded,
@@ -523,6 +719,7 @@ impl Compiler<'_> {
         Some(ListInfo {
             label,
             path,
+            url,
             format: l.format,
             action: l.action,
             loaded: stats.loaded,
@@ -931,6 +1128,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// Like [`Self::checked`], for a value written as text (a duration).
+    fn checked_text<T>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &Spanned<String>,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match check(value.get_ref()) {
+            Ok(checked) => Some(checked),
+            Err(why) => {
+                let line = (!value.span().is_empty()).then(|| self.line(value.span()));
+                self.errors.push(PolicyError::Invalid {
+                    origin: self.at(line),
+                    message: format!("{table} `{key}` = {why}"),
+                });
+                None
+            }
+        }
+    }
+
     /// Warns about group networks the server refuses, and about refusing everyone: a
     /// toggle that can never apply.
     fn check_groups_are_served(&mut self, cfg: &ConfigFile) {
@@ -958,6 +1176,20 @@ impl Compiler<'_> {
             ));
         }
     }
+}
+
+/// Where a `[[lists]]` entry is read from, with the key that said so (for its line).
+enum ListSource {
+    /// `path`: the file.
+    File {
+        path: PathBuf,
+        written: Spanned<String>,
+    },
+    /// `url`: the cached copy of the download.
+    Url {
+        cache_file: PathBuf,
+        written: Spanned<String>,
+    },
 }
 
 /// The warning for a list's malformed lines: how many, and the first ones.
@@ -1002,6 +1234,20 @@ fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The line of the `n`-th (0-based) `header` (`[[lists]]`) of the text, outside comments.
+fn nth_header_line(text: &str, header: &str, n: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            l.strip_prefix(header).is_some_and(|rest| {
+                rest.trim_start().is_empty() || rest.trim_start().starts_with('#')
+            })
+        })
+        .nth(n)
+        .map(|(i, _)| i + 1)
 }
 
 /// A CIDR (`10.0.0.0/24`, `fd00::/64`) or a single address (`10.0.0.5`).

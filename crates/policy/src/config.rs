@@ -11,6 +11,7 @@ use crate::list::ListFormat;
 use crate::settings::{
     CacheSettings, HttpSettings, LogSettings, ServerSettings, SinkholeSettings, TlsSettings,
 };
+use crate::url_list::UrlListSettings;
 
 /// The whole config file. See the crate docs for the layout.
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +48,9 @@ pub(crate) struct ConfigFile {
     pub(crate) http: HttpSettings,
     #[serde(default)]
     pub(crate) tls: TlsSettings,
+    /// `[url_lists]`: where lists by URL are kept, their size cap and timeout.
+    #[serde(default)]
+    pub(crate) url_lists: UrlListSettings,
 }
 
 /// `[[rules]]` and `[[groups.rules]]`.
@@ -59,11 +63,19 @@ pub(crate) struct RuleConfig {
     pub(crate) note: Option<String>,
 }
 
-/// `[[lists]]`.
+/// `[[lists]]`: a file (`path`) or a download (`url`, see [`crate::url_list`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListConfig {
-    pub(crate) path: Spanned<String>,
+    /// The list file, relative to the config file. Exactly one of `path` and `url`.
+    #[serde(default)]
+    pub(crate) path: Option<Spanned<String>>,
+    /// An `http://` or `https://` URL to download the list from.
+    #[serde(default)]
+    pub(crate) url: Option<Spanned<String>>,
+    /// How often a `url` list is downloaded again. Default: `"24h"`.
+    #[serde(default)]
+    pub(crate) refresh: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) format: ListFormat,
     pub(crate) action: Action,

@@ -30,6 +30,11 @@
 //! action = "block"
 //! label = "stevenblack"         # shown in logs; default: the file name
 //!
+//! [[lists]]                     # a list by URL, downloaded in the background
+//! url = "https://example.org/hosts.txt"
+//! refresh = "24h"               # default 24h
+//! action = "block"
+//!
 //! [[groups]]                    # client groups
 //! name = "strict"
 //! clients = ["10.0.10.0/24", "fd00:10::/64"]
@@ -47,6 +52,7 @@
 //! [log]       # see settings::LogSettings
 //! [http]      # see settings::HttpSettings
 //! [tls]       # see settings::TlsSettings
+//! [url_lists] # cache_dir, max_size_mib, timeout: see the `url_list` module
 //! ```
 //!
 //! Unknown keys, unknown area ids, unknown action words, invalid patterns and CIDRs are
@@ -120,6 +126,7 @@ mod startup;
 mod suffixes;
 mod summary;
 mod upstream;
+mod url_list;
 
 pub use change::{AreaName, Change};
 pub use compile::{builtin_catalog, Loaded, BUILTIN_CATALOGS, BUILTIN_PREFIX, DEFAULT_CATALOGS};
@@ -142,6 +149,7 @@ pub use summary::{AreaSummary, CatalogSummary, GroupSummary, ListSummary, RuleSu
 pub use upstream::{
     Host, Transport, Upstream, UpstreamEntry, UpstreamError, UpstreamTable, Verify,
 };
+pub use url_list::{Downloads, UrlList, DEFAULT_REFRESH};
 
 #[cfg(test)]
 mod tests;

@@ -110,6 +110,47 @@ impl ListStats {
     }
 }
 
+/// Whether a list with `valid` entries and `malformed` lines is refused as a failed
+/// download (see the module docs): no valid entry at all, or more malformed than valid.
+pub fn is_suspect(valid: usize, malformed: usize) -> bool {
+    valid == 0 || malformed > valid
+}
+
+/// What a list's text holds, counted without building a matcher: what a download is
+/// checked with before it replaces the cached copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListCounts {
+    /// Entries that would load.
+    pub valid: usize,
+    /// Malformed lines.
+    pub malformed: usize,
+}
+
+impl ListCounts {
+    /// Counts the entries of a list's bytes (decoded as a list file is) in `format`.
+    pub fn of(bytes: &[u8], format: ListFormat) -> Self {
+        // The reader a list file is loaded with, so the counts are the load's.
+        let stats = read(bytes, format, |_, _, item| {
+            let name = match item {
+                Item::Pattern(p) | Item::DomainAndBelow(p) => p,
+            };
+            winsink_matcher::normalize_pattern(name)
+                .map(drop)
+                .map_err(|e| e.kind.to_string())
+        })
+        .unwrap_or_default();
+        Self {
+            valid: stats.loaded,
+            malformed: stats.bad,
+        }
+    }
+
+    /// Whether a list like this is refused as a failed download ([`is_suspect`]).
+    pub fn is_suspect(self) -> bool {
+        is_suspect(self.valid, self.malformed)
+    }
+}
+
 /// Names that hosts files map for the machine itself, not for blocking.
 const HOSTS_SELF_NAMES: &[&str] = &[
     "localhost",

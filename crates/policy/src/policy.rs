@@ -10,6 +10,7 @@ use crate::change::{Change, Settings};
 use crate::decision::{Action, AreaRef, Impact, ImpactScope, Match, MatchSource};
 use crate::list::{BadLine, ListFormat};
 use crate::settings::{CacheTtls, LogQueries, SinkholeSettings};
+use crate::url_list::{Downloads, UrlList};
 
 /// An immutable, compiled policy: every catalog endpoint, rule and list entry in one
 /// matcher, plus the area actions of the global config and of each client group.
@@ -38,6 +39,10 @@ pub struct Policy {
     /// The text of every list entry, back to back (one allocation for a million names).
     pub(crate) arena: String,
     pub(crate) matcher: Matcher,
+    /// `[url_lists]`, checked.
+    pub(crate) downloads: Downloads,
+    /// The lists with a `url`, for the downloader.
+    pub(crate) url_lists: Vec<UrlList>,
 }
 
 /// The settings a reload swaps, read by the server query by query.
@@ -121,7 +126,10 @@ pub(crate) struct RuleInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct ListInfo {
     pub(crate) label: String,
+    /// The file, or the cached copy of the download.
     pub(crate) path: PathBuf,
+    /// The URL of a list by URL.
+    pub(crate) url: Option<String>,
     pub(crate) format: ListFormat,
     pub(crate) action: Action,
     /// Names added to the matcher.
@@ -154,6 +162,16 @@ impl Policy {
     /// [`Decision::sinkhole`](crate::Decision::sinkhole)).
     pub fn sinkhole(&self) -> &SinkholeSettings {
         &self.live.sinkhole
+    }
+
+    /// The lists with a `url`: what to download, and where the copies are kept.
+    pub fn url_lists(&self) -> &[UrlList] {
+        &self.url_lists
+    }
+
+    /// `[url_lists]`: the cache folder, size cap and timeout of downloads.
+    pub fn downloads(&self) -> &Downloads {
+        &self.downloads
     }
 
     /// The `[cache]` TTL bounds.

@@ -77,8 +77,11 @@ pub struct RuleSummary {
 pub struct ListSummary {
     /// The label shown in logs.
     pub label: String,
-    /// The file.
+    /// The file (for a list by URL, its cached copy).
     pub path: PathBuf,
+    /// The URL of a list by URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Its format.
     pub format: ListFormat,
     /// Its action.
@@ -153,6 +156,7 @@ impl Policy {
                 .map(|l| ListSummary {
                     label: l.label.clone(),
                     path: l.path.clone(),
+                    url: l.url.clone(),
                     format: l.format,
                     action: l.action,
                     loaded: l.loaded,
@@ -404,7 +408,9 @@ impl fmt::Display for Summary {
                 "  {:<5}  {} ({}, {}): {} loaded, {} skipped, {} bad line{}",
                 l.action.as_str(),
                 l.label,
-                l.path.display(),
+                l.url
+                    .clone()
+                    .unwrap_or_else(|| l.path.display().to_string()),
                 l.format.as_str(),
                 l.loaded,
                 l.skipped,

@@ -100,6 +100,7 @@ pub mod civil;
 mod doh;
 mod dot;
 mod engine;
+pub mod fetch;
 mod forward;
 #[doc(hidden)]
 pub mod fuzzing;

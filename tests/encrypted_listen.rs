@@ -391,3 +391,162 @@ fn check_refuses_a_key_that_is_not_the_certificate_s_naming_the_line() {
         crate::support::stderr(&out)
     );
 }
+
+/// The shell block of the README's DoH recipe that makes the lab CA and the certificate.
+fn readme_openssl_recipe() -> String {
+    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
+    let from = readme
+        .find("**A lab CA and a server certificate**")
+        .expect("the README's DoH recipe");
+    let block = &readme[from..];
+    let start = block.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    let end = start + block[start..].find("```").expect("the block's end");
+    block[start..end].to_owned()
+}
+
+/// A DNS query for `qname A` as DoH's POST body.
+fn wire_query(qname: &str) -> Vec<u8> {
+    query(qname, RecordType::A, false).to_vec().expect("encode")
+}
+
+#[test]
+fn the_readme_s_openssl_recipe_makes_certificates_winsink_serves_ecdsa_and_rsa() {
+    let recipe = readme_openssl_recipe();
+    let upstream = TestUpstream::start();
+    for (kind, script) in [
+        ("ecdsa", recipe.clone()),
+        // The README's RSA variant: the server key made with `-newkey rsa:2048`.
+        (
+            "rsa",
+            recipe.replacen(
+                "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj \"/CN=dns.lab.test\"",
+                "-newkey rsa:2048 -nodes -subj \"/CN=dns.lab.test\"",
+                1,
+            ),
+        ),
+    ] {
+        let lab = tempfile::tempdir().unwrap();
+        let out = Command::new("bash")
+            .args(["-euc", &script])
+            .current_dir(lab.path())
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tls = lab.path().join("config/tls");
+        let leaf = Leaf {
+            cert: tls.join("winsink.pem"),
+            cert_only: tls.join("winsink.pem"),
+            key: tls.join("winsink.key"),
+        };
+        let d = Daemon::start(&config(&upstream, &leaf), &[]);
+        let ca = tls.join("ca.pem");
+        let at = served_on(&d, "DNS over TLS");
+        let k = Command::new("kdig")
+            .arg(format!("@{}", at.ip()))
+            .args(["-p", &at.port().to_string(), "+tls"])
+            .arg(format!("+tls-ca={}", ca.display()))
+            .args(["+tls-hostname=dns.lab.test", "+time=5", "+retry=0"])
+            .args(["r.blocked.test", "A"])
+            .output()
+            .expect("kdig");
+        let text = String::from_utf8_lossy(&k.stdout);
+        assert_eq!(
+            a_records(&text, "r.blocked.test"),
+            [Ipv4Addr::UNSPECIFIED],
+            "{kind}: {text}"
+        );
+        let key_kind = if kind == "rsa" { "RSA" } else { "ECDSA" };
+        assert!(text.contains(key_kind), "{kind}: {text}");
+        one_line(&d, "r.blocked.test", "tls");
+
+        // DoH over HTTP/1.1 (curl), POST: the body is the engine's answer.
+        let https = served_on(&d, "DNS over HTTPS");
+        let body = lab.path().join("q.bin");
+        std::fs::write(&body, wire_query(zone::WWW)).unwrap();
+        let answer = lab.path().join("a.bin");
+        let out = Command::new("curl")
+            .args(["-sS", "--http1.1", "--max-time", "5"])
+            .arg("--cacert")
+            .arg(&ca)
+            .arg("--resolve")
+            .arg(format!("dns.lab.test:{}:127.0.0.1", https.port()))
+            .args(["-H", "content-type: application/dns-message"])
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .arg("-o")
+            .arg(&answer)
+            .args(["-w", "%{http_version} %{http_code} %{content_type}"])
+            .arg(format!("https://dns.lab.test:{}/dns-query", https.port()))
+            .output()
+            .expect("curl (Debian: apt-get install curl)");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1.1 200 application/dns-message",
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m = Message::from_vec(&std::fs::read(&answer).unwrap()).expect("a DNS answer");
+        assert_eq!(first_a(&m), Some(Ipv4Addr::new(192, 0, 2, 1)));
+        one_line(&d, zone::WWW, "https");
+    }
+}
+
+#[test]
+fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let d = Daemon::start(&config(&upstream, &leaf), &[]);
+    let https = served_on(&d, "DNS over HTTPS");
+    let curl = |args: &[&str], path: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(ca.cert_pem())
+            .arg("--resolve")
+            .arg(format!("{NAME}:{}:127.0.0.1", https.port()))
+            .args(args)
+            .arg(format!("https://{NAME}:{}{path}", https.port()))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(curl(&[], "/other"), "404");
+    assert_eq!(curl(&["-X", "PUT"], "/dns-query"), "405");
+    assert_eq!(curl(&[], "/dns-query"), "400", "GET without dns=");
+    assert_eq!(curl(&[], "/dns-query?dns=%%%"), "400");
+    assert_eq!(
+        curl(
+            &["-H", "content-type: text/plain", "--data", "x"],
+            "/dns-query"
+        ),
+        "415"
+    );
+    // Two bytes are no DNS header.
+    assert_eq!(
+        curl(
+            &[
+                "-H",
+                "content-type: application/dns-message",
+                "--data",
+                "ab"
+            ],
+            "/dns-query"
+        ),
+        "400"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(d.try_raw_line(), None, "none of these is a query");
+}

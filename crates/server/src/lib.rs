@@ -7,6 +7,10 @@
 //!
 //! # Why not hickory-server's `Server`
 //!
+//! (For UDP and TCP. DoT clients are served by hickory-server's TLS listener, whose
+//! handler hands each message's bytes to the same engine: see the `dot` module; DoH by
+//! hyper, as the `doh` module says why.)
+//!
 //! winsink parses and writes DNS messages itself ([`wire`](crate) module) on its own
 //! socket loops, and uses hickory-proto only for the upstream side (building the
 //! forwarded query) and hickory-net's `DnsExchange` for talking to upstreams. The goals

@@ -550,3 +550,70 @@ fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(d.try_raw_line(), None, "none of these is a query");
 }
+
+#[test]
+fn doh_connections_count_toward_the_tcp_per_client_limit() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
+    let config = config(&upstream, &leaf).replace(
+        "tcp_idle_timeout_secs = 30",
+        "tcp_idle_timeout_secs = 30\ntcp_max_connections_per_client = 1",
+    );
+    let d = Daemon::start(&config, &[]);
+    let https = served_on(&d, "DNS over HTTPS");
+    let get = || {
+        let dns = base64url(&wire_query("g.blocked.test"));
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(ca.cert_pem())
+            .arg("--resolve")
+            .arg(format!("{NAME}:{}:127.0.0.1", https.port()))
+            .arg(format!(
+                "https://{NAME}:{}/dns-query?dns={dns}",
+                https.port()
+            ))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(get(), "200");
+    d.log_line();
+    // A plain TCP connection from the same address takes its one slot...
+    let hold = TcpStream::connect_timeout(&d.addr, WAIT).expect("tcp");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(),
+        "000",
+        "a DoH connection past the per-client limit is closed"
+    );
+    // ...and gives it back when it closes.
+    drop(hold);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(), "200");
+}
+
+/// Base64url without padding (RFC 4648 §5), as DoH's GET carries the query.
+fn base64url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}

@@ -14,6 +14,11 @@
 //! same rustls provider (`ring`) and the same [`CertResolver`] as the DoT listener, so a
 //! new certificate reaches both at once. DoT stays on hickory-server.
 //!
+//! Connections count toward `[server] tcp_max_connections` and
+//! `tcp_max_connections_per_client` with TCP's (one registry: at the limit the longest idle
+//! one, TCP or DoH, is closed to make room), and are closed after `tcp_idle_timeout_secs`
+//! without a request head (HTTP/1.1) or an answered ping (HTTP/2).
+//!
 //! Each request's DNS message goes through the same [`Engine`] as UDP, TCP and DoT;
 //! the answer's bytes are the HTTP body as the engine wrote them (no re-encoding).
 //! HTTP status codes say only what is wrong with the HTTP request (RFC 8484 §4.2.1):
@@ -42,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::engine::{self, Engine, Handled, Proto, Received, Scratch};
+use crate::tcp::Admitted;
 use crate::tls::{CertResolver, CertSlot};
 
 /// The path DoH is served on (RFC 8484's example, and what Windows and browsers use).
@@ -96,6 +102,16 @@ pub(crate) async fn accept_loop(
                 }
             },
         };
+        // The TCP limits hold for DoH connections too (one registry), so that neither
+        // can take the descriptors the other, or cache misses, need.
+        let admitted = match doh.engine.tcp.get().map(|c| c.admit_stream(peer.ip())) {
+            Some(Some(a)) => Some(a),
+            Some(None) => {
+                debug!(%peer, "https connection not admitted; closing it");
+                continue;
+            }
+            None => None,
+        };
         let (doh, acceptor, shutdown) = (doh.clone(), acceptor.clone(), shutdown.clone());
         tracker.spawn(async move {
             let _ = stream.set_nodelay(true);
@@ -110,7 +126,7 @@ pub(crate) async fn accept_loop(
                     return;
                 }
             };
-            doh.serve(tls, peer, shutdown).await;
+            doh.serve(tls, peer, admitted.map(Arc::new), shutdown).await;
         });
     }
 }
@@ -122,12 +138,19 @@ impl Doh {
         self,
         tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
         peer: SocketAddr,
+        admitted: Option<Arc<Admitted>>,
         shutdown: CancellationToken,
     ) {
         let idle = self.idle;
+        let evicted = admitted
+            .as_ref()
+            .map_or_else(CancellationToken::new, |a| a.evicted().clone());
         let service = hyper::service::service_fn(move |req| {
-            let doh = self.clone();
-            async move { Ok::<_, Infallible>(doh.answer(req, peer).await) }
+            let (doh, admitted) = (self.clone(), admitted.clone());
+            async move {
+                let _busy = admitted.as_ref().map(|a| a.busy());
+                Ok::<_, Infallible>(doh.answer(req, peer).await)
+            }
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -149,6 +172,7 @@ impl Doh {
                 return;
             }
             () = shutdown.cancelled() => {}
+            () = evicted.cancelled() => {}
         }
         conn.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;

@@ -276,6 +276,46 @@ impl Conn {
     }
 }
 
+/// A connection of another stream transport (DoH) admitted under the same limits as
+/// TCP's: it counts toward `tcp_max_connections` and the per-client limit, and may be
+/// evicted when idle to make room.
+pub(crate) struct Admitted(Slot);
+
+/// A request in progress on an [`Admitted`] connection: while it lives, the connection
+/// is not idle and is never evicted.
+pub(crate) struct Busy<'a>(&'a Slot);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.conn.touch(&self.0.conns);
+        self.0.conn.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Admitted {
+    /// Cancelled when the connection is evicted to make room for a new one.
+    pub(crate) fn evicted(&self) -> &CancellationToken {
+        &self.0.conn.evict
+    }
+
+    /// Marks a request in progress until the guard is dropped.
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        self.0.conn.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.conn.touch(&self.0.conns);
+        Busy(&self.0)
+    }
+}
+
+impl Connections {
+    /// Admits a connection from `ip` as [`accept_loop`] admits a TCP one; `None` (said
+    /// in the periodic WARN) when it is refused.
+    pub(crate) fn admit_stream(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
+        let admitted = self.admit(ip);
+        self.tell();
+        admitted.ok().map(Admitted)
+    }
+}
+
 /// Accepts TCP connections until `shutdown`.
 pub(crate) async fn accept_loop(
     engine: Arc<Engine>,

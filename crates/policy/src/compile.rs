@@ -11,6 +11,7 @@ use winsink_matcher::MatcherBuilder;
 
 use crate::config::{self, line_col, ConfigFile, GroupConfig, ListConfig, RuleConfig};
 use crate::decision::Action;
+use crate::entries::Entries;
 use crate::error::{closest, PolicyError};
 use crate::list::{self, Item};
 use crate::policy::{
@@ -144,15 +145,12 @@ struct AreaActions {
 /// Everything that goes into the matcher, collected in id order.
 struct Parts {
     builder: MatcherBuilder,
-    entries: Vec<Entry>,
-    arena: String,
+    entries: Entries,
 }
 
 impl Parts {
     fn next_id(&self) -> u32 {
-        // A policy never holds 4 billion patterns: list files that large do not fit in
-        // memory as text, let alone as rules.
-        u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
+        self.entries.next_id()
     }
 }
 
@@ -179,15 +177,13 @@ impl Compiler<'_> {
     fn compile(mut self, cfg: ConfigFile) -> Result<Loaded, PolicyError> {
         let mut parts = Parts {
             builder: MatcherBuilder::new(),
-            entries: Vec::new(),
-            arena: String::new(),
+            entries: Entries::default(),
         };
         let catalogs = self.catalogs(cfg.catalogs.as_deref(), &mut parts)?;
         let actions = self.area_actions(&cfg, &catalogs);
         let rules = self.rules(&cfg, &mut parts);
         let downloads = self.downloads(&cfg.url_lists);
         let lists = self.lists(&cfg.lists, &downloads, &mut parts);
-        parts.arena.shrink_to_fit();
         parts.entries.shrink_to_fit();
 
         self.check_sinkhole(&cfg.sinkhole, "[sinkhole]");
@@ -218,7 +214,6 @@ impl Compiler<'_> {
             groups: actions.groups,
             prefixes: actions.prefixes,
             entries: parts.entries,
-            arena: parts.arena,
             matcher: parts.builder.build(),
             downloads,
             url_lists: self.url_lists,
@@ -664,8 +659,7 @@ impl Compiler<'_> {
         // reserved pages cost no memory).
         let size = file.metadata().map_or(0, |m| m.len());
         let size = usize::try_from(size).unwrap_or(usize::MAX);
-        parts.arena.reserve(size);
-        parts.entries.reserve(size / 24);
+        parts.entries.start_list(li, size);
         let mut star = String::new();
         // Read line by line straight into the matcher: the file's text is never held.
         let file = std::io::BufReader::with_capacity(64 * 1024, file);
@@ -681,17 +675,7 @@ impl Compiler<'_> {
                 }),
             }
             .map_err(|e| e.kind.to_string())?;
-            let start = u32::try_from(parts.arena.len()).map_err(|_| "list text over 4 GiB")?;
-            let len = u16::try_from(shown.len()).map_err(|_| "entry too long")?;
-            let line = u32::try_from(line).map_err(|_| "more than 4 billion lines")?;
-            parts.arena.push_str(shown);
-            parts.entries.push(Entry::List {
-                list: li,
-                start,
-                len,
-                line,
-            });
-            Ok(())
+            Ok(parts.entries.push_list(shown, line)?)
         });
         let stats = match stats {
             Ok(stats) => stats,

@@ -116,6 +116,7 @@ mod compile;
 mod config;
 mod decision;
 pub mod edit;
+mod entries;
 mod error;
 pub mod list;
 mod policy;

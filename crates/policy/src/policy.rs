@@ -1,5 +1,6 @@
 //! The compiled policy and the per-query decision.
 
+use crate::entries::Entries;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -34,10 +35,8 @@ pub struct Policy {
     pub(crate) groups: Vec<GroupInfo>,
     /// Every group network, longest prefix first, so the first hit is the most specific.
     pub(crate) prefixes: Vec<(IpNet, u32)>,
-    /// Matcher id → what it stands for.
-    pub(crate) entries: Vec<Entry>,
-    /// The text of every list entry, back to back (one allocation for a million names).
-    pub(crate) arena: String,
+    /// Matcher id → what it stands for, and the text of every list entry.
+    pub(crate) entries: Entries,
     pub(crate) matcher: Matcher,
     /// `[url_lists]`, checked.
     pub(crate) downloads: Downloads,
@@ -65,12 +64,12 @@ pub(crate) enum Entry {
     Endpoint(u32),
     /// Index into `Policy::rules`.
     Rule(u32),
-    /// An entry of list `list`, whose text is `arena[start..start + len]`, written on
-    /// line `line` of the file.
+    /// An entry of list `list`, whose text is `start..end` of the entries' text,
+    /// written on line `line` of the file.
     List {
         list: u32,
         start: u32,
-        len: u16,
+        end: u32,
         line: u32,
     },
 }
@@ -240,18 +239,12 @@ impl Policy {
     }
 
     pub(crate) fn list_text(&self, entry: Entry) -> &str {
-        match entry {
-            Entry::List { start, len, .. } => {
-                let start = start as usize;
-                &self.arena[start..start + usize::from(len)]
-            }
-            _ => "",
-        }
+        self.entries.text(entry)
     }
 
     /// Resolves a matcher id into a [`Match`] under area-action set `set`.
     pub(crate) fn resolve(&self, id: u32, set: usize) -> Match<'_> {
-        match self.entries[id as usize] {
+        match self.entries.at(id) {
             Entry::Endpoint(e) => {
                 let ep = &self.endpoints[e as usize];
                 let impact = if ep.impact.is_empty() {
@@ -302,7 +295,7 @@ impl Policy {
     /// global config did.
     pub(crate) fn group_supplied(&self, id: u32, set: usize) -> Option<&str> {
         let group = &self.groups[set.checked_sub(1)?];
-        let supplied = match self.entries[id as usize] {
+        let supplied = match self.entries.at(id) {
             Entry::Rule(r) => self.rules[r as usize].group.is_some(),
             Entry::Endpoint(e) => {
                 let area = self.endpoints[e as usize].area;
@@ -315,7 +308,7 @@ impl Policy {
     }
 
     pub(crate) fn area_of(&self, id: u32) -> Option<u32> {
-        match self.entries[id as usize] {
+        match self.entries.at(id) {
             Entry::Endpoint(e) => Some(self.endpoints[e as usize].area),
             _ => None,
         }

@@ -26,7 +26,7 @@ impl Policy {
         let mut truncated = false;
         let mut best: Option<(Rank, u32)> = None;
         self.matcher.for_each_match(qname, |id| {
-            let Some(&entry) = self.entries.get(id as usize) else {
+            let Some(entry) = self.entries.get(id) else {
                 return;
             };
             let (action, in_group) = match entry {
@@ -78,12 +78,10 @@ impl Policy {
             return false;
         };
         let text = self.list_text(entry);
-        stored
-            .iter()
-            .any(|&other| match self.entries[other as usize] {
-                e @ Entry::List { list: l, .. } => l == list && self.list_text(e) == text,
-                _ => false,
-            })
+        stored.iter().any(|&other| match self.entries.at(other) {
+            e @ Entry::List { list: l, .. } => l == list && self.list_text(e) == text,
+            _ => false,
+        })
     }
 }
 

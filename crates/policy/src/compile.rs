@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 use winsink_catalog::Catalog;
-use winsink_matcher::MatcherBuilder;
+use winsink_matcher::{MatcherBuilder, PatternErrorKind};
 
 use crate::config::{self, line_col, ConfigFile, GroupConfig, ListConfig, RuleConfig};
 use crate::decision::Action;
@@ -667,12 +667,20 @@ impl Compiler<'_> {
             let id = parts.next_id();
             match item {
                 Item::Pattern(p) => parts.builder.add(p, id),
-                Item::DomainAndBelow(name) => parts.builder.add(name, id).and_then(|()| {
+                // `*.name` goes in first: should it fail, nothing of the line is in the
+                // matcher (an id in the trie without its entry would be taken by the next
+                // line, or be out of range). A name of 252–253 octets has nothing below
+                // it (any such name would be over 253), so only the name itself is added.
+                Item::DomainAndBelow(name) => {
                     star.clear();
                     star.push_str("*.");
                     star.push_str(name);
-                    parts.builder.add(&star, id)
-                }),
+                    match parts.builder.add(&star, id) {
+                        Err(e) if matches!(e.kind, PatternErrorKind::NameTooLong(_)) => Ok(()),
+                        other => other,
+                    }
+                    .and_then(|()| parts.builder.add(name, id))
+                }
             }
             .map_err(|e| e.kind.to_string())?;
             Ok(parts.entries.push_list(shown, line)?)

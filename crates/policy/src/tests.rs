@@ -1219,3 +1219,39 @@ mod tls_settings {
         assert_eq!(changes.len(), 2, "{changes:?}");
     }
 }
+
+#[test]
+fn an_adblock_name_with_no_room_below_it_blocks_itself_and_keeps_later_lines_their_own() {
+    // 253 octets: `*.` in front of it would be 255, over the limit. It used to go into the
+    // matcher while its wildcard failed, so the line had no entry: the next line's entry
+    // took its id (decided by the wrong line), or, as the last line, a lookup panicked.
+    let long = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61)
+    );
+    assert_eq!(long.len(), 253);
+    for (text, long_line) in [
+        (format!("||{long}^\n||e.example^\n"), 1),
+        (format!("||e.example^\n||{long}^\n"), 2),
+    ] {
+        let dir = dir_with(&[("ads.txt", text.as_str())]);
+        let config = "catalogs = [\"catalog.toml\"]\n[[lists]]\npath = \"ads.txt\"\nformat = \"adblock\"\naction = \"block\"\nlabel = \"ads\"\n";
+        let loaded = Policy::from_config_str(config, &dir, "test.toml").unwrap();
+        assert_eq!(loaded.policy.summary().lists[0].loaded, 2);
+        assert_eq!(verdict(&loaded.policy, &long), Verdict::Block);
+        assert_eq!(verdict(&loaded.policy, "x.e.example"), Verdict::Block);
+        let decided = loaded.policy.decide(ip(ANY), &long);
+        let lines: Vec<_> = decided.matches().map(|m| m.line).collect();
+        assert_eq!(lines, [Some(long_line)]);
+        let other: Vec<_> = loaded
+            .policy
+            .decide(ip(ANY), "e.example")
+            .matches()
+            .map(|m| m.line)
+            .collect();
+        assert_eq!(other, [Some(3 - long_line)]);
+    }
+}

@@ -37,11 +37,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:bookworm-slim AS runtime
 COPY --from=build /usr/local/bin/winsink /usr/local/bin/winsink
 COPY config /etc/winsink/config
-# dig answers the HEALTHCHECK; libcap2-bin only lends setcap and is removed in the same
+# dig answers the HEALTHCHECK; ca-certificates are the roots that tls:// and https:// upstreams
+# and https:// lists are verified against; libcap2-bin only lends setcap and is removed in the same
 # layer. Versions are not pinned: bookworm's security updates replace them.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bind9-dnsutils libcap2-bin \
+    && apt-get install -y --no-install-recommends bind9-dnsutils ca-certificates libcap2-bin \
     && setcap cap_net_bind_service=+ep /usr/local/bin/winsink \
     && apt-get purge -y --auto-remove libcap2-bin \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \

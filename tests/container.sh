@@ -129,6 +129,9 @@ check "runs as uid 10053 (got $uid)" test "$uid" = 10053
 # Bit 10 is CAP_NET_BIND_SERVICE; nothing else is effective.
 check "only CAP_NET_BIND_SERVICE is effective (CapEff $caps)" test "$caps" = 0000000000000400
 check "HEALTHCHECK reports healthy" healthy "$NAME"
+# tls:// and https:// upstreams and https:// lists verify against the system's roots.
+check "the image has the system's CA roots (ca-certificates)" \
+    docker exec "$NAME" test -s /etc/ssl/certs/ca-certificates.crt
 echo "     | RSS after start and a few queries: $(awk '/^VmRSS:/ {print $2, $3}' "/proc/$pid/status")"
 docker logs "$NAME" >"$WORK/stdout.log" 2>"$WORK/stderr.log"
 check "the query log in docker logs is JSON, one object per line" python3 - "$WORK/stdout.log" <<'EOF'

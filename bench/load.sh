@@ -14,6 +14,15 @@
 # One dnsperf saturates near 150k QPS on this machine, so CPU per query is the fairer
 # figure. winsink runs with its query log on (JSON lines to a file), and with its metrics
 # on and off in alternating legs (see "winsink under test" below).
+# The last leg (ENCRYPTED=0 skips it) asks the sinkhole path over DoT (dnsperf -m dot, 4
+# connections) at ENC_RATE qps: winsink's listen_tls against Unbound's tls-port
+# (tls-service-key/pem), with the same blocklist and one certificate (a lab CA and a server
+# certificate made with openssl as the README's recipe makes them). DOH=1 adds DoH
+# (dnsperf -m doh, HTTP/2 POST) against Unbound's https-port; it is off by default because
+# dnsperf 2.10's DoH client loses answers when two streams' HTTP/2 frames interleave on one
+# connection, which winsink's multi-threaded listener does (observed: 10 of 22 queries lost
+# at -q 10 with two runtime threads, none with TOKIO_WORKER_THREADS=1; kdig and curl get
+# every answer, tests/encrypted_listen.rs).
 #
 # Measured on the 2-core development machine (release build, Unbound 1.17.1, dnsperf 2.10.0);
 # the one place these figures are kept (crates/server/src/lib.rs points here):
@@ -31,6 +40,12 @@
 #   Before the statistics task's top-k sketch stopped hashing on every heap move, the same
 #   run gave +23.9% for the sinkhole path (20,000 distinct names, far more than the
 #   sketch's 4,096, so every query evicted) and +5.0% for the cache path.
+# DoT, sinkhole path, CPU per query at 10,000 qps (4 TLS connections; query log on, metrics
+# off; load average about 12, one run, so the ratio is the figure):
+#   NAMES=100000 SECS=4 LEGS=1 bash bench/load.sh
+#       winsink 29.75 us, Unbound 31.00 us (0.96x); max QPS (one dnsperf, 8 connections):
+#       winsink 39.0k, Unbound 15.2k; 0 lost by either. (Unbound's DoH in the same run:
+#       32.25 us, 12.1k max QPS.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +53,7 @@ NAMES=${NAMES:-1000000}
 SECS=${SECS:-10}
 RATE=${RATE:-20000}
 . tests/lib.sh
-need dnsperf unbound unbound-checkconf dig taskset python3
+need dnsperf unbound unbound-checkconf dig taskset python3 openssl
 workdir winsink-bench
 
 echo "# building winsink (release)" >&2
@@ -100,13 +115,20 @@ start_unbound "$WORK/up.conf" "$UP_PORT" ready.bench.test taskset -c 1
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
+# The transport of at_rate and measure: MODE=dot|doh (default udp); DOH_URI for doh (POST).
+via() {
+    VIA=(-m "${MODE:-udp}")
+    [[ -z ${DOH_URI:-} ]] || VIA+=(-O "doh-uri=$DOH_URI" -O doh-method=POST)
+}
+
 # at_rate LABEL PID PORT QUERYFILE: dnsperf at RATE qps for SECS seconds; prints the line and
 # keeps the CPU per query (us) in $CPU_US.
 at_rate() {
     local label=$1 pid=$2 port=$3 qfile=$4 maxq=${5:-}
+    via
     local t0 t1 out done lost rcodes
     t0=$(cpu_ticks "$pid")
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -Q "$RATE" -c 4 -q 500 2>&1)
+    out=$(taskset -c 1 dnsperf "${VIA[@]}" -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -Q "$RATE" -c 4 -q 500 2>&1)
     t1=$(cpu_ticks "$pid")
     done=$(awk '/Queries completed/ {print $3}' <<<"$out")
     lost=$(awk '/Queries lost/ {print $3}' <<<"$out")
@@ -129,10 +151,11 @@ PY
 # measure LABEL PID PORT QUERYFILE: warm the caches, max QPS, then at_rate.
 measure() {
     local label=$1 pid=$2 port=$3 qfile=$4
+    via
     # warm: fill caches
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -n 1 -q 100 >/dev/null 2>&1 || true
+    taskset -c 1 dnsperf "${VIA[@]}" -s 127.0.0.1 -p "$port" -d "$qfile" -n 1 -q 100 >/dev/null 2>&1 || true
     local maxq
-    maxq=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -c 8 -q 1000 2>&1 \
+    maxq=$(taskset -c 1 dnsperf "${VIA[@]}" -s 127.0.0.1 -p "$port" -d "$qfile" -l "$SECS" -c 8 -q 1000 2>&1 \
         | awk '/Queries per second/ {print $4}')
     at_rate "$label" "$pid" "$port" "$qfile" "$maxq"
 }
@@ -241,3 +264,59 @@ for path, on, off in [("sinkhole", sys.argv[2], sys.argv[3]), ("cache-hit", sys.
           f"off {' '.join(f'{x:.2f}' for x in off)} us (mean {moff:.2f}): "
           f"on/off {(mon / moff - 1) * 100:+.1f}%, spread between legs of one setting {spread:.1f}%")
 PY
+
+# --- DoT and DoH: winsink's listeners against Unbound's, the same blocklist ---------
+[[ ${ENCRYPTED:-1} == 1 ]] || exit 0
+RATE=${ENC_RATE:-10000}
+echo "# a lab CA and a server certificate for the DoT/DoH leg" >&2
+mkdir -p "$WORK/tls"
+(
+    cd "$WORK/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=bench lab CA" -keyout ca.key -out ca.pem 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=dns.bench.test" \
+        -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=DNS:dns.bench.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >ext.cnf
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile ext.cnf -out server.pem 2>/dev/null
+)
+# encrypted LABEL PID TLS_PORT HTTPS_PORT: the sinkhole path over DoT (then DoH, DOH=1).
+encrypted() {
+    MODE=dot measure "$1 sinkhole dot" "$2" "$3" "$WORK/q-sinkhole.txt"
+    [[ ${DOH:-0} == 1 ]] || return 0
+    MODE=doh DOH_URI="https://127.0.0.1:$4/dns-query" \
+        measure "$1 sinkhole doh" "$2" "$4" "$WORK/q-sinkhole.txt"
+}
+
+U_PORT=$(free_port); U_TLS=$(free_port); U_HTTPS=$(free_port)
+{
+    bench_unbound_conf "$U_PORT" "$WORK/unbound-block.conf"
+    cat <<CONF
+    interface: 127.0.0.1@$U_TLS
+    interface: 127.0.0.1@$U_HTTPS
+    tls-port: $U_TLS
+    https-port: $U_HTTPS
+    http-endpoint: "/dns-query"
+    tls-service-key: "$WORK/tls/server.key"
+    tls-service-pem: "$WORK/tls/server.pem"
+CONF
+} >"$WORK/unbound-enc.conf"
+echo "# starting unbound with DoT and DoH" >&2
+start_unbound "$WORK/unbound-enc.conf" "$U_PORT" ready.bench.test taskset -c 0
+U_PID=$UNBOUND_PID
+encrypted unbound "$U_PID" "$U_TLS" "$U_HTTPS"
+kill "$U_PID"; wait "$U_PID" 2>/dev/null || true
+
+W_PORT=$(free_port); W_TLS=$(free_port); W_HTTPS=$(free_port)
+winsink_config '[]' "$WORK/log/queries-enc.log" \
+    | sed "/^\[server\]/a listen_tls = [\"127.0.0.1:$W_TLS\"]\nlisten_https = [\"127.0.0.1:$W_HTTPS\"]" \
+    >"$WORK/winsink-enc.toml"
+printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$WORK/tls/server.pem" "$WORK/tls/server.key" \
+    >>"$WORK/winsink-enc.toml"
+echo "# starting winsink with DoT and DoH" >&2
+taskset -c 0 "$WINSINK" run --config "$WORK/winsink-enc.toml" --listen "127.0.0.1:$W_PORT" \
+    --upstream "udp://127.0.0.1:$UP_PORT" >"$WORK/winsink-enc.out" 2>"$WORK/winsink-enc.err" &
+W_PID=$!; track "$W_PID"
+wait_dns "$W_PORT" ready.bench.test 60
+encrypted "winsink (log on, metrics off)" "$W_PID" "$W_TLS" "$W_HTTPS"
+echo "winsink query-log lines (DoT and DoH): $(wc -l <"$WORK/log/queries-enc.log")"

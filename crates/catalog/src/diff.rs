@@ -193,8 +193,45 @@ pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
     let mut d = CatalogDiff::default();
     let old_by_id: HashMap<&str, &Area> = old.areas.iter().map(|a| (a.id.as_str(), a)).collect();
     let new_ids: BTreeSet<&str> = new.areas.iter().map(|a| a.id.as_str()).collect();
+    let renamed_from = pair_renamed(old, new, &old_by_id, &new_ids);
+    let mut unmatched = Unmatched::default();
+    for n in &new.areas {
+        let partner = old_by_id
+            .get(n.id.as_str())
+            .copied()
+            .or_else(|| renamed_from.get(n.id.as_str()).copied());
+        match partner {
+            Some(o) => compare_areas(&mut d, o, n, &mut unmatched),
+            None => {
+                d.areas_added.push(area_ref(n));
+                unmatched
+                    .came
+                    .extend(n.endpoints.iter().map(|e| endpoint_ref(&n.id, e)));
+            }
+        }
+    }
+    let paired_old: BTreeSet<&str> = renamed_from.values().map(|a| a.id.as_str()).collect();
+    for o in &old.areas {
+        if new_ids.contains(o.id.as_str()) || paired_old.contains(o.id.as_str()) {
+            continue;
+        }
+        d.areas_removed.push(area_ref(o));
+        for e in &o.endpoints {
+            unmatched.gone(&o.id, e);
+        }
+    }
+    unmatched.settle(&mut d, old);
+    d
+}
 
-    // Pair areas: by id, then renamed ones by their pattern sets.
+/// New areas whose id is not in the old catalog, paired with the one old area (whose id
+/// is not in the new catalog) that has exactly the same patterns: renamed areas.
+fn pair_renamed<'a>(
+    old: &'a Catalog,
+    new: &'a Catalog,
+    old_by_id: &HashMap<&str, &Area>,
+    new_ids: &BTreeSet<&str>,
+) -> HashMap<&'a str, &'a Area> {
     let patterns_of =
         |a: &Area| -> BTreeSet<String> { a.endpoints.iter().map(|e| e.pattern.clone()).collect() };
     let old_unpaired: Vec<&Area> = old
@@ -222,128 +259,125 @@ pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
             }
         }
     }
+    renamed_from
+}
 
-    // Per pattern: the (old area, endpoint) pairs and (new area, endpoint) pairs that are
-    // not matched, to find moves once every pair of areas is compared.
-    let mut gone: BTreeMap<String, Vec<EndpointRef>> = BTreeMap::new();
-    let mut came: Vec<EndpointRef> = Vec::new();
+/// Endpoints not matched within a pair of areas, to find moves once every pair of areas
+/// is compared.
+#[derive(Default)]
+struct Unmatched {
+    /// Per pattern: the (old area, endpoint) pairs no new area of the pair has.
+    gone: BTreeMap<String, Vec<EndpointRef>>,
+    /// The (new area, endpoint) pairs no old area of the pair had.
+    came: Vec<EndpointRef>,
+}
 
-    for n in &new.areas {
-        let partner = old_by_id
-            .get(n.id.as_str())
-            .copied()
-            .or_else(|| renamed_from.get(n.id.as_str()).copied());
-        let Some(o) = partner else {
-            d.areas_added.push(area_ref(n));
-            came.extend(n.endpoints.iter().map(|e| endpoint_ref(&n.id, e)));
-            continue;
-        };
-        if o.id != n.id || o.name != n.name {
-            d.areas_renamed.push(Renamed {
-                old_id: o.id.clone(),
-                new_id: n.id.clone(),
-                old_name: o.name.clone(),
-                new_name: n.name.clone(),
-            });
+impl Unmatched {
+    fn gone(&mut self, area: &str, e: &Endpoint) {
+        self.gone
+            .entry(e.pattern.clone())
+            .or_default()
+            .push(endpoint_ref(area, e));
+    }
+
+    /// Moves (a pattern exactly one area lost and exactly one gained), then what is left:
+    /// added endpoints in the new catalog's order, removed ones in the old catalog's.
+    fn settle(mut self, d: &mut CatalogDiff, old: &Catalog) {
+        let came_count = self.came.iter().fold(HashMap::new(), |mut m, e| {
+            *m.entry(e.pattern.clone()).or_insert(0usize) += 1;
+            m
+        });
+        let mut moved: BTreeSet<String> = BTreeSet::new();
+        for e in &self.came {
+            if came_count.get(&e.pattern) == Some(&1) {
+                if let Some([from]) = self.gone.get(&e.pattern).map(Vec::as_slice) {
+                    d.endpoints_moved.push(Moved {
+                        pattern: e.pattern.clone(),
+                        from: from.area.clone(),
+                        to: e.area.clone(),
+                    });
+                    moved.insert(e.pattern.clone());
+                }
+            }
         }
-        if o.impact != n.impact {
-            d.impacts_changed
-                .push(text_change(&n.id, None, &o.impact, &n.impact));
-        }
-        if o.turn_off != n.turn_off {
-            d.turn_off_changed.push(LinkChange {
-                area: n.id.clone(),
-                old: o.turn_off.clone(),
-                new: n.turn_off.clone(),
-            });
-        }
-        let old_eps: HashMap<&str, &Endpoint> = o
-            .endpoints
-            .iter()
-            .map(|e| (e.pattern.as_str(), e))
+        d.endpoints_added = self
+            .came
+            .into_iter()
+            .filter(|e| !moved.contains(&e.pattern))
             .collect();
-        let new_patterns: BTreeSet<&str> = n.endpoints.iter().map(|e| e.pattern.as_str()).collect();
-        for e in &n.endpoints {
-            let Some(oe) = old_eps.get(e.pattern.as_str()) else {
-                came.push(endpoint_ref(&n.id, e));
-                continue;
-            };
-            if oe.description != e.description {
-                d.descriptions_changed.push(text_change(
-                    &n.id,
-                    Some(&e.pattern),
-                    &oe.description,
-                    &e.description,
-                ));
-            }
-            if oe.protocols != e.protocols {
-                d.protocols_changed.push(ProtocolChange {
-                    area: n.id.clone(),
-                    pattern: e.pattern.clone(),
-                    old: oe.protocols.clone(),
-                    new: e.protocols.clone(),
-                });
-            }
-        }
-        for e in o
-            .endpoints
-            .iter()
-            .filter(|e| !new_patterns.contains(e.pattern.as_str()))
-        {
-            gone.entry(e.pattern.clone())
-                .or_default()
-                .push(endpoint_ref(&o.id, e));
-        }
-    }
-    let paired_old: BTreeSet<&str> = renamed_from.values().map(|a| a.id.as_str()).collect();
-    for o in &old.areas {
-        if new_ids.contains(o.id.as_str()) || paired_old.contains(o.id.as_str()) {
-            continue;
-        }
-        d.areas_removed.push(area_ref(o));
-        for e in &o.endpoints {
-            gone.entry(e.pattern.clone())
-                .or_default()
-                .push(endpoint_ref(&o.id, e));
-        }
-    }
-
-    // Moves: a pattern exactly one area lost and exactly one gained.
-    let came_count = came.iter().fold(HashMap::new(), |mut m, e| {
-        *m.entry(e.pattern.clone()).or_insert(0usize) += 1;
-        m
-    });
-    let mut moved: BTreeSet<String> = BTreeSet::new();
-    for e in &came {
-        if came_count.get(&e.pattern) == Some(&1) {
-            if let Some([from]) = gone.get(&e.pattern).map(Vec::as_slice) {
-                d.endpoints_moved.push(Moved {
-                    pattern: e.pattern.clone(),
-                    from: from.area.clone(),
-                    to: e.area.clone(),
-                });
-                moved.insert(e.pattern.clone());
-            }
-        }
-    }
-    d.endpoints_added = came
-        .into_iter()
-        .filter(|e| !moved.contains(&e.pattern))
-        .collect();
-    // Removed endpoints in the old catalog's order.
-    for o in &old.areas {
-        for e in &o.endpoints {
-            if moved.contains(&e.pattern) {
-                continue;
-            }
-            if let Some(list) = gone.get_mut(&e.pattern) {
-                if let Some(i) = list.iter().position(|g| g.area == o.id) {
-                    d.endpoints_removed.push(list.remove(i));
+        for o in &old.areas {
+            for e in &o.endpoints {
+                if moved.contains(&e.pattern) {
+                    continue;
+                }
+                if let Some(list) = self.gone.get_mut(&e.pattern) {
+                    if let Some(i) = list.iter().position(|g| g.area == o.id) {
+                        d.endpoints_removed.push(list.remove(i));
+                    }
                 }
             }
         }
     }
-    d
+}
+
+/// An old area `o` and its new counterpart `n` (same id, or renamed): their name,
+/// impact, turn-off link and shared endpoints; endpoints only one of them has go to
+/// `unmatched`.
+fn compare_areas(d: &mut CatalogDiff, o: &Area, n: &Area, unmatched: &mut Unmatched) {
+    if o.id != n.id || o.name != n.name {
+        d.areas_renamed.push(Renamed {
+            old_id: o.id.clone(),
+            new_id: n.id.clone(),
+            old_name: o.name.clone(),
+            new_name: n.name.clone(),
+        });
+    }
+    if o.impact != n.impact {
+        d.impacts_changed
+            .push(text_change(&n.id, None, &o.impact, &n.impact));
+    }
+    if o.turn_off != n.turn_off {
+        d.turn_off_changed.push(LinkChange {
+            area: n.id.clone(),
+            old: o.turn_off.clone(),
+            new: n.turn_off.clone(),
+        });
+    }
+    let old_eps: HashMap<&str, &Endpoint> = o
+        .endpoints
+        .iter()
+        .map(|e| (e.pattern.as_str(), e))
+        .collect();
+    let new_patterns: BTreeSet<&str> = n.endpoints.iter().map(|e| e.pattern.as_str()).collect();
+    for e in &n.endpoints {
+        let Some(oe) = old_eps.get(e.pattern.as_str()) else {
+            unmatched.came.push(endpoint_ref(&n.id, e));
+            continue;
+        };
+        if oe.description != e.description {
+            d.descriptions_changed.push(text_change(
+                &n.id,
+                Some(&e.pattern),
+                &oe.description,
+                &e.description,
+            ));
+        }
+        if oe.protocols != e.protocols {
+            d.protocols_changed.push(ProtocolChange {
+                area: n.id.clone(),
+                pattern: e.pattern.clone(),
+                old: oe.protocols.clone(),
+                new: e.protocols.clone(),
+            });
+        }
+    }
+    for e in o
+        .endpoints
+        .iter()
+        .filter(|e| !new_patterns.contains(e.pattern.as_str()))
+    {
+        unmatched.gone(&o.id, e);
+    }
 }
 
 fn area_ref(a: &Area) -> AreaRef {

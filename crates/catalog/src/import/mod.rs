@@ -429,19 +429,7 @@ pub enum ImportError {
 
 /// Imports a page. See the [module documentation](self) for the format.
 pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
-    let url = options.url.trim();
-    let lower = url.to_ascii_lowercase();
-    let host = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("");
-    if host.is_empty() || url.contains(char::is_whitespace) {
-        return Err(ImportError::InvalidUrl {
-            url: options.url.clone(),
-        });
-    }
-
+    let url = checked_url(&options.url)?;
     let (text, repaired) = if options.repair_mojibake {
         mojibake::repair(page)
     } else {
@@ -450,72 +438,40 @@ pub fn import(page: &str, options: &ImportOptions) -> Result<Imported, ImportErr
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let lines: Vec<&str> = text.lines().collect();
     let (front, body) = front_matter(&lines);
-    let mut parser = Parser {
-        url: url.to_owned(),
-        title: front.title.unwrap_or_default(),
-        headings: Vec::new(),
-        prose: Vec::new(),
-        pending_turn_off: None,
-        heading_area: None,
-        tables: 0,
-        endpoint_tables: 0,
-        rows: 0,
-        current_area: None,
-        description: None,
-        skipped: Vec::new(),
-        builder: Builder::default(),
-        reference: options.areas_from.as_ref().map(|c| {
-            let mut m: HashMap<String, Vec<(String, String)>> = HashMap::new();
-            for a in &c.areas {
-                for e in &a.endpoints {
-                    m.entry(e.pattern.clone())
-                        .or_default()
-                        .push((a.id.clone(), a.name.clone()));
-                }
-            }
-            m
-        }),
-        flat: FlatAssignment::default(),
-    };
+    let reference = options.areas_from.as_ref().map(areas_by_pattern);
+    let mut parser = Parser::new(url, front.title.unwrap_or_default(), reference);
     parser.run(&lines, body);
+    parser.finish(lines.len(), front.date.unwrap_or_default(), repaired)
+}
 
-    if parser.endpoint_tables == 0 {
-        return Err(ImportError::NoEndpointTable {
-            tables: parser.tables,
-            lines: lines.len(),
+/// The page URL, trimmed, if it is an `http(s)://` URL with a host and no spaces.
+fn checked_url(given: &str) -> Result<&str, ImportError> {
+    let url = given.trim();
+    let lower = url.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    if host.is_empty() || url.contains(char::is_whitespace) {
+        return Err(ImportError::InvalidUrl {
+            url: given.to_owned(),
         });
     }
-    let mut skipped = parser.skipped;
-    skipped.sort_by_key(|s| s.line);
-    let builder = parser.builder;
-    if builder.areas.iter().all(|a| a.endpoints.is_empty()) {
-        return Err(ImportError::NoEndpoints { skipped });
+    Ok(url)
+}
+
+/// Pattern → (area id, area name) of each area of `catalog` that lists it.
+fn areas_by_pattern(catalog: &Catalog) -> HashMap<String, Vec<(String, String)>> {
+    let mut m: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for a in &catalog.areas {
+        for e in &a.endpoints {
+            m.entry(e.pattern.clone())
+                .or_default()
+                .push((a.id.clone(), a.name.clone()));
+        }
     }
-    let mut areas = builder.areas;
-    for area in &mut areas {
-        area.impact = area.derived_impact();
-    }
-    let title = if parser.title.is_empty() {
-        url.rsplit('/').next().unwrap_or(url).to_owned()
-    } else {
-        parser.title
-    };
-    Ok(Imported {
-        catalog: Catalog {
-            source: Source {
-                title,
-                url: url.to_owned(),
-                date: front.date.unwrap_or_default(),
-                sections: builder.sections,
-            },
-            areas,
-        },
-        skipped,
-        merged: builder.merged,
-        repaired,
-        rows: parser.rows,
-        flat: parser.flat,
-    })
+    m
 }
 
 #[derive(Debug, Default)]
@@ -589,6 +545,24 @@ fn heading(line: &str) -> Option<(usize, String)> {
 fn is_table_line(line: &str) -> bool {
     let b = line.as_bytes();
     (0..b.len()).any(|i| b[i] == b'|' && (i == 0 || b[i - 1] != b'\\'))
+}
+
+/// The non-empty `<br>`-separated pieces of a Destination cell.
+fn destination_pieces(cell: &str) -> Vec<&str> {
+    text::split_br(cell)
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .collect()
+}
+
+/// Why a row with no destination is skipped: it is empty, or only its other cells
+/// have text.
+fn empty_or_no_destination(cells: &[&str]) -> SkipReason {
+    if cells.iter().all(|c| c.trim().is_empty()) {
+        SkipReason::EmptyRow
+    } else {
+        SkipReason::NoDestination
+    }
 }
 
 /// The cells of a table row, outer pipes removed.
@@ -689,6 +663,72 @@ struct Parser {
 }
 
 impl Parser {
+    fn new(
+        url: &str,
+        title: String,
+        reference: Option<HashMap<String, Vec<(String, String)>>>,
+    ) -> Self {
+        Self {
+            url: url.to_owned(),
+            title,
+            headings: Vec::new(),
+            prose: Vec::new(),
+            pending_turn_off: None,
+            heading_area: None,
+            tables: 0,
+            endpoint_tables: 0,
+            rows: 0,
+            current_area: None,
+            description: None,
+            skipped: Vec::new(),
+            builder: Builder::default(),
+            reference,
+            flat: FlatAssignment::default(),
+        }
+    }
+
+    /// The import, once [`Parser::run`] has read the page's `lines` lines; or why the
+    /// page gave none.
+    fn finish(self, lines: usize, date: String, repaired: usize) -> Result<Imported, ImportError> {
+        if self.endpoint_tables == 0 {
+            return Err(ImportError::NoEndpointTable {
+                tables: self.tables,
+                lines,
+            });
+        }
+        let mut skipped = self.skipped;
+        skipped.sort_by_key(|s| s.line);
+        let builder = self.builder;
+        if builder.areas.iter().all(|a| a.endpoints.is_empty()) {
+            return Err(ImportError::NoEndpoints { skipped });
+        }
+        let mut areas = builder.areas;
+        for area in &mut areas {
+            area.impact = area.derived_impact();
+        }
+        let title = if self.title.is_empty() {
+            self.url.rsplit('/').next().unwrap_or(&self.url).to_owned()
+        } else {
+            self.title
+        };
+        Ok(Imported {
+            catalog: Catalog {
+                source: Source {
+                    title,
+                    url: self.url,
+                    date,
+                    sections: builder.sections,
+                },
+                areas,
+            },
+            skipped,
+            merged: builder.merged,
+            repaired,
+            rows: self.rows,
+            flat: self.flat,
+        })
+    }
+
     fn run(&mut self, lines: &[&str], start: usize) {
         let mut i = start;
         let mut fence: Option<&str> = None;
@@ -885,57 +925,33 @@ impl Parser {
         self.close_description();
     }
 
+    /// A row of an area table: an Area cell opens an area (a row without one continues
+    /// the area above), a Description cell describes the destinations from here on, and
+    /// each destination of the Destination cell is one endpoint.
     fn row(&mut self, line: usize, row: &str, cols: &Columns, dest_col: usize, section: &str) {
         let cells = split_cells(row);
-        if cells.len() > cols.count && cells[cols.count..].iter().any(|c| !c.trim().is_empty()) {
-            self.skip(
-                line,
-                SkipReason::ExtraCells {
-                    found: cells.len(),
-                    expected: cols.count,
-                },
-            );
+        if self.skip_extra_cells(line, &cells, cols) {
             return;
         }
         let cell = |col: Option<usize>| col.and_then(|c| cells.get(c)).copied().unwrap_or("");
         let mut has_content = false;
-
         if cols.area.is_some() {
-            let name = text::clean_inline(cell(cols.area));
-            if !name.is_empty() {
-                has_content = true;
-                self.close_description();
-                let id = slug(&name);
-                if id.is_empty() {
-                    self.current_area = None;
-                    self.skip(line, SkipReason::UnnamedArea { name });
-                    return;
-                }
-                self.current_area = Some(self.builder.area(&id, &name));
-            }
-            let description = text::clean_description(cell(cols.description), &self.url);
-            if !description.is_empty() {
-                has_content = true;
-                self.close_description();
-                self.description = Some(Description {
-                    text: description,
-                    line,
-                    used: false,
-                });
+            match self.area_cells(line, cell(cols.area), cell(cols.description)) {
+                Some(content) => has_content = content,
+                None => return,
             }
         }
-
-        let dest = cell(Some(dest_col));
-        let protocols = text::protocols(cell(cols.protocol));
         let Some(area) = self.current_area else {
-            if cells.iter().any(|c| !c.trim().is_empty()) {
-                self.skip(line, SkipReason::BeforeArea);
+            let reason = if cells.iter().any(|c| !c.trim().is_empty()) {
+                SkipReason::BeforeArea
             } else {
-                self.skip(line, SkipReason::EmptyRow);
-            }
+                SkipReason::EmptyRow
+            };
+            self.skip(line, reason);
             return;
         };
-
+        let dest = cell(Some(dest_col));
+        let protocols = text::protocols(cell(cols.protocol));
         let mut rest = dest.to_owned();
         if let Some(link) = text::links(dest).into_iter().find(text::is_turn_off_link) {
             has_content = true;
@@ -943,50 +959,97 @@ impl Parser {
             self.set_turn_off(area, url, line);
             rest = format!("{}{}", &dest[..link.range.0], &dest[link.range.1..]);
         }
-        let pieces: Vec<&str> = text::split_br(&rest)
-            .into_iter()
-            .filter(|p| !p.trim().is_empty())
-            .collect();
+        let pieces = destination_pieces(&rest);
         if pieces.is_empty() {
             if !has_content {
-                let reason = if cells.iter().all(|c| c.trim().is_empty()) {
-                    SkipReason::EmptyRow
-                } else {
-                    SkipReason::NoDestination
-                };
-                self.skip(line, reason);
+                self.skip(line, empty_or_no_destination(&cells));
             }
             return;
         }
         for piece in pieces {
-            match text::destination(piece) {
-                Ok(d) => {
-                    let description = match &mut self.description {
-                        Some(desc) => {
-                            desc.used = true;
-                            desc.text.clone()
-                        }
-                        None => String::new(),
-                    };
-                    self.builder.add(
-                        area,
-                        Endpoint {
-                            pattern: d.pattern,
-                            original: d.original,
-                            protocols: protocols.clone(),
-                            description,
-                            sections: Vec::new(),
-                        },
-                        section,
-                    );
+            let Some(d) = self.destination(line, piece) else {
+                continue;
+            };
+            let description = match &mut self.description {
+                Some(desc) => {
+                    desc.used = true;
+                    desc.text.clone()
                 }
-                Err(why) => self.skip(
+                None => String::new(),
+            };
+            self.builder.add(
+                area,
+                Endpoint {
+                    pattern: d.pattern,
+                    original: d.original,
+                    protocols: protocols.clone(),
+                    description,
+                    sections: Vec::new(),
+                },
+                section,
+            );
+        }
+    }
+
+    /// The Area and Description cells of a row: a name opens that area, a description
+    /// replaces the one in force. `Some(whether either had content)`, or `None` when the
+    /// row is skipped (an area name with nothing to make an id of).
+    fn area_cells(&mut self, line: usize, area: &str, description: &str) -> Option<bool> {
+        let mut has_content = false;
+        let name = text::clean_inline(area);
+        if !name.is_empty() {
+            has_content = true;
+            self.close_description();
+            let id = slug(&name);
+            if id.is_empty() {
+                self.current_area = None;
+                self.skip(line, SkipReason::UnnamedArea { name });
+                return None;
+            }
+            self.current_area = Some(self.builder.area(&id, &name));
+        }
+        let description = text::clean_description(description, &self.url);
+        if !description.is_empty() {
+            has_content = true;
+            self.close_description();
+            self.description = Some(Description {
+                text: description,
+                line,
+                used: false,
+            });
+        }
+        Some(has_content)
+    }
+
+    /// Skips a row with non-empty cells beyond the header's; `true` if it did.
+    fn skip_extra_cells(&mut self, line: usize, cells: &[&str], cols: &Columns) -> bool {
+        let extra =
+            cells.len() > cols.count && cells[cols.count..].iter().any(|c| !c.trim().is_empty());
+        if extra {
+            self.skip(
+                line,
+                SkipReason::ExtraCells {
+                    found: cells.len(),
+                    expected: cols.count,
+                },
+            );
+        }
+        extra
+    }
+
+    /// One destination of a Destination cell, or `None` with the piece skipped.
+    fn destination(&mut self, line: usize, piece: &str) -> Option<text::Destination> {
+        match text::destination(piece) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.skip(
                     line,
                     SkipReason::NotADestination {
                         text: piece.trim().to_owned(),
                         why: why.to_string(),
                     },
-                ),
+                );
+                None
             }
         }
     }
@@ -997,45 +1060,20 @@ impl Parser {
     /// continuation rows), so an empty Description cell is an empty description.
     fn flat_row(&mut self, line: usize, row: &str, cols: &Columns, dest_col: usize, section: &str) {
         let cells = split_cells(row);
-        if cells.len() > cols.count && cells[cols.count..].iter().any(|c| !c.trim().is_empty()) {
-            self.skip(
-                line,
-                SkipReason::ExtraCells {
-                    found: cells.len(),
-                    expected: cols.count,
-                },
-            );
+        if self.skip_extra_cells(line, &cells, cols) {
             return;
         }
         let cell = |col: Option<usize>| col.and_then(|c| cells.get(c)).copied().unwrap_or("");
         let description = text::clean_description(cell(cols.description), &self.url);
         let protocols = text::protocols(cell(cols.protocol));
-        let pieces: Vec<&str> = text::split_br(cell(Some(dest_col)))
-            .into_iter()
-            .filter(|p| !p.trim().is_empty())
-            .collect();
+        let pieces = destination_pieces(cell(Some(dest_col)));
         if pieces.is_empty() {
-            let reason = if cells.iter().all(|c| c.trim().is_empty()) {
-                SkipReason::EmptyRow
-            } else {
-                SkipReason::NoDestination
-            };
-            self.skip(line, reason);
+            self.skip(line, empty_or_no_destination(&cells));
             return;
         }
         for piece in pieces {
-            let d = match text::destination(piece) {
-                Ok(d) => d,
-                Err(why) => {
-                    self.skip(
-                        line,
-                        SkipReason::NotADestination {
-                            text: piece.trim().to_owned(),
-                            why: why.to_string(),
-                        },
-                    );
-                    continue;
-                }
+            let Some(d) = self.destination(line, piece) else {
+                continue;
             };
             let areas = self
                 .reference

@@ -58,6 +58,16 @@ fn opt(s: Option<&String>) -> String {
 /// Renders the report as one HTML file.
 pub(crate) fn render(r: &Report) -> String {
     let mut s = String::new();
+    head(&mut s, r);
+    totals(&mut s, r);
+    areas(&mut s, r);
+    days_and_clients(&mut s, r);
+    uncatalogued(&mut s, r);
+    s
+}
+
+/// The document head, the summary line, the inputs and lines that are not query lines.
+fn head(s: &mut String, r: &Report) {
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     let _ = writeln!(
@@ -102,7 +112,10 @@ pub(crate) fn render(r: &Report) -> String {
         s.push_str(&ex.join("; "));
         s.push_str("</p>\n");
     }
+}
 
+/// The decisions and rcodes.
+fn totals(s: &mut String, r: &Report) {
     s.push_str("<h2>Totals</h2>\n<table><tr>");
     for d in r.totals.decisions.keys() {
         let _ = write!(s, "<th class=n>{}</th>", esc(d));
@@ -118,9 +131,12 @@ pub(crate) fn render(r: &Report) -> String {
         let _ = write!(s, "<tr><td>{}</td><td class=n>{v}</td></tr>", esc(k));
     }
     s.push_str("</table>\n");
+}
 
+/// The area chart and table, then each asked area's endpoints in a `<details>`.
+fn areas(s: &mut String, r: &Report) {
     s.push_str("<h2>Areas</h2>\n");
-    area_chart(&mut s, r);
+    area_chart(s, r);
     s.push_str(
         "<table><tr><th>Area</th><th>Action</th><th class=n>Queries</th><th class=n>Blocked</th>\
          <th class=n>Would block</th><th class=n>Allowed</th><th class=n>Clients</th>\
@@ -139,7 +155,7 @@ pub(crate) fn render(r: &Report) -> String {
             esc(&a.name),
             esc(&a.id)
         );
-        figure_cells(&mut s, &a.figures);
+        figure_cells(s, &a.figures);
         s.push_str("</tr>\n");
     }
     s.push_str("</table>\n");
@@ -160,7 +176,7 @@ pub(crate) fn render(r: &Report) -> String {
         );
         for e in a.endpoints.iter().filter(|e| e.figures.queries > 0) {
             let _ = write!(s, "<tr><td><code>{}</code></td>", esc(&e.pattern));
-            figure_cells(&mut s, &e.figures);
+            figure_cells(s, &e.figures);
             let names: Vec<String> = e
                 .names
                 .iter()
@@ -170,9 +186,12 @@ pub(crate) fn render(r: &Report) -> String {
         }
         s.push_str("</table></details>\n");
     }
+}
 
+/// The per-day chart and the clients table.
+fn days_and_clients(s: &mut String, r: &Report) {
     s.push_str("<h2>Per day (UTC)</h2>\n");
-    day_chart(&mut s, r);
+    day_chart(s, r);
 
     s.push_str("<h2>Clients</h2>\n<table><tr><th>Client</th><th class=n>Queries</th><th class=n>Blocked</th><th>First seen</th><th>Last seen</th><th>Queries per area</th></tr>\n");
     for c in &r.clients {
@@ -193,7 +212,10 @@ pub(crate) fn render(r: &Report) -> String {
         );
     }
     s.push_str("</table>\n");
+}
 
+/// The names not in the catalog, and the end of the document.
+fn uncatalogued(s: &mut String, r: &Report) {
     let u = &r.uncatalogued;
     let _ = writeln!(
         s,
@@ -215,7 +237,6 @@ pub(crate) fn render(r: &Report) -> String {
         );
     }
     s.push_str("</table>\n<p class=muted>Made by <code>winsink report --format html</code>.</p>\n</body></html>\n");
-    s
 }
 
 fn figure_cells(s: &mut String, f: &FiguresReport) {

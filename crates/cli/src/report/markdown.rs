@@ -32,6 +32,14 @@ pub(crate) const UNCATALOGUED_AREA: &str = "Uncatalogued Microsoft names";
 /// Renders the report as a page.
 pub(crate) fn render(r: &Report) -> String {
     let mut s = String::new();
+    front_matter(&mut s, r);
+    areas(&mut s, r);
+    uncatalogued(&mut s, r);
+    s
+}
+
+/// The front matter (`ms.date` from the last query) and the introduction.
+fn front_matter(s: &mut String, r: &Report) {
     let date = r
         .last_seen
         .as_deref()
@@ -62,7 +70,10 @@ pub(crate) fn render(r: &Report) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
 
+/// The catalog areas asked for, as the page's area table: one row per endpoint.
+fn areas(s: &mut String, r: &Report) {
     s.push_str("## Catalog areas seen in this lab\n\n");
     s.push_str(
         "| Area | Description | Protocol | Destination | Queries | Blocked | Would block | \
@@ -107,7 +118,10 @@ pub(crate) fn render(r: &Report) -> String {
     if rows == 0 {
         s.push_str("\nNo catalog endpoint was asked for.\n");
     }
+}
 
+/// The uncatalogued names, as one more area table the importer reads back.
+fn uncatalogued(s: &mut String, r: &Report) {
     s.push_str("\n## Seen in this lab, not in the catalog\n\n");
     let u = &r.uncatalogued;
     let _ = writeln!(
@@ -125,7 +139,7 @@ pub(crate) fn render(r: &Report) -> String {
     );
     if u.names.is_empty() {
         s.push_str("None.\n");
-        return s;
+        return;
     }
     s.push_str("| Area | Description | Protocol | Destination | Queries | Clients | First seen | Last seen |\n");
     s.push_str("|---|---|---|---|---:|---:|---|---|\n");
@@ -151,7 +165,6 @@ pub(crate) fn render(r: &Report) -> String {
             n.last_seen.as_deref().unwrap_or("")
         );
     }
-    s
 }
 
 /// A Destination cell: the pattern as written (the page writes `*` bare, and the importer

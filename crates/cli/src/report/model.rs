@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::index::Index;
-use super::tally::{Figures, Span, Tally, DECISIONS, OTHER};
+use super::tally::{AreaTally, EndpointTally, Figures, Span, Tally, DECISIONS, OTHER};
 use super::time;
 
 /// The whole report.
@@ -239,158 +239,13 @@ pub(crate) struct Request<'a> {
 /// Builds the report.
 pub(crate) fn build(t: Tally, req: Request<'_>) -> Report {
     let index = req.index;
-    let ip_of: Vec<String> = t.clients.iter().map(|(ip, _)| ip.to_string()).collect();
-    let area_id = |slot: usize| -> String {
-        match index.areas.get(slot) {
-            Some(a) => a.id.clone(),
-            None => t.extra_areas[slot - index.areas.len()].id.to_string(),
-        }
-    };
-
-    let mut areas = Vec::with_capacity(t.areas.len());
-    for (slot, a) in t.areas.iter().enumerate() {
-        let def = index.areas.get(slot);
-        let mut endpoints = Vec::new();
-        let mut tallies: Vec<(&str, &super::tally::EndpointTally)> =
-            a.endpoints.iter().map(|(p, e)| (&**p, e)).collect();
-        let endpoint = |pattern: &str,
-                        in_catalog: bool,
-                        protocols: &[String],
-                        description: &str,
-                        e: Option<&super::tally::EndpointTally>| {
-            let mut names: Vec<NameCount> = e
-                .map(|e| {
-                    e.names
-                        .iter()
-                        .map(|(n, c)| NameCount {
-                            name: n.to_string(),
-                            queries: *c,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            names.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.name.cmp(&y.name)));
-            EndpointReport {
-                pattern: pattern.to_owned(),
-                in_catalog,
-                protocols: protocols.to_vec(),
-                description: description.to_owned(),
-                figures: e.map(|e| figures(&e.figures)).unwrap_or_default(),
-                names,
-            }
-        };
-        if let Some(def) = def {
-            for ep in &def.endpoints {
-                let e = a.endpoints.get(ep.pattern.as_str());
-                tallies.retain(|(p, _)| *p != ep.pattern);
-                endpoints.push(endpoint(
-                    &ep.pattern,
-                    true,
-                    &ep.protocols,
-                    &ep.description,
-                    e,
-                ));
-            }
-        }
-        tallies.sort_by_key(|(p, _)| *p);
-        for (p, e) in tallies {
-            endpoints.push(endpoint(p, false, &[], "", Some(e)));
-        }
-        let mut actions_seen: Vec<ActionSeen> = a
-            .actions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (n, span))| {
-                let span = (*n > 0).then_some(*span).flatten()?;
-                Some((i, *n, span))
-            })
-            .map(|(i, n, span)| ActionSeen {
-                action: DECISIONS[i],
-                queries: n,
-                first_seen: time::format(span.first),
-                last_seen: time::format(span.last),
-            })
-            .collect();
-        let latest = a
-            .actions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (n, span))| (*n > 0).then_some((i, (*span)?.last)))
-            .max_by_key(|(_, last)| *last)
-            .map(|(i, _)| DECISIONS[i]);
-        actions_seen.sort_by(|x, y| x.first_seen.cmp(&y.first_seen));
-        let (name, impact) = match def {
-            Some(d) => (d.name.clone(), d.impact.clone()),
-            None => (
-                t.extra_areas[slot - index.areas.len()].name.to_string(),
-                String::new(),
-            ),
-        };
-        areas.push(AreaReport {
-            id: area_id(slot),
-            name,
-            in_catalog: def.is_some(),
-            configured: def
-                .and_then(|d| d.configured)
-                .map(winsink_policy::Action::as_str),
-            action: latest,
-            actions_seen,
-            figures: figures(&a.figures),
-            impact,
-            endpoints,
-        });
-    }
-
-    let mut clients: Vec<ClientReport> = t
-        .clients
-        .iter()
-        .enumerate()
-        .map(|(i, (_, c))| {
-            let mut per_area: Vec<ClientArea> = c
-                .areas
-                .iter()
-                .map(|(slot, n)| ClientArea {
-                    id: area_id(*slot as usize),
-                    queries: *n,
-                })
-                .collect();
-            per_area.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.id.cmp(&y.id)));
-            ClientReport {
-                client: ip_of[i].clone(),
-                queries: c.queries,
-                blocked: c.blocked,
-                first_seen: first(c.seen),
-                last_seen: last(c.seen),
-                areas: per_area,
-            }
-        })
+    let areas = (0..t.areas.len())
+        .map(|slot| area_report(&t, index, slot))
         .collect();
-    clients.sort_by(|x, y| {
-        y.queries
-            .cmp(&x.queries)
-            .then_with(|| x.client.cmp(&y.client))
-    });
-
-    let mut names: Vec<NameReport> = t
-        .uncatalogued
-        .iter()
-        .map(|(n, u)| NameReport {
-            name: n.to_string(),
-            queries: u.queries,
-            clients: u.clients.len(),
-            first_seen: first(u.seen),
-            last_seen: last(u.seen),
-            decisions: decision_map(&u.decisions, false),
-        })
-        .collect();
-    names.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.name.cmp(&y.name)));
-    let distinct = names.len();
-    let unc_queries = names.iter().map(|n| n.queries).sum();
-    names.truncate(req.top);
-
+    let clients = client_reports(&t, index);
+    let uncatalogued = uncatalogued(&t, index, req.top);
     let mut days: Vec<(&i64, &[u64; OTHER + 1])> = t.days.iter().collect();
     days.sort_by_key(|(d, _)| **d);
-
     let mut decisions: BTreeMap<String, u64> = decision_map(&t.decisions, true)
         .into_iter()
         .filter(|(d, _)| *d != "other")
@@ -428,12 +283,7 @@ pub(crate) fn build(t: Tally, req: Request<'_>) -> Report {
             .collect(),
         areas,
         clients,
-        uncatalogued: Uncatalogued {
-            suffixes: index.suffixes.as_slice().to_vec(),
-            queries: unc_queries,
-            distinct,
-            names,
-        },
+        uncatalogued,
         other_names: t.other_names,
         days: days
             .into_iter()
@@ -443,5 +293,178 @@ pub(crate) fn build(t: Tally, req: Request<'_>) -> Report {
                 decisions: decision_map(counts, true),
             })
             .collect(),
+    }
+}
+
+/// The id of the area in `slot`: the index's areas first, then those only the log named.
+fn area_id(t: &Tally, index: &Index, slot: usize) -> String {
+    match index.areas.get(slot) {
+        Some(a) => a.id.clone(),
+        None => t.extra_areas[slot - index.areas.len()].id.to_string(),
+    }
+}
+
+/// The area in `slot`: its catalog endpoints in catalog order, then the patterns only
+/// the log named, sorted.
+fn area_report(t: &Tally, index: &Index, slot: usize) -> AreaReport {
+    let a = &t.areas[slot];
+    let def = index.areas.get(slot);
+    let mut endpoints = Vec::new();
+    let mut tallies: Vec<(&str, &EndpointTally)> =
+        a.endpoints.iter().map(|(p, e)| (&**p, e)).collect();
+    if let Some(def) = def {
+        for ep in &def.endpoints {
+            let e = a.endpoints.get(ep.pattern.as_str());
+            tallies.retain(|(p, _)| *p != ep.pattern);
+            endpoints.push(endpoint_report(
+                &ep.pattern,
+                true,
+                &ep.protocols,
+                &ep.description,
+                e,
+            ));
+        }
+    }
+    tallies.sort_by_key(|(p, _)| *p);
+    for (p, e) in tallies {
+        endpoints.push(endpoint_report(p, false, &[], "", Some(e)));
+    }
+    let (actions_seen, latest) = actions_seen(a);
+    let (name, impact) = match def {
+        Some(d) => (d.name.clone(), d.impact.clone()),
+        None => (
+            t.extra_areas[slot - index.areas.len()].name.to_string(),
+            String::new(),
+        ),
+    };
+    AreaReport {
+        id: area_id(t, index, slot),
+        name,
+        in_catalog: def.is_some(),
+        configured: def
+            .and_then(|d| d.configured)
+            .map(winsink_policy::Action::as_str),
+        action: latest,
+        actions_seen,
+        figures: figures(&a.figures),
+        impact,
+        endpoints,
+    }
+}
+
+/// One endpoint of an area, with the names that matched it, the most asked first.
+fn endpoint_report(
+    pattern: &str,
+    in_catalog: bool,
+    protocols: &[String],
+    description: &str,
+    e: Option<&EndpointTally>,
+) -> EndpointReport {
+    let mut names: Vec<NameCount> = e
+        .map(|e| {
+            e.names
+                .iter()
+                .map(|(n, c)| NameCount {
+                    name: n.to_string(),
+                    queries: *c,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.name.cmp(&y.name)));
+    EndpointReport {
+        pattern: pattern.to_owned(),
+        in_catalog,
+        protocols: protocols.to_vec(),
+        description: description.to_owned(),
+        figures: e.map(|e| figures(&e.figures)).unwrap_or_default(),
+        names,
+    }
+}
+
+/// The actions an area was seen taking, in the order first seen, and the latest one.
+fn actions_seen(a: &AreaTally) -> (Vec<ActionSeen>, Option<&'static str>) {
+    let mut seen: Vec<ActionSeen> = a
+        .actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (n, span))| {
+            let span = (*n > 0).then_some(*span).flatten()?;
+            Some((i, *n, span))
+        })
+        .map(|(i, n, span)| ActionSeen {
+            action: DECISIONS[i],
+            queries: n,
+            first_seen: time::format(span.first),
+            last_seen: time::format(span.last),
+        })
+        .collect();
+    let latest = a
+        .actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (n, span))| (*n > 0).then_some((i, (*span)?.last)))
+        .max_by_key(|(_, last)| *last)
+        .map(|(i, _)| DECISIONS[i]);
+    seen.sort_by(|x, y| x.first_seen.cmp(&y.first_seen));
+    (seen, latest)
+}
+
+/// The clients, the busiest first, each with its areas, the most asked first.
+fn client_reports(t: &Tally, index: &Index) -> Vec<ClientReport> {
+    let mut clients: Vec<ClientReport> = t
+        .clients
+        .iter()
+        .map(|(ip, c)| {
+            let mut per_area: Vec<ClientArea> = c
+                .areas
+                .iter()
+                .map(|(slot, n)| ClientArea {
+                    id: area_id(t, index, *slot as usize),
+                    queries: *n,
+                })
+                .collect();
+            per_area.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.id.cmp(&y.id)));
+            ClientReport {
+                client: ip.to_string(),
+                queries: c.queries,
+                blocked: c.blocked,
+                first_seen: first(c.seen),
+                last_seen: last(c.seen),
+                areas: per_area,
+            }
+        })
+        .collect();
+    clients.sort_by(|x, y| {
+        y.queries
+            .cmp(&x.queries)
+            .then_with(|| x.client.cmp(&y.client))
+    });
+    clients
+}
+
+/// The uncatalogued Microsoft names: the `top` most asked, with the totals of all.
+fn uncatalogued(t: &Tally, index: &Index, top: usize) -> Uncatalogued {
+    let mut names: Vec<NameReport> = t
+        .uncatalogued
+        .iter()
+        .map(|(n, u)| NameReport {
+            name: n.to_string(),
+            queries: u.queries,
+            clients: u.clients.len(),
+            first_seen: first(u.seen),
+            last_seen: last(u.seen),
+            decisions: decision_map(&u.decisions, false),
+        })
+        .collect();
+    names.sort_by(|x, y| y.queries.cmp(&x.queries).then_with(|| x.name.cmp(&y.name)));
+    let distinct = names.len();
+    let queries = names.iter().map(|n| n.queries).sum();
+    names.truncate(top);
+    Uncatalogued {
+        suffixes: index.suffixes.as_slice().to_vec(),
+        queries,
+        distinct,
+        names,
     }
 }

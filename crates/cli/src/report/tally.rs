@@ -136,6 +136,70 @@ pub(crate) struct AreaTally {
     pub(crate) endpoints: FxHashMap<Box<str>, EndpointTally>,
 }
 
+/// What each area a line names counts of it.
+struct LineFacts<'l> {
+    client: u32,
+    t: i64,
+    /// An index of [`DECISIONS`] (or [`OTHER`]).
+    decision: usize,
+    /// The name that matched: the CNAME target that decided, else the question's.
+    name: &'l str,
+    /// The pattern `decided_by` names, if it names one.
+    decided_pattern: Option<&'l str>,
+    /// Whether the line names this area only.
+    only_area: bool,
+}
+
+impl AreaTally {
+    /// Counts `line` for the area in `slot`; `decides` if this area decided it.
+    fn count(
+        &mut self,
+        index: &Index,
+        slot: Slot,
+        line: &LogLine<'_>,
+        f: &LineFacts<'_>,
+        decides: bool,
+    ) {
+        self.figures.count(f.client, f.t);
+        if decides {
+            self.figures.decided(f.decision);
+            if f.decision <= ALLOW {
+                let (n, span) = &mut self.actions[f.decision];
+                *n += 1;
+                seen(span, f.t);
+            }
+        }
+        // The line's patterns that are this area's endpoints (or, for an area the
+        // catalog does not know, every pattern of a line naming only it).
+        let mut decided_one = false;
+        for p in &line.patterns {
+            let of_area = index.has_endpoint(slot, p) || (f.only_area && !index.is_endpoint(p));
+            if !of_area {
+                continue;
+            }
+            let e = match self.endpoints.get_mut(p.as_ref()) {
+                Some(e) => e,
+                None => self.endpoints.entry(p.as_ref().into()).or_default(),
+            };
+            e.figures.count(f.client, f.t);
+            let pattern_decides = match f.decided_pattern {
+                Some(dp) => dp == p,
+                None => !decided_one,
+            };
+            if decides && pattern_decides {
+                e.figures.decided(f.decision);
+                decided_one = true;
+            }
+            match e.names.get_mut(f.name) {
+                Some(n) => *n += 1,
+                None => {
+                    e.names.insert(f.name.into(), 1);
+                }
+            }
+        }
+    }
+}
+
 /// One endpoint's tally.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EndpointTally {
@@ -325,7 +389,61 @@ impl Tally {
         slot
     }
 
+    /// Counts one parsed line: the totals, its client, then the areas it names (or, with
+    /// none, the uncatalogued Microsoft names and the rest).
     fn count(&mut self, index: &Index, line: &LogLine<'_>, t: i64, ip: IpAddr) {
+        let decision = self.count_totals(line, t);
+        let client = self.client(ip);
+        {
+            let c = &mut self.clients[client as usize].1;
+            c.queries += 1;
+            if decision == BLOCK {
+                c.blocked += 1;
+            }
+            seen(&mut c.seen, t);
+        }
+
+        if line.areas.is_empty() {
+            self.count_without_area(index, line, decision, client, t);
+            return;
+        }
+
+        // The areas of the line, as slots (a name belongs to a handful at most).
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        for a in &line.areas {
+            let s = self.area_slot(index, a.id.as_deref(), &a.name);
+            if !slots.contains(&s) {
+                slots.push(s);
+            }
+        }
+        let decider = self.decider(index, line, decision, &slots);
+        let facts = LineFacts {
+            client,
+            t,
+            decision,
+            name: line.cname.as_deref().unwrap_or(&line.qname),
+            decided_pattern: line.decided_by.as_ref().and_then(|d| d.pattern.as_deref()),
+            only_area: slots.len() == 1,
+        };
+        for &slot in &slots {
+            *self.clients[client as usize]
+                .1
+                .areas
+                .entry(slot)
+                .or_default() += 1;
+            let decides = decider == Some(slot);
+            self.areas[slot as usize].count(index, slot, line, &facts, decides);
+        }
+        if decider.is_none() && (BLOCK..=ALLOW).contains(&decision) {
+            self.decided_by_rules[decision] += 1;
+        }
+        self.slots = slots;
+    }
+
+    /// The whole-report totals of a line (queries, decisions, rcodes, days); returns the
+    /// line's decision as an index of [`DECISIONS`] (or [`OTHER`]).
+    fn count_totals(&mut self, line: &LogLine<'_>, t: i64) -> usize {
         self.queries += 1;
         seen(&mut self.seen, t);
         let decision = DECISIONS
@@ -346,103 +464,37 @@ impl Tally {
             }
         }
         self.days.entry(t.div_euclid(DAY_US)).or_default()[decision] += 1;
+        decision
+    }
 
-        let client = self.client(ip);
-        {
-            let c = &mut self.clients[client as usize].1;
-            c.queries += 1;
-            if decision == BLOCK {
-                c.blocked += 1;
-            }
-            seen(&mut c.seen, t);
-        }
-
-        if line.areas.is_empty() {
-            if decision != REFUSE && decision != INVALID && index.suffixes.contains(&line.qname) {
-                let n = match self.uncatalogued.get_mut(line.qname.as_ref()) {
-                    Some(n) => n,
-                    None => self
-                        .uncatalogued
-                        .entry(line.qname.as_ref().into())
-                        .or_default(),
-                };
-                n.queries += 1;
-                n.clients.insert(client);
-                seen(&mut n.seen, t);
-                n.decisions[decision] += 1;
-            } else {
-                self.other_names += 1;
-                if (BLOCK..=ALLOW).contains(&decision) {
-                    self.decided_by_rules[decision] += 1;
-                }
-            }
-            return;
-        }
-
-        // The areas of the line, as slots (a name belongs to a handful at most).
-        let mut slots = std::mem::take(&mut self.slots);
-        slots.clear();
-        for a in &line.areas {
-            let s = self.area_slot(index, a.id.as_deref(), &a.name);
-            if !slots.contains(&s) {
-                slots.push(s);
+    /// A line that names no area: a Microsoft name the policy answered is uncatalogued;
+    /// anything else counts among the other names (and the rules' decisions).
+    fn count_without_area(
+        &mut self,
+        index: &Index,
+        line: &LogLine<'_>,
+        decision: usize,
+        client: u32,
+        t: i64,
+    ) {
+        if decision != REFUSE && decision != INVALID && index.suffixes.contains(&line.qname) {
+            let n = match self.uncatalogued.get_mut(line.qname.as_ref()) {
+                Some(n) => n,
+                None => self
+                    .uncatalogued
+                    .entry(line.qname.as_ref().into())
+                    .or_default(),
+            };
+            n.queries += 1;
+            n.clients.insert(client);
+            seen(&mut n.seen, t);
+            n.decisions[decision] += 1;
+        } else {
+            self.other_names += 1;
+            if (BLOCK..=ALLOW).contains(&decision) {
+                self.decided_by_rules[decision] += 1;
             }
         }
-        let decider = self.decider(index, line, decision, &slots);
-        let name = line.cname.as_deref().unwrap_or(&line.qname);
-        let decided_pattern = line.decided_by.as_ref().and_then(|d| d.pattern.as_deref());
-
-        for &slot in &slots {
-            *self.clients[client as usize]
-                .1
-                .areas
-                .entry(slot)
-                .or_default() += 1;
-            let only_area = slots.len() == 1;
-            let area = &mut self.areas[slot as usize];
-            area.figures.count(client, t);
-            let decides = decider == Some(slot);
-            if decides {
-                area.figures.decided(decision);
-                if decision <= ALLOW {
-                    let (n, span) = &mut area.actions[decision];
-                    *n += 1;
-                    seen(span, t);
-                }
-            }
-            // The line's patterns that are this area's endpoints (or, for an area the
-            // catalog does not know, every pattern of a line naming only it).
-            let mut decided_one = false;
-            for p in &line.patterns {
-                let of_area = index.has_endpoint(slot, p) || (only_area && !index.is_endpoint(p));
-                if !of_area {
-                    continue;
-                }
-                let e = match area.endpoints.get_mut(p.as_ref()) {
-                    Some(e) => e,
-                    None => area.endpoints.entry(p.as_ref().into()).or_default(),
-                };
-                e.figures.count(client, t);
-                let pattern_decides = match decided_pattern {
-                    Some(dp) => dp == p,
-                    None => !decided_one,
-                };
-                if decides && pattern_decides {
-                    e.figures.decided(decision);
-                    decided_one = true;
-                }
-                match e.names.get_mut(name) {
-                    Some(n) => *n += 1,
-                    None => {
-                        e.names.insert(name.into(), 1);
-                    }
-                }
-            }
-        }
-        if decider.is_none() && (BLOCK..=ALLOW).contains(&decision) {
-            self.decided_by_rules[decision] += 1;
-        }
-        self.slots = slots;
     }
 
     /// The area that decided the line (see the module documentation).

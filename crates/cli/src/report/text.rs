@@ -33,6 +33,17 @@ fn figures(f: &FiguresReport) -> String {
 /// Renders the report as text.
 pub(crate) fn render(r: &Report) -> String {
     let mut s = String::new();
+    header(&mut s, r);
+    totals(&mut s, r);
+    areas(&mut s, r);
+    clients(&mut s, r);
+    uncatalogued(&mut s, r);
+    days(&mut s, r);
+    s
+}
+
+/// The first lines: queries, span, inputs, lines that are not query lines.
+fn header(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
         "winsink report: {} queries, {}",
@@ -62,6 +73,10 @@ pub(crate) fn render(r: &Report) -> String {
             r.filtered
         );
     }
+}
+
+/// The decisions, rcodes and what rules or lists decided.
+fn totals(s: &mut String, r: &Report) {
     let join = |m: &mut dyn Iterator<Item = (String, u64)>| -> String {
         m.map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
@@ -92,7 +107,10 @@ pub(crate) fn render(r: &Report) -> String {
             )
         );
     }
+}
 
+/// Each area with queries (its actions, figures, endpoints), then those without.
+fn areas(s: &mut String, r: &Report) {
     s.push_str("\nareas\n");
     let mut silent = Vec::new();
     for a in &r.areas {
@@ -161,7 +179,10 @@ pub(crate) fn render(r: &Report) -> String {
             silent.join(", ")
         );
     }
+}
 
+/// The busiest clients and their areas.
+fn clients(s: &mut String, r: &Report) {
     if !r.clients.is_empty() {
         s.push_str("\nclients\n");
         for c in r.clients.iter().take(CLIENTS_SHOWN) {
@@ -184,7 +205,10 @@ pub(crate) fn render(r: &Report) -> String {
             let _ = writeln!(s, "  and {} more", r.clients.len() - CLIENTS_SHOWN);
         }
     }
+}
 
+/// The uncatalogued names under Microsoft suffixes, and the other names.
+fn uncatalogued(s: &mut String, r: &Report) {
     let u = &r.uncatalogued;
     let _ = writeln!(
         s,
@@ -208,7 +232,10 @@ pub(crate) fn render(r: &Report) -> String {
         let _ = writeln!(s, "  and {} more (see --top)", u.distinct - u.names.len());
     }
     let _ = writeln!(s, "other names without an area: {} queries", r.other_names);
+}
 
+/// Queries per day.
+fn days(s: &mut String, r: &Report) {
     if !r.days.is_empty() {
         s.push_str("\nper day (UTC)\n");
         for d in &r.days {
@@ -227,5 +254,4 @@ pub(crate) fn render(r: &Report) -> String {
             );
         }
     }
-    s
 }

@@ -72,6 +72,13 @@ fn render(
     let mut s = String::new();
     let _ = writeln!(s, "--- {}", describe(old_origin, old));
     let _ = writeln!(s, "+++ {}", describe(new_origin, new));
+    change_lines(&mut s, d);
+    s.push_str(&count_line(d));
+    s
+}
+
+/// One line per change, in the order of [`CatalogDiff`]'s fields.
+fn change_lines(s: &mut String, d: &CatalogDiff) {
     for a in &d.areas_added {
         let _ = writeln!(s, "+ area {} ({}, {} endpoints)", a.id, a.name, a.endpoints);
     }
@@ -107,7 +114,7 @@ fn render(
         let _ = writeln!(s, "> endpoint {}: {} → {}", m.pattern, m.from, m.to);
     }
     for c in &d.descriptions_changed {
-        text_change(&mut s, "description", c);
+        text_change(s, "description", c);
     }
     for p in &d.protocols_changed {
         let _ = writeln!(
@@ -120,7 +127,7 @@ fn render(
         );
     }
     for c in &d.impacts_changed {
-        text_change(&mut s, "impact", c);
+        text_change(s, "impact", c);
     }
     for l in &d.turn_off_changed {
         let _ = writeln!(
@@ -131,6 +138,10 @@ fn render(
             l.new.as_deref().unwrap_or("(none)")
         );
     }
+}
+
+/// `N changes: …` with a count per kind, or `no changes`.
+fn count_line(d: &CatalogDiff) -> String {
     let counts = [
         (d.areas_added.len(), "area added", "areas added"),
         (d.areas_removed.len(), "area removed", "areas removed"),
@@ -164,18 +175,14 @@ fn render(
         .filter(|(n, _, _)| *n > 0)
         .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
         .collect();
-    let n = d.change_count();
-    if n == 0 {
-        s.push_str("no changes\n");
-    } else {
-        let _ = writeln!(
-            s,
-            "{n} change{}: {}",
+    match d.change_count() {
+        0 => "no changes\n".to_owned(),
+        n => format!(
+            "{n} change{}: {}\n",
             if n == 1 { "" } else { "s" },
             parts.join(", ")
-        );
+        ),
     }
-    s
 }
 
 fn protocols(p: &[String]) -> String {

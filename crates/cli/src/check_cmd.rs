@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use winsink_policy::{Loaded, SharedEndpoint};
+use winsink_policy::{Loaded, SharedEndpoint, Upstream};
 use winsink_server::fetch::{age, CachedCopy};
 use winsink_server::http::HttpConfig;
 use winsink_server::tls::Certificate;
@@ -125,60 +125,7 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
         }
     } else {
-        let startup = &loaded.startup;
-        let listen: Vec<String> = startup.listen.iter().map(ToString::to_string).collect();
-        let from = if startup.upstreams.is_empty() {
-            format!(" (from {RESOLV_CONF})")
-        } else {
-            String::new()
-        };
-        let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
-        let n = loaded.warnings.len();
-        let shared = shared_block(&loaded.policy.shared_endpoints());
-        let http = &startup.http;
-        let http_line = if http.listen.is_empty() {
-            "off".to_owned()
-        } else {
-            let addrs: Vec<String> = http.listen.iter().map(ToString::to_string).collect();
-            format!(
-                "{} ({})",
-                addrs.join(", "),
-                if http.token_file.is_some() {
-                    "bearer token required"
-                } else {
-                    "no token: loopback only"
-                }
-            )
-        };
-        let mut encrypted: Vec<String> = startup
-            .listen_tls
-            .iter()
-            .map(|a| format!("tls {a}"))
-            .collect();
-        encrypted.extend(
-            startup
-                .listen_https
-                .iter()
-                .map(|a| format!("https https://{a}{DNS_QUERY_PATH}")),
-        );
-        let encrypted = if encrypted.is_empty() {
-            String::new()
-        } else {
-            format!("listen encrypted: {}\n", encrypted.join(", "))
-        };
-        let url_lists = url_lists_block(&loaded.policy);
-        format!(
-            "{source}: OK
-{summary}
-{url_lists}{shared}listen: {}
-{encrypted}upstreams: {}{from}
-http: {http_line}
-{n} warning{}
-",
-            listen.join(", "),
-            upstreams.join(", "),
-            if n == 1 { "" } else { "s" }
-        )
+        text_summary(&source, &loaded, &upstreams)
     };
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
@@ -219,6 +166,66 @@ fn url_lists_block(policy: &winsink_policy::Policy) -> String {
         ));
     }
     out
+}
+
+/// `check`'s text output: `SOURCE: OK`, the policy summary, the shared endpoints, where
+/// it would listen, forward and serve HTTP, and the warning count.
+fn text_summary(source: &ConfigSource, loaded: &Loaded, upstreams: &[Upstream]) -> String {
+    let summary = loaded.policy.summary();
+    let startup = &loaded.startup;
+    let listen: Vec<String> = startup.listen.iter().map(ToString::to_string).collect();
+    let from = if startup.upstreams.is_empty() {
+        format!(" (from {RESOLV_CONF})")
+    } else {
+        String::new()
+    };
+    let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
+    let n = loaded.warnings.len();
+    let shared = shared_block(&loaded.policy.shared_endpoints());
+    let http = &startup.http;
+    let http_line = if http.listen.is_empty() {
+        "off".to_owned()
+    } else {
+        let addrs: Vec<String> = http.listen.iter().map(ToString::to_string).collect();
+        format!(
+            "{} ({})",
+            addrs.join(", "),
+            if http.token_file.is_some() {
+                "bearer token required"
+            } else {
+                "no token: loopback only"
+            }
+        )
+    };
+    let mut encrypted: Vec<String> = startup
+        .listen_tls
+        .iter()
+        .map(|a| format!("tls {a}"))
+        .collect();
+    encrypted.extend(
+        startup
+            .listen_https
+            .iter()
+            .map(|a| format!("https https://{a}{DNS_QUERY_PATH}")),
+    );
+    let encrypted = if encrypted.is_empty() {
+        String::new()
+    } else {
+        format!("listen encrypted: {}\n", encrypted.join(", "))
+    };
+    let url_lists = url_lists_block(&loaded.policy);
+    format!(
+        "{source}: OK
+{summary}
+{url_lists}{shared}listen: {}
+{encrypted}upstreams: {}{from}
+http: {http_line}
+{n} warning{}
+",
+        listen.join(", "),
+        upstreams.join(", "),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// The block of `check` that lists, per blocked area, the endpoints its block takes from

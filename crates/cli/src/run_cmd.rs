@@ -164,60 +164,10 @@ impl Overrides {
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     init_tracing();
-    let overrides = match Overrides::of(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
+    let daemon = match prepare(&args) {
+        Ok(d) => d,
+        Err(code) => return code,
     };
-    let source = ConfigSource::discover(args.config.as_deref());
-    info!("{}", source.describe());
-    winsink_server::memory::tune();
-    let loaded = match source
-        .load()
-        .with_context(|| format!("{source} does not load"))
-    {
-        Ok(l) => l,
-        Err(e) => {
-            error!("{e:#}");
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
-    };
-    for w in &loaded.warnings {
-        warn!("{w}");
-    }
-    // The load's transient tables are freed: give their pages back.
-    winsink_server::memory::release_freed();
-    let startup = overrides.apply(loaded.startup);
-    let config = match ServerConfig::from_startup(&startup) {
-        Ok(c) => c,
-        Err(e) => {
-            error!("{source}: {e}");
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
-    };
-    let http = match HttpConfig::from_settings(&startup.http, None) {
-        Ok(h) => h,
-        Err(e) => {
-            if overrides.http.is_some() {
-                error!("--http: {e}");
-            } else {
-                error!("{source}: {e}");
-            }
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
-    };
-    // The DoT and DoH certificate: a pair that does not load is a config error.
-    let cert = match startup.tls.as_ref().map(Certificate::load).transpose() {
-        Ok(c) => c,
-        Err(e) => {
-            error!("{source}: {e}");
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
-    };
-    let (target, format) = query_log(&startup);
-
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -228,22 +178,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_RUNTIME);
         }
     };
-    crate::loaded_state::record(&source, &loaded.policy);
-    let daemon = Daemon {
-        config,
-        policy: loaded.policy,
-        target,
-        format,
-        http,
-        cert,
-        watch: crate::reload::Watch {
-            config: source,
-            files: loaded.files,
-            warnings: loaded.warnings,
-            startup,
-            overrides,
-        },
-    };
+    crate::loaded_state::record(&daemon.watch.config, &daemon.policy);
     let result = runtime.block_on(daemon.serve());
     // Tasks abandoned by the drain must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
@@ -258,6 +193,79 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(crate::EXIT_RUNTIME)
         }
     }
+}
+
+/// Phase one of `run`: the flags, the config found and loaded, the startup settings
+/// checked; each failure logged, with the exit code of a config error.
+fn prepare(args: &RunArgs) -> Result<Daemon, ExitCode> {
+    let overrides = match Overrides::of(args) {
+        Ok(o) => o,
+        Err(e) => {
+            error!("{e}");
+            return Err(ExitCode::from(crate::EXIT_INPUT));
+        }
+    };
+    let source = ConfigSource::discover(args.config.as_deref());
+    info!("{}", source.describe());
+    winsink_server::memory::tune();
+    let loaded = match source
+        .load()
+        .with_context(|| format!("{source} does not load"))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{e:#}");
+            return Err(ExitCode::from(crate::EXIT_INPUT));
+        }
+    };
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    // The load's transient tables are freed: give their pages back.
+    winsink_server::memory::release_freed();
+    let startup = overrides.apply(loaded.startup);
+    let config = match ServerConfig::from_startup(&startup) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{source}: {e}");
+            return Err(ExitCode::from(crate::EXIT_INPUT));
+        }
+    };
+    let http = match HttpConfig::from_settings(&startup.http, None) {
+        Ok(h) => h,
+        Err(e) => {
+            if overrides.http.is_some() {
+                error!("--http: {e}");
+            } else {
+                error!("{source}: {e}");
+            }
+            return Err(ExitCode::from(crate::EXIT_INPUT));
+        }
+    };
+    // The DoT and DoH certificate: a pair that does not load is a config error.
+    let cert = match startup.tls.as_ref().map(Certificate::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{source}: {e}");
+            return Err(ExitCode::from(crate::EXIT_INPUT));
+        }
+    };
+    let (target, format) = query_log(&startup);
+    Ok(Daemon {
+        config,
+        policy: loaded.policy,
+        target,
+        format,
+        http,
+        cert,
+        watch: crate::reload::Watch {
+            config: source,
+            files: loaded.files,
+            warnings: loaded.warnings,
+            startup,
+            overrides,
+        },
+    })
 }
 
 /// Where query lines go and in which format: `auto` is pretty on a terminal, else JSON.

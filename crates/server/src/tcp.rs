@@ -405,6 +405,55 @@ impl Connection {
         read
     }
 
+    /// A query that goes upstream, answered from a task of its own so that later queries
+    /// on the connection are not held up (at most [`IN_FLIGHT`] at once per connection;
+    /// SERVFAIL at once when too many forwards are waiting). `false` when the connection
+    /// is to end.
+    async fn forward(
+        &self,
+        req: Request<'_>,
+        in_flight: &Arc<Semaphore>,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+        tx: &mpsc::Sender<Vec<u8>>,
+    ) -> bool {
+        let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
+            if self.engine.answer_overloaded(req, scratch, out) {
+                self.engine.flush_log(scratch);
+                if tx.send(framed(out)).await.is_err() {
+                    return false;
+                }
+            }
+            return true;
+        };
+        let (conn, conns) = (&self.slot.conn, &self.slot.conns);
+        let Ok(mine) = in_flight.clone().acquire_owned().await else {
+            return false;
+        };
+        conn.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (engine, tx) = (self.engine.clone(), tx.clone());
+        let (conn, conns) = (conn.clone(), conns.clone());
+        let (packet, peer, received) = (req.packet.to_vec(), self.peer, req.received);
+        self.tracker.spawn(async move {
+            let mut s = Scratch::default();
+            let mut out = Vec::new();
+            let req = Request {
+                packet: &packet,
+                client: peer,
+                proto: Proto::Tcp,
+                received,
+            };
+            if engine.answer_forwarded(req, &mut s, &mut out).await {
+                engine.flush_log(&mut s);
+                let _ = tx.send(framed(&out)).await;
+            }
+            conn.touch(&conns);
+            conn.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop((permit, mine));
+        });
+        true
+    }
+
     async fn read_queries(
         &self,
         mut rd: OwnedReadHalf,
@@ -456,39 +505,12 @@ impl Connection {
                 }
                 Handled::Drop => {}
                 Handled::Forward => {
-                    let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
-                        if self.engine.answer_overloaded(req, &mut scratch, &mut out) {
-                            self.engine.flush_log(&mut scratch);
-                            if tx.send(framed(&out)).await.is_err() {
-                                return Ok(());
-                            }
-                        }
-                        continue;
-                    };
-                    let Ok(mine) = in_flight.clone().acquire_owned().await else {
+                    if !self
+                        .forward(req, &in_flight, &mut scratch, &mut out, &tx)
+                        .await
+                    {
                         return Ok(());
-                    };
-                    conn.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let (engine, tx) = (self.engine.clone(), tx.clone());
-                    let (conn, conns) = (conn.clone(), conns.clone());
-                    let (packet, peer, received) = (buf.clone(), self.peer, req.received);
-                    self.tracker.spawn(async move {
-                        let mut s = Scratch::default();
-                        let mut out = Vec::new();
-                        let req = Request {
-                            packet: &packet,
-                            client: peer,
-                            proto: Proto::Tcp,
-                            received,
-                        };
-                        if engine.answer_forwarded(req, &mut s, &mut out).await {
-                            engine.flush_log(&mut s);
-                            let _ = tx.send(framed(&out)).await;
-                        }
-                        conn.touch(&conns);
-                        conn.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        drop((permit, mine));
-                    });
+                    }
                 }
             }
             // A client outside allow_clients has its REFUSED; it may not keep a

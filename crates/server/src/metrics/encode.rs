@@ -160,6 +160,19 @@ where
 
 impl Collector for Snapshot {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        self.encode_queries(&mut enc)?;
+        self.encode_cache(&mut enc)?;
+        self.encode_upstreams(&mut enc)?;
+        self.encode_policy(&mut enc)?;
+        self.encode_process(&mut enc)?;
+        Ok(())
+    }
+}
+
+/// The metric families, in the order `/metrics` lists them.
+impl Snapshot {
+    /// `winsink_queries`, `winsink_responses`, `winsink_query_duration_seconds`.
+    fn encode_queries(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         {
             let mut m = enc.encode_descriptor(
                 "winsink_queries",
@@ -211,24 +224,34 @@ impl Collector for Snapshot {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// The cache's hits, misses and entries.
+    fn encode_cache(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         counter(
-            &mut enc,
+            enc,
             "winsink_cache_hits",
             "Queries answered from the cache.",
             self.cache_hits,
         )?;
         counter(
-            &mut enc,
+            enc,
             "winsink_cache_misses",
             "Queries the cache could not answer, forwarded to the upstreams.",
             self.cache_misses,
         )?;
         gauge(
-            &mut enc,
+            enc,
             "winsink_cache_entries",
             "Answers held in the cache.",
             self.gauges.cache_entries as i64,
         )?;
+        Ok(())
+    }
+
+    /// Per upstream: exchanges by outcome, their durations, whether it is up.
+    fn encode_upstreams(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         {
             let mut m = enc.encode_descriptor(
                 "winsink_upstream_queries",
@@ -268,6 +291,11 @@ impl Collector for Snapshot {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Reloads, the policy in force and each area's action.
+    fn encode_policy(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         {
             let mut m = enc.encode_descriptor(
                 "winsink_policy_reloads",
@@ -281,13 +309,13 @@ impl Collector for Snapshot {
             }
         }
         gauge(
-            &mut enc,
+            enc,
             "winsink_policy_last_reload_timestamp_seconds",
             "When the last successful reload put a policy in force (0: none since the start).",
             self.last_reload_secs,
         )?;
         gauge(
-            &mut enc,
+            enc,
             "winsink_policy_patterns",
             "Patterns in the policy in force (catalog endpoints, rules, list entries).",
             self.patterns as i64,
@@ -306,20 +334,25 @@ impl Collector for Snapshot {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The query log, TCP, limits, the build and the start time.
+    fn encode_process(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         counter(
-            &mut enc,
+            enc,
             "winsink_querylog_dropped",
             "Query-log lines dropped because the writer could not keep up.",
             self.gauges.querylog_dropped,
         )?;
         gauge(
-            &mut enc,
+            enc,
             "winsink_tcp_connections",
             "TCP client connections open.",
             self.gauges.tcp_connections as i64,
         )?;
         counter(
-            &mut enc,
+            enc,
             "winsink_ratelimited",
             "Queries and connections turned away by a limit: over [server] ratelimit_qps, too many forwards waiting, too many TCP connections.",
             self.ratelimited + self.gauges.tcp_refused,
@@ -335,7 +368,7 @@ impl Collector for Snapshot {
                 .encode(m.encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?)?;
         }
         gauge(
-            &mut enc,
+            enc,
             "winsink_start_time_seconds",
             "When the process started, in seconds since the Unix epoch.",
             self.start_secs,

@@ -156,6 +156,7 @@ pub enum Change {
 impl fmt::Display for Change {
     /// One arm per variant: the one place where a reload's lines are worded (long only
     /// because there are many kinds of change).
+    #[allow(clippy::too_many_lines)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let default = |a: &Option<Action>| a.map_or("global", Action::as_str);
         match self {

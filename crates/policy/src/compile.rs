@@ -829,6 +829,9 @@ impl Compiler<'_> {
     /// server binds at start and what the policy carries. A value the server could only
     /// honour by changing it is an error naming its line, so that nothing the file says
     /// is silently replaced; every such error is collected (`None` if there was one).
+    /// Long because it is a list: one check per key, each run before any `?` so that one
+    /// load reports every bad value.
+    #[allow(clippy::too_many_lines)]
     fn settings(
         &mut self,
         server: ServerSettings,

@@ -61,6 +61,11 @@ fn network(what: &str, e: &io::Error) -> Failure {
 
 /// Sends `query` (whose id is `id`) to `addr` and waits until `deadline` for a reply that
 /// `check` accepts; `discarded` hears of every reply that is not.
+///
+/// One loop over one state (the sockets sent on, the resend time, the last discarded
+/// reply), kept whole: each step reads and moves that state, so named steps would pass
+/// all of it back and forth.
+#[allow(clippy::too_many_lines)]
 pub(crate) async fn exchange<T>(
     addr: SocketAddr,
     query: &[u8],

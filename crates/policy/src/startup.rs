@@ -98,6 +98,11 @@ impl Startup {
     /// What differs from `running`, the settings the process started with: each is
     /// a change that only a restart applies. Compared with what runs, not with the
     /// previous load, so that reverting a change stops reporting it.
+    ///
+    /// Long because it is a list, one comparison per key, under one destructuring of
+    /// `running` without `..` (so that a field added to [`Startup`] does not compile
+    /// until it is compared here).
+    #[allow(clippy::too_many_lines)]
     pub fn changes_from(&self, running: &Self) -> Vec<Change> {
         let Self {
             listen,

@@ -314,11 +314,7 @@ impl Daemon {
         let startup = &watch.startup;
         let mut listeners = bind(&startup.listen, startup.udp_sockets)?;
         listeners.encrypted = bind_encrypted(&startup.listen_tls, &startup.listen_https)?;
-        let listening: Vec<String> = listeners
-            .local_addrs()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let listening = as_text(&listeners.local_addrs());
         let http_listeners = bind_http(&http.listen)?;
         for a in http_listeners.local_addrs() {
             info!("http: serving /metrics, /healthz, /readyz and /api/v1/ on {a}");
@@ -387,4 +383,9 @@ impl Daemon {
         log.close();
         Ok(result?)
     }
+}
+
+/// Addresses as text, for the log.
+fn as_text(addrs: &[SocketAddr]) -> Vec<String> {
+    addrs.iter().map(ToString::to_string).collect()
 }

@@ -592,13 +592,23 @@ impl Compiler<'_> {
         })
     }
 
+    /// A list's label: as written, else a URL list's (named with its cache file), else
+    /// the file's name.
+    fn list_label(&self, l: &ListConfig, is_url: bool, path: &Path, written: &str) -> String {
+        match (&l.label, is_url) {
+            (Some(label), _) => label.clone(),
+            (None, true) => self
+                .url_lists
+                .last()
+                .map_or_else(|| written.to_owned(), |u| u.label.clone()),
+            (None, false) => path
+                .file_name()
+                .map_or_else(|| written.to_owned(), |n| n.to_string_lossy().into_owned()),
+        }
+    }
+
     /// One list, as list `li`: its file or its URL's cached copy. `None` (after an
     /// error) if a file cannot be read; a URL list not downloaded yet loads empty.
-    ///
-    /// Not yet split: it grew past 80 lines when lists by URL and the streamed read met
-    /// here (both this session); its steps (the label, opening the file or copy, reading
-    /// into the matcher, the suspect-list check) are the split to make next.
-    #[allow(clippy::too_many_lines)]
     fn list(
         &mut self,
         l: &ListConfig,
@@ -614,17 +624,7 @@ impl Compiler<'_> {
             } => (cache_file.clone(), written),
         };
         let url = matches!(source, ListSource::Url { .. }).then(|| written.get_ref().clone());
-        let label = match (&l.label, &url) {
-            (Some(label), _) => label.clone(),
-            (None, Some(_)) => self
-                .url_lists
-                .last()
-                .map_or_else(|| written.get_ref().clone(), |u| u.label.clone()),
-            (None, None) => path.file_name().map_or_else(
-                || written.get_ref().clone(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-        };
+        let label = self.list_label(l, url.is_some(), &path, written.get_ref());
         let list_error = |this: &Self, label, path, source| PolicyError::List {
             origin: format!("{}:{}", this.origin, this.line(written.span())),
             label,
@@ -659,37 +659,7 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        // Names are at most the file's text: reserving it once avoids copying a
-        // growing arena again and again (the excess is returned below; untouched
-        // reserved pages cost no memory).
-        let size = file.metadata().map_or(0, |m| m.len());
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        parts.entries.start_list(li, size);
-        let mut star = String::new();
-        // Read line by line straight into the matcher: the file's text is never held.
-        let file = std::io::BufReader::with_capacity(64 * 1024, file);
-        let stats = list::read(file, l.format, |line, shown, item| {
-            let id = parts.next_id();
-            match item {
-                Item::Pattern(p) => parts.builder.add(p, id),
-                // `*.name` goes in first: should it fail, nothing of the line is in the
-                // matcher (an id in the trie without its entry would be taken by the next
-                // line, or be out of range). A name of 252–253 octets has nothing below
-                // it (any such name would be over 253), so only the name itself is added.
-                Item::DomainAndBelow(name) => {
-                    star.clear();
-                    star.push_str("*.");
-                    star.push_str(name);
-                    match parts.builder.add(&star, id) {
-                        Err(e) if matches!(e.kind, PatternErrorKind::NameTooLong(_)) => Ok(()),
-                        other => other,
-                    }
-                    .and_then(|()| parts.builder.add(name, id))
-                }
-            }
-            .map_err(|e| e.kind.to_string())?;
-            Ok(parts.entries.push_list(shown, line)?)
-        });
+        let stats = read_into_matcher(file, l.format, li, parts);
         let stats = match stats {
             Ok(stats) => stats,
             Err(source) => {
@@ -1114,18 +1084,7 @@ impl Compiler<'_> {
         value: &Spanned<V>,
         check: impl FnOnce(V) -> Result<T, String>,
     ) -> Option<T> {
-        match check(*value.get_ref()) {
-            Ok(checked) => Some(checked),
-            Err(why) => {
-                // A default has an empty span: no line wrote it.
-                let line = (!value.span().is_empty()).then(|| self.line(value.span()));
-                self.errors.push(PolicyError::Invalid {
-                    origin: self.at(line),
-                    message: format!("{table} `{key}` = {why}"),
-                });
-                None
-            }
-        }
+        self.checked_ref(table, key, value, |v| check(*v))
     }
 
     /// Like [`Self::checked`], for a value written as text (a duration).
@@ -1136,9 +1095,22 @@ impl Compiler<'_> {
         value: &Spanned<String>,
         check: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
+        self.checked_ref(table, key, value, |v| check(v))
+    }
+
+    /// What [`Self::checked`] and [`Self::checked_text`] share: the check on a borrowed
+    /// value, its error naming the line that wrote it.
+    fn checked_ref<V, T>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &Spanned<V>,
+        check: impl FnOnce(&V) -> Result<T, String>,
+    ) -> Option<T> {
         match check(value.get_ref()) {
             Ok(checked) => Some(checked),
             Err(why) => {
+                // A default has an empty span: no line wrote it.
                 let line = (!value.span().is_empty()).then(|| self.line(value.span()));
                 self.errors.push(PolicyError::Invalid {
                     origin: self.at(line),
@@ -1190,6 +1162,46 @@ enum ListSource {
         cache_file: PathBuf,
         written: Spanned<String>,
     },
+}
+
+/// Reads list `li` line by line straight into the matcher (the file's text is never held
+/// whole): each entry's pattern, then its entry (text and line).
+fn read_into_matcher(
+    file: std::fs::File,
+    format: list::ListFormat,
+    li: u32,
+    parts: &mut Parts,
+) -> std::io::Result<list::ListStats> {
+    // Names are at most the file's text: reserving it once avoids copying a
+    // growing arena again and again (the excess is returned after the build; untouched
+    // reserved pages cost no memory).
+    let size = file.metadata().map_or(0, |m| m.len());
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    parts.entries.start_list(li, size);
+    let mut star = String::new();
+    let file = std::io::BufReader::with_capacity(64 * 1024, file);
+    list::read(file, format, |line, shown, item| {
+        let id = parts.next_id();
+        match item {
+            Item::Pattern(p) => parts.builder.add(p, id),
+            // `*.name` goes in first: should it fail, nothing of the line is in the
+            // matcher (an id in the trie without its entry would be taken by the next
+            // line, or be out of range). A name of 252–253 octets has nothing below
+            // it (any such name would be over 253), so only the name itself is added.
+            Item::DomainAndBelow(name) => {
+                star.clear();
+                star.push_str("*.");
+                star.push_str(name);
+                match parts.builder.add(&star, id) {
+                    Err(e) if matches!(e.kind, PatternErrorKind::NameTooLong(_)) => Ok(()),
+                    other => other,
+                }
+                .and_then(|()| parts.builder.add(name, id))
+            }
+        }
+        .map_err(|e| e.kind.to_string())?;
+        Ok(parts.entries.push_list(shown, line)?)
+    })
 }
 
 /// The warning for a list's malformed lines: how many, and the first ones.

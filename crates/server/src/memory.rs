@@ -5,10 +5,10 @@
 //! one is built. glibc's allocator keeps much of what is freed: after the first large
 //! block is freed it raises its mmap threshold to that block's size (up to 32 MiB), so
 //! the next blocks of that size come from its heap, and freed heap memory below the top
-//! is never returned. Measured with `bench/memory.sh` (1,000,000 names, catalog, query
-//! log on): RSS after load 119.7 MB by default, 85.7 MB with the threshold fixed and the
-//! heap trimmed after the load; jemalloc (104 MB) and mimalloc (90.6 MB) as drop-in
-//! allocators did worse, so winsink keeps glibc's and tunes it:
+//! is never returned. With a million-name list, fixing the threshold and trimming the
+//! heap after the load took about a quarter off the RSS after load, where jemalloc and
+//! mimalloc as drop-in allocators did worse (the figures are kept in `bench/memory.sh`'s
+//! header, the one place they are), so winsink keeps glibc's and tunes it:
 //!
 //! - [`tune`], once at start: a fixed mmap threshold (128 KiB, glibc's default before it
 //!   adapts), so every large block — a policy's tables — is its own mapping, returned

@@ -132,18 +132,16 @@ impl Fetcher {
         Ok(Self { client })
     }
 
-    /// Downloads `list` into its cache file if the server has a new copy (see the module
-    /// docs). The previous copy is kept on every error.
-    ///
-    /// Not yet split: new this session (lists by URL) and over 80 lines; its steps (the
-    /// conditional request, the status, the capped streaming write, the swap into the
-    /// cache) are the split to make next.
-    #[allow(clippy::too_many_lines)]
-    pub async fn fetch(&self, list: &UrlList, d: &Downloads) -> Result<Fetched, FetchError> {
-        let have_copy = list.cache_file.is_file();
-        let meta = have_copy.then(|| cache::read_meta(list)).flatten();
+    /// A GET of `list` that asks for the body only if it changed since the copy `meta`
+    /// describes (If-None-Match, If-Modified-Since).
+    fn conditional_get(
+        &self,
+        list: &UrlList,
+        meta: Option<&Meta>,
+        d: &Downloads,
+    ) -> reqwest::RequestBuilder {
         let mut request = self.client.get(&list.url).timeout(d.timeout);
-        if let Some(m) = &meta {
+        if let Some(m) = meta {
             if let Some(etag) = &m.etag {
                 request = request.header(IF_NONE_MATCH, etag);
             }
@@ -151,7 +149,16 @@ impl Fetcher {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        let mut response = request
+        request
+    }
+
+    /// Downloads `list` into its cache file if the server has a new copy (see the module
+    /// docs). The previous copy is kept on every error.
+    pub async fn fetch(&self, list: &UrlList, d: &Downloads) -> Result<Fetched, FetchError> {
+        let have_copy = list.cache_file.is_file();
+        let meta = have_copy.then(|| cache::read_meta(list)).flatten();
+        let mut response = self
+            .conditional_get(list, meta.as_ref(), d)
             .send()
             .await
             .map_err(|e| FetchError::Request(chain(&e.without_url())))?;
@@ -178,25 +185,7 @@ impl Fetcher {
             fetched: None,
             checked: None,
         };
-        // reqwest drops Content-Length when it decodes a Content-Encoding itself.
-        let announced = header(response.headers(), CONTENT_LENGTH).and_then(|l| l.parse().ok());
-        if announced.is_some_and(|len: u64| len > d.max_bytes) {
-            return Err(FetchError::TooLarge { limit: d.max_bytes });
-        }
-        let mut body = Body::new(d.max_bytes);
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.push(&chunk)?,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(FetchError::Body {
-                        received: body.received,
-                        cause: chain(&e.without_url()),
-                    })
-                }
-            }
-        }
-        let bytes = body.finish()?;
+        let bytes = read_capped(&mut response, d.max_bytes).await?;
         let format = list.format;
         // Counting a million lines takes a while: not on the runtime's threads.
         let (bytes, counts) =
@@ -244,6 +233,33 @@ impl Fetcher {
             }
         })
     }
+}
+
+/// The body of `response`, decoded, refused as soon as it passes `max_bytes` (announced
+/// or streamed).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max_bytes: u64,
+) -> Result<Vec<u8>, FetchError> {
+    // reqwest drops Content-Length when it decodes a Content-Encoding itself.
+    let announced = header(response.headers(), CONTENT_LENGTH).and_then(|l| l.parse().ok());
+    if announced.is_some_and(|len: u64| len > max_bytes) {
+        return Err(FetchError::TooLarge { limit: max_bytes });
+    }
+    let mut body = Body::new(max_bytes);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.push(&chunk)?,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(FetchError::Body {
+                    received: body.received,
+                    cause: chain(&e.without_url()),
+                })
+            }
+        }
+    }
+    body.finish()
 }
 
 /// A shared [`Fetcher`], for the refresh task and the commands.

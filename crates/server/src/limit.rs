@@ -27,6 +27,33 @@ pub(crate) const MALFORMED_LINES_PER_SECOND: u32 = 10;
 
 const SLOTS: usize = 4096;
 
+/// When a summary of what was held back or refused may next be said: at most once
+/// every [`TOLD_EVERY`], by whichever thread claims it first (the rate limiter's and the
+/// TCP registry's WARNs).
+#[derive(Debug, Default)]
+pub(crate) struct TellEvery {
+    /// Milliseconds since the caller's epoch before which nothing is said.
+    next: AtomicU64,
+}
+
+impl TellEvery {
+    /// Whether the caller may speak now (`now_ms` since its epoch); `true` for exactly one
+    /// caller per [`TOLD_EVERY`].
+    pub(crate) fn claim(&self, now_ms: u64) -> bool {
+        let due = self.next.load(Ordering::Relaxed);
+        now_ms >= due
+            && self
+                .next
+                .compare_exchange(
+                    due,
+                    now_ms + TOLD_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
 /// A count per client per second.
 #[derive(Debug)]
 pub(crate) struct Budget {
@@ -36,7 +63,7 @@ pub(crate) struct Budget {
     /// Per slot: the second (high 32 bits) and the count in it (low 32 bits).
     slots: Box<[AtomicU64]>,
     held_back: AtomicU64,
-    next_told: AtomicU64,
+    told: TellEvery,
     /// The last client held back (read only when telling).
     last: Mutex<Option<IpAddr>>,
 }
@@ -49,7 +76,7 @@ impl Budget {
             epoch: Instant::now(),
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             held_back: AtomicU64::new(0),
-            next_told: AtomicU64::new(0),
+            told: TellEvery::default(),
             last: Mutex::new(None),
         }
     }
@@ -108,18 +135,7 @@ impl Budget {
             return;
         }
         let now = at.saturating_duration_since(self.epoch).as_millis() as u64;
-        let due = self.next_told.load(Ordering::Relaxed);
-        if now < due
-            || self
-                .next_told
-                .compare_exchange(
-                    due,
-                    now + TOLD_EVERY.as_millis() as u64,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
+        if !self.told.claim(now) {
             return;
         }
         let n = self.held_back.swap(0, Ordering::Relaxed);

@@ -35,12 +35,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::engine::{Engine, Handled, Proto, Received, Request, Scratch};
+use crate::limit::{TellEvery, TOLD_EVERY};
 
 /// Most cache misses of one connection waiting for upstreams at once; the connection's
 /// next query is read when one finishes.
 pub(crate) const IN_FLIGHT: usize = 32;
-/// Shortest interval between two WARNs about refused or evicted connections.
-pub(crate) const TOLD_EVERY: Duration = Duration::from_secs(10);
 
 /// The TCP limits, read at start.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +105,7 @@ pub(crate) struct Connections {
     refused_per_client: AtomicU64,
     refused_full: AtomicU64,
     evicted: AtomicU64,
-    next_told: AtomicU64,
+    told: TellEvery,
     /// Connections open, kept beside the registry so that `/metrics` reads it without
     /// its lock.
     open: AtomicUsize,
@@ -140,7 +139,7 @@ impl Connections {
             refused_per_client: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
-            next_told: AtomicU64::new(0),
+            told: TellEvery::default(),
             open: AtomicUsize::new(0),
         })
     }
@@ -219,19 +218,7 @@ impl Connections {
         if !pending {
             return;
         }
-        let now = self.now_ms();
-        let due = self.next_told.load(Ordering::Relaxed);
-        if now < due
-            || self
-                .next_told
-                .compare_exchange(
-                    due,
-                    now + TOLD_EVERY.as_millis() as u64,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
+        if !self.told.claim(self.now_ms()) {
             return;
         }
         let per_client = self.refused_per_client.swap(0, Ordering::Relaxed);

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::scan::Marks;
 
 /// The fields of one query line that the report uses.
-#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
 pub(crate) struct LogLine<'a> {
     #[serde(borrow)]
     pub(crate) ts: Cow<'a, str>,
@@ -66,11 +66,13 @@ pub(crate) struct DecidedBy<'a> {
 /// [`parse_with`] with a buffer of its own.
 #[cfg(test)]
 pub(crate) fn parse(line: &[u8]) -> Result<LogLine<'_>, serde_json::Error> {
-    parse_with(line, &mut Marks::default())
+    let mut out = LogLine::default();
+    parse_with(line, &mut Marks::default(), &mut out)?;
+    Ok(out)
 }
 
-/// Reads a line; `Err` says why it is not a query line. `marks` is the scan's buffer,
-/// kept by the caller from line to line.
+/// Reads a line into `out`; `Err` says why it is not a query line (`out` then left in any
+/// state). `marks` is the scan's buffer, kept by the caller from line to line.
 ///
 /// The line is checked to be UTF-8 once, as a whole (std's check, fast on ASCII), then
 /// read by the [field scan](super::scan); only a line the scan leaves undecided (broken,
@@ -80,15 +82,15 @@ pub(crate) fn parse(line: &[u8]) -> Result<LogLine<'_>, serde_json::Error> {
 pub(crate) fn parse_with<'a>(
     line: &'a [u8],
     marks: &mut Marks,
-) -> Result<LogLine<'a>, serde_json::Error> {
+    out: &mut LogLine<'a>,
+) -> Result<(), serde_json::Error> {
     match std::str::from_utf8(line) {
-        Ok(text) => match super::scan::line(text, marks) {
-            Some(l) => Ok(l),
-            None => serde_json::from_str(text),
-        },
+        Ok(text) if super::scan::line(text, marks, out) => {}
+        Ok(text) => *out = serde_json::from_str(text)?,
         // Not UTF-8: the slice reader says where, as for any other broken line.
-        Err(_) => serde_json::from_slice(line),
+        Err(_) => *out = serde_json::from_slice(line)?,
     }
+    Ok(())
 }
 
 /// The serde path alone, for tests that hold the scan to it.

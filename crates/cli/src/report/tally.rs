@@ -305,17 +305,15 @@ impl Tally {
             return;
         }
         self.lines += 1;
-        let line = match logline::parse_with(bytes, &mut self.marks) {
-            Ok(l) => l,
-            Err(e) => {
-                let why = if bytes.first() == Some(&b'{') {
-                    format!("not a query line: {e}")
-                } else {
-                    "not JSON (another log format?)".to_owned()
-                };
-                return self.broken(input, number, why);
-            }
-        };
+        let mut line = LogLine::default();
+        if let Err(e) = logline::parse_with(bytes, &mut self.marks, &mut line) {
+            let why = if bytes.first() == Some(&b'{') {
+                format!("not a query line: {e}")
+            } else {
+                "not JSON (another log format?)".to_owned()
+            };
+            return self.broken(input, number, why);
+        }
         let Some(t) = time::parse(&line.ts) else {
             return self.broken(input, number, format!("bad ts {:?}", line.ts));
         };

@@ -12,17 +12,25 @@
 # again on the command line, so from the page cache: the figure is the report's, not the
 # disk's), and /usr/bin/time gives the wall time and the peak RSS.
 #
-# Measured on the 2-core development machine (release build, shared with other builds at
-# load average 13-14, so the CPU figure is the fair one and still pessimistic), 595-byte
-# lines, one run each, one after the other:
-#   WINSINK=<build of edcfdd5> bash bench/report.sh   (serde_json per line)
-#       10,000,000 lines: 16.15 s CPU = 619,195 lines/s per core; peak RSS 8.6 MiB
-#   bash bench/report.sh                               (the field scan, src/report/scan.rs)
-#       10,000,000 lines: 11.78 s CPU = 848,896 lines/s per core; peak RSS 10.2 MiB
-# (The session before measured 821,693 lines/s per core at load ~15 on the older, shorter
-# 472-byte lines without decided_by.) What is left: the scan's passes over the bytes
-# (marking, UTF-8 check) and the kernel's copy out of the page cache, then the counting
-# maps.
+# Measured on the 2-core development machine (release build, quiet: load average 1.4-1.6
+# under `flock -x /work/coord/quiet.lock`; CPU time, user + system, is the per-core figure),
+# 595-byte lines, one run each, the two builds alternating:
+#   WINSINK=<build of a804a46> bash bench/report.sh   (the field scan, src/report/scan.rs)
+#       10,000,000 lines: 7.17 s CPU = 1,394,700 lines/s per core (twice);
+#       peak RSS 11.9-12.1 MiB
+#   bash bench/report.sh   (2756bd8: + the daemon's layout, Scan::daemon, and the line
+#                           read in place)
+#       10,000,000 lines: 5.50-5.63 s CPU = 1,776,199-1,818,182 lines/s per core;
+#       peak RSS 11.9-12.0 MiB
+#   JOBS=2 bash bench/report.sh
+#       10,000,000 lines: 2.69 s wall = 3,717,472 lines/s, 5.28 s CPU; peak RSS 13.4 MiB
+# (Earlier sessions' figures here were lower — the field scan at 848,896 and 774k lines/s
+# per core, serde_json per line at 619,195 — on a slower or busier host: compare figures
+# of one session only.) What is left, by `perf record`: the scan's walk and its marking
+# pass about 40% of the time, the counting maps with the ts and client parses about 30%,
+# std's UTF-8 check 8% (simdutf8 per line measured slower; a micro-benchmark put a check
+# of whole read buffers at 2% saved), the kernel's copy out of the page cache 5%, the
+# newline search 4%.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

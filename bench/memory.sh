@@ -24,9 +24,12 @@
 # The reload leg (RELOAD_SIZE names, default 1M): winsink under a light dnsperf load
 # (RELOAD_QPS) while its list is rewritten RELOADS times (temp file + rename, one name
 # changed each time); /proc/PID/status is sampled every 10 ms. It reports the steady RSS
-# before, the most RSS held during each reload and the RSS a few seconds after, against
-# "old + new": the steady RSS plus the policy's own size (steady RSS minus the RSS of
-# winsink with the catalog only). A third copy of the policy would show above that line.
+# (before the load), then for each reload the RSS under load just before it, the most
+# RSS held during it and the RSS a few seconds after, against "old + new": the RSS just
+# before plus the policy's own size (steady RSS minus the RSS of winsink with the
+# catalog only). Serving the load itself holds 1-2 MB more than the steady RSS, hence
+# the RSS just before as the base. A third copy of the policy, or the build's tables
+# beside the new policy, would show above that line.
 #
 # Names: registrable domains (a label of 4-14 characters under a weighted mix of TLDs,
 # two-label ones like co.uk included), one per five names, with a skewed number of names
@@ -351,6 +354,8 @@ if [ "$RELOAD" = 1 ] && [[ " $SERVERS " == *" winsink "* ]]; then
     PIDS+=("$P_PID")
     sleep 1
     for i in $(seq 1 "$RELOADS"); do
+        # The RSS under load just before the reload: the "old" of old + new.
+        printf '%s ' "$(status_kb "$W_PID" VmRSS)" >>"$dir/samples"
         python3 "$WORK/sample.py" "$W_PID" "$dir/err.log" "$i" >>"$dir/samples" &
         S_PID=$!
         sleep 0.2
@@ -366,13 +371,14 @@ if [ "$RELOAD" = 1 ] && [[ " $SERVERS " == *" winsink "* ]]; then
     echo
     echo "## winsink reload of $n names under $RELOAD_QPS qps (dnsperf lost: ${lost:-?})"
     echo "catalog-only RSS $(mb "$base") MB; steady RSS $(mb "$steady") MB (policy $(mb "$policy") MB);" \
-        "load peak (VmHWM) $(mb "$hwm_load") MB; old + new = $(mb $((steady + policy))) MB"
+        "load peak (VmHWM) $(mb "$hwm_load") MB; steady + policy = $(mb $((steady + policy))) MB"
     i=0
-    while read -r peak after; do
+    while read -r before peak after; do
         i=$((i + 1))
         verdict=ok
-        [ "$peak" -gt $((steady + policy)) ] && verdict="ABOVE old + new"
-        echo "reload $i: most RSS held $(mb "$peak") MB ($verdict), 3 s after $(mb "$after") MB"
+        [ "$peak" -gt $((before + policy)) ] && verdict="ABOVE old + new"
+        echo "reload $i: RSS under load before it $(mb "$before") MB, old + new $(mb $((before + policy))) MB;" \
+            "most RSS held $(mb "$peak") MB ($verdict), 3 s after $(mb "$after") MB"
     done <"$dir/samples"
     echo "VmHWM after the reloads: $(mb "$(status_kb "$W_PID" VmHWM)") MB"
 fi

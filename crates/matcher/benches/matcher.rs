@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use winsink_matcher::{normalize_pattern, Matcher, MatcherBuilder};
+use winsink_matcher::{normalize_pattern, Matcher, MatcherBuilder, SizeEstimate};
 
 struct Counting;
 
@@ -294,8 +294,18 @@ impl Queries {
     }
 }
 
-fn fill(names: &[String], catalog: &[String]) -> MatcherBuilder {
-    let mut b = MatcherBuilder::new();
+/// The first pass, as the policy makes it: every pattern checked and its nodes counted.
+fn estimate(names: &[String], catalog: &[String]) -> SizeEstimate {
+    let mut e = SizeEstimate::new();
+    for p in catalog.iter().chain(names) {
+        e.add(p).expect("generated names are valid");
+    }
+    e
+}
+
+/// The second pass: the patterns into a trie sized by the first.
+fn fill(names: &[String], catalog: &[String], estimate: &SizeEstimate) -> MatcherBuilder {
+    let mut b = MatcherBuilder::with_estimate(estimate);
     for (i, p) in catalog.iter().chain(names).enumerate() {
         b.add(p, i as u32).expect("generated names are valid");
     }
@@ -375,13 +385,15 @@ fn benches(c: &mut Criterion) {
     let before = CURRENT.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
     let (t0, c0) = (Instant::now(), cpu_ns());
-    let builder = fill(&names, &catalog);
+    let sized = estimate(&names, &catalog);
+    let ce = cpu_ns();
+    let builder = fill(&names, &catalog, &sized);
     let c1 = cpu_ns();
     let big = builder.build();
     let (t2, c2) = (Instant::now(), cpu_ns());
     let held = CURRENT.load(Ordering::Relaxed) - before;
     let peak = PEAK.load(Ordering::Relaxed) - before;
-    let small = fill(&[], &catalog).build();
+    let small = fill(&[], &catalog, &estimate(&[], &catalog)).build();
     let set = catalog_globset(&catalog);
 
     println!(
@@ -395,10 +407,15 @@ fn benches(c: &mut Criterion) {
         _ => "n/a".into(),
     };
     println!(
-        "build (add + build): {:.3} s wall, {} on-CPU ({} adding/validating, {} compiling)",
+        "trie nodes estimated by the first pass: {} (`nodes` above counts the root too)",
+        sized.nodes()
+    );
+    println!(
+        "build (estimate + add + build): {:.3} s wall, {} on-CPU ({} estimating, {} adding/validating, {} compiling)",
         (t2 - t0).as_secs_f64(),
         secs(c0, c2),
-        secs(c0, c1),
+        secs(c0, ce),
+        secs(ce, c1),
         secs(c1, c2),
     );
     println!(
@@ -435,8 +452,8 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("build");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
-    g.bench_function("add+build 1M names + catalog", |b| {
-        b.iter(|| fill(&names, &catalog).build())
+    g.bench_function("estimate+add+build 1M names + catalog", |b| {
+        b.iter(|| fill(&names, &catalog, &estimate(&names, &catalog)).build())
     });
     g.finish();
 

@@ -59,6 +59,13 @@
 //! Validation, lower-casing and hashing work eight octets at a time, on the name as given.
 //! The hash is seeded per matcher, so query names cannot be crafted to collide.
 //!
+//! Building lays each node straight into its slot of that table: nothing of the build
+//! (no node list, no second lookup table) sits beside it. A caller that can give the
+//! patterns twice counts them first with a [`SizeEstimate`] (a HyperLogLog sketch of the
+//! suffixes, 16 KiB), so the table has its final size from the first node on and a
+//! build holds no more than the matcher it returns; without one the table grows by
+//! rehashing and is fitted to the node count at the end.
+//!
 //! `cargo bench -p winsink-matcher` measures build time, heap and lookups per second for
 //! the catalog plus a million generated names.
 //! The daemon's memory and start-up with such a list, beside dnsmasq and Unbound, are
@@ -96,6 +103,7 @@
 // Functions past 80 lines (clippy.toml) are split into named steps or say why not; tests may be long.
 #![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
+mod estimate;
 mod name;
 mod pattern;
 mod trie;
@@ -107,11 +115,13 @@ use std::hash::BuildHasher;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 
+pub use crate::estimate::SizeEstimate;
 use crate::name::{label, mix_label_key, split, MAX_LABELS};
 use crate::pattern::{normalize_into, shape, ShapeKind};
 pub use crate::pattern::{normalize_pattern, PatternError, PatternErrorKind};
 use crate::trie::{
-    slot_index, Trie, TrieBuilder, NO_PARENT, TAG_BELOW, TAG_BOTH, TAG_EXACT, TAG_NONE, TAG_SET,
+    remap, slot_index, Trie, TrieBuilder, NO_PARENT, TAG_BELOW, TAG_BOTH, TAG_EXACT, TAG_NONE,
+    TAG_SET,
 };
 
 /// The caller's identifier for a rule; the matcher reports it back on a match.
@@ -128,7 +138,8 @@ const BATCH: usize = 8;
 /// that the builder never holds the patterns' text (a list of a million names is parsed
 /// straight into trie nodes), and [`MatcherBuilder::build`] cannot fail. A node holds its
 /// first rule inline; only nodes with several rules, or a glob, keep a side entry until
-/// the build groups them into rule sets.
+/// the build groups them into rule sets. [`MatcherBuilder::with_estimate`] sizes the
+/// trie from a first pass over the same patterns.
 pub struct MatcherBuilder {
     trie: TrieBuilder,
     /// Reused for each pattern's normalised form.
@@ -158,11 +169,25 @@ impl fmt::Debug for MatcherBuilder {
 }
 
 impl MatcherBuilder {
-    /// An empty builder.
+    /// An empty builder, whose trie grows as rules are added (and is fitted to them by
+    /// [`MatcherBuilder::build`]).
     pub fn new() -> Self {
+        Self::with_nodes(0)
+    }
+
+    /// An empty builder whose trie is laid out from the start in a table of the size that
+    /// the patterns `estimate` has counted need, so that building holds no more than the
+    /// final matcher (a million names: no node list, no rehash). The same patterns are
+    /// then [added](MatcherBuilder::add); should they need many more nodes than
+    /// estimated, the trie grows as [`MatcherBuilder::new`]'s does.
+    pub fn with_estimate(estimate: &SizeEstimate) -> Self {
+        Self::with_nodes(estimate.nodes())
+    }
+
+    fn with_nodes(nodes: usize) -> Self {
         let seed = std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64);
         Self {
-            trie: TrieBuilder::new(seed, 0),
+            trie: TrieBuilder::new(seed, nodes),
             scratch: String::new(),
             globs: Vec::new(),
             glob_index: HashMap::new(),
@@ -192,6 +217,16 @@ impl MatcherBuilder {
 
     fn insert(&mut self, normalized: &str, id: RuleId) {
         let s = shape(normalized);
+        let labels = if s.suffix.is_empty() {
+            0
+        } else {
+            1 + s.suffix.bytes().filter(|&b| b == b'.').count()
+        };
+        if let Some(map) = self.trie.make_room(labels) {
+            for p in &mut self.several {
+                p.node = remap(&map, p.node);
+            }
+        }
         let node = self.trie.insert(s.suffix);
         let (kind, glob) = match s.kind {
             ShapeKind::Exact => (Kind::Exact, 0),

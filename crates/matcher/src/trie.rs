@@ -6,7 +6,7 @@
 //! | field     | bits  | content                                                          |
 //! |-----------|-------|------------------------------------------------------------------|
 //! | `meta`    | 0–27  | slot index of the parent node, [`NO_PARENT`] under the root      |
-//! |           | 28    | the label is longer than 8 octets                                |
+//! |           | 28    | the label is longer than 16 octets                               |
 //! |           | 29–31 | rule tag: none, one exact id, one `*.` id, both, a rule set      |
 //! | `payload` | 32    | the rule id, or an index into the rule sets                      |
 //! | `label`   | 128   | a label of at most 16 octets, lower case, zero-padded; else its first 12 octets and the offset of the whole label in the long-label arena (`[len][octets]`) |
@@ -35,6 +35,15 @@ pub(crate) const TAG_SET: u8 = 4;
 /// Slots per node in the final table: a load factor of 0.7.
 const LOAD_NUM: usize = 7;
 const LOAD_DEN: usize = 10;
+/// The most a table is filled while building (a load factor of 0.75) before it grows: an
+/// estimate a few percent short costs no rehash.
+const MAX_NUM: usize = 3;
+const MAX_DEN: usize = 4;
+/// Slot indices must stay below [`NO_PARENT`].
+const MAX_SLOTS: usize = NO_PARENT as usize - 1;
+/// A built table more than 5% larger than the node count needs is fitted to it.
+const FIT_NUM: usize = 21;
+const FIT_DEN: usize = 20;
 
 /// One trie node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,30 +82,7 @@ impl Trie {
     /// hash is `h` and whose first two [`label_key`](crate::name::label_key) chunks are `key`.
     #[inline(always)]
     pub(crate) fn find(&self, parent: u32, h: u64, label: &[u8], key: [u64; 2]) -> Option<u32> {
-        let long = label.len() > SHORT;
-        let want = parent | if long { LONG } else { 0 };
-        let mut i = slot_index(h, self.slots.len());
-        loop {
-            let s = &self.slots[i];
-            if s.label[0] == 0 {
-                return None;
-            }
-            if s.meta & (PARENT_MASK | LONG) == want && s.label[0] == key[0] {
-                let found = if long {
-                    s.label[1] as u32 == key[1] as u32
-                        && self.long_eq((s.label[1] >> 32) as usize, label)
-                } else {
-                    s.label[1] == key[1]
-                };
-                if found {
-                    return Some(i as u32);
-                }
-            }
-            i += 1;
-            if i == self.slots.len() {
-                i = 0;
-            }
-        }
+        probe(&self.slots, &self.long, parent, h, label, key).ok()
     }
 
     /// Reads the first octet of the long label of slot `i`, if any, so that its cache
@@ -111,66 +97,62 @@ impl Trie {
         }
     }
 
-    fn long_eq(&self, at: usize, label: &[u8]) -> bool {
-        let len = self.long[at] as usize;
-        len == label.len() && self.long[at + 1..at + 1 + len].eq_ignore_ascii_case(label)
-    }
-
     /// Approximate heap bytes owned (for diagnostics).
     pub(crate) fn heap_bytes(&self) -> usize {
         size_of_val(&*self.slots) + self.long.len()
     }
 }
 
-/// A node while rules are inserted.
-struct Node {
-    hash: u64,
-    /// The first 16 octets of the label, as in a [`Slot`].
-    key: [u64; 2],
-    parent: u32,
-    /// Offset in `long` when the label is longer than [`SHORT`].
-    long_at: u32,
-    label_len: u8,
-    tag: u8,
-    payload: u32,
-}
+/// The root's node id while building (it has no slot).
+pub(crate) const ROOT: u32 = NO_PARENT;
 
-/// The trie while rules are inserted: nodes in creation order (index 0 is the root), so
-/// a parent always comes before its children.
+/// The trie while rules are inserted, already in its final layout: nodes go straight
+/// into the slots they will have in the [`Trie`], so that no node list or lookup table
+/// of the build ever sits beside it. Sized from a [`SizeEstimate`](crate::SizeEstimate),
+/// the table is the final one from the first node on; without one (or should it prove
+/// far too small) it grows by rehashing, and [`TrieBuilder::finish`] then fits it to the
+/// node count with one more.
 pub(crate) struct TrieBuilder {
     seed: u64,
-    nodes: Vec<Node>,
-    /// Labels longer than [`SHORT`], back to back.
+    slots: Vec<Slot>,
+    /// Labels longer than [`SHORT`], as in the [`Trie`]: a length octet, then the label.
     long: Vec<u8>,
-    /// Low half of the node's hash, then the node index; 0 for empty (the root is never
-    /// looked up), so that most mismatches are settled without fetching the node.
-    table: Vec<u64>,
+    /// Nodes in `slots`.
+    nodes: usize,
+    root: (u8, u32),
 }
 
 impl TrieBuilder {
+    /// A trie sized for `expected_nodes` nodes (the root not counted).
     pub(crate) fn new(seed: u64, expected_nodes: usize) -> Self {
-        let mut nodes = Vec::with_capacity(expected_nodes + 1);
-        nodes.push(Node {
-            hash: seed,
-            key: [0; 2],
-            parent: 0,
-            long_at: 0,
-            label_len: 0,
-            tag: TAG_NONE,
-            payload: 0,
-        });
         Self {
             seed,
-            nodes,
+            slots: vec![Slot::default(); capacity(expected_nodes).min(MAX_SLOTS)],
             long: Vec::new(),
-            table: vec![0; capacity(expected_nodes)],
+            nodes: 0,
+            root: (TAG_NONE, 0),
         }
     }
 
+    /// Makes room for `more` new nodes. Should the table have to grow, node ids change:
+    /// the returned map gives the new id of every old one ([`remap`]).
+    pub(crate) fn make_room(&mut self, more: usize) -> Option<Vec<u32>> {
+        let nodes = self.nodes + more;
+        assert!(
+            nodes < NO_PARENT as usize / 2,
+            "a matcher holds at most 130 million trie nodes"
+        );
+        (nodes * MAX_DEN > self.slots.len() * MAX_NUM).then(|| {
+            let cap = capacity(nodes).max(self.slots.len() * 2);
+            self.rehash(cap.min(MAX_SLOTS))
+        })
+    }
+
     /// The node for `suffix` (lower case, `""` for the root), creating it and its
-    /// ancestors as needed.
+    /// ancestors as needed; [`TrieBuilder::make_room`] must have been asked for as many
+    /// nodes as `suffix` has labels.
     pub(crate) fn insert(&mut self, suffix: &str) -> u32 {
-        let mut node = 0;
+        let mut node = ROOT;
         if suffix.is_empty() {
             return node;
         }
@@ -178,155 +160,204 @@ impl TrieBuilder {
         for l in suffix.rsplit('.') {
             let key;
             (h, key) = mix_label_key(h, l.as_bytes());
-            node = self.child(node, h, key, l.as_bytes());
+            node = match probe(&self.slots, &self.long, node, h, l.as_bytes(), key) {
+                Ok(found) => found,
+                Err(empty) => self.add(empty, node, l.as_bytes(), key),
+            };
         }
         node
     }
 
-    fn child(&mut self, parent: u32, h: u64, key: [u64; 2], l: &[u8]) -> u32 {
-        let tag = u64::from(h as u32) << 32;
-        let mut i = slot_index(h, self.table.len());
-        loop {
-            let e = self.table[i];
-            if e == 0 {
-                break;
-            }
-            if e & !0xffff_ffff == tag {
-                let n = e as u32;
-                let node = &self.nodes[n as usize];
-                if node.hash == h
-                    && node.parent == parent
-                    && node.key == key
-                    && usize::from(node.label_len) == l.len()
-                    && (l.len() <= SHORT || self.long_label(node) == l)
-                {
-                    return n;
-                }
-            }
-            i += 1;
-            if i == self.table.len() {
-                i = 0;
-            }
-        }
-        let n = u32::try_from(self.nodes.len())
-            .ok()
-            .filter(|&n| n < NO_PARENT / 2)
-            .expect("a matcher holds at most 130 million trie nodes");
-        let long_at = if l.len() > SHORT {
-            let at = u32::try_from(self.long.len()).expect("long labels fit in 4 GiB");
+    /// Fills empty slot `i` with the child of `parent` labelled `l`.
+    fn add(&mut self, i: usize, parent: u32, l: &[u8], key: [u64; 2]) -> u32 {
+        let mut meta = parent;
+        let mut label = key;
+        if l.len() > SHORT {
+            meta |= LONG;
+            let offset = u32::try_from(self.long.len()).expect("long labels fit in 4 GiB");
+            self.long.push(l.len() as u8);
             self.long.extend_from_slice(l);
-            at
-        } else {
-            0
-        };
-        self.nodes.push(Node {
-            hash: h,
-            key,
-            parent,
-            long_at,
-            label_len: l.len() as u8,
-            tag: TAG_NONE,
+            label[1] = (label[1] & 0xffff_ffff) | (u64::from(offset) << 32);
+        }
+        self.slots[i] = Slot {
+            meta,
             payload: 0,
-        });
-        self.table[i] = tag | u64::from(n);
-        if self.nodes.len() * LOAD_DEN > self.table.len() * LOAD_NUM {
-            self.grow();
-        }
-        n
+            label,
+        };
+        self.nodes += 1;
+        i as u32
     }
 
-    fn long_label(&self, node: &Node) -> &[u8] {
-        &self.long[node.long_at as usize..node.long_at as usize + usize::from(node.label_len)]
-    }
-
-    fn grow(&mut self) {
-        let cap = self.table.len() * 2;
-        self.table.clear();
-        self.table.resize(cap, 0);
-        for (n, node) in self.nodes.iter().enumerate().skip(1) {
-            let mut i = slot_index(node.hash, cap);
-            while self.table[i] != 0 {
-                i += 1;
-                if i == cap {
-                    i = 0;
-                }
+    /// Moves every node to a table of `cap` slots; returns the old id → new id map.
+    fn rehash(&mut self, cap: usize) -> Vec<u32> {
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
+        let hashes = self.hashes(&old);
+        let mut map = vec![NO_PARENT; old.len()];
+        for (i, s) in old.iter().enumerate() {
+            if s.label[0] == 0 {
+                continue;
             }
-            self.table[i] = (u64::from(node.hash as u32) << 32) | n as u64;
+            let mut j = slot_index(hashes[i], cap);
+            while self.slots[j].label[0] != 0 {
+                j = if j + 1 == cap { 0 } else { j + 1 };
+            }
+            self.slots[j] = *s;
+            map[i] = j as u32;
         }
+        for s in &mut self.slots {
+            let parent = s.meta & PARENT_MASK;
+            if s.label[0] != 0 && parent != NO_PARENT {
+                s.meta = (s.meta & !PARENT_MASK) | map[parent as usize];
+            }
+        }
+        map
+    }
+
+    /// The suffix hash of every node of `slots`, from its label and its parent's hash.
+    fn hashes(&self, slots: &[Slot]) -> Vec<u64> {
+        let mut hashes = vec![0u64; slots.len()];
+        let mut known = vec![false; slots.len()];
+        let mut path = Vec::new();
+        for i in 0..slots.len() {
+            if slots[i].label[0] == 0 {
+                continue;
+            }
+            // Up to the first ancestor already hashed (or the root), then down again.
+            let mut n = i as u32;
+            while n != NO_PARENT && !known[n as usize] {
+                path.push(n);
+                n = slots[n as usize].meta & PARENT_MASK;
+            }
+            let mut h = if n == NO_PARENT {
+                self.seed
+            } else {
+                hashes[n as usize]
+            };
+            while let Some(n) = path.pop() {
+                let s = &slots[n as usize];
+                let mut short = [0u8; SHORT];
+                short[..8].copy_from_slice(&s.label[0].to_le_bytes());
+                short[8..].copy_from_slice(&s.label[1].to_le_bytes());
+                let label = if s.meta & LONG != 0 {
+                    let at = (s.label[1] >> 32) as usize;
+                    &self.long[at + 1..at + 1 + usize::from(self.long[at])]
+                } else {
+                    let len = short.iter().position(|&b| b == 0).unwrap_or(SHORT);
+                    &short[..len]
+                };
+                h = mix_label_key(h, label).0;
+                hashes[n as usize] = h;
+                known[n as usize] = true;
+            }
+        }
+        hashes
     }
 
     /// The rules attached to `node` so far.
     pub(crate) fn rules_of(&self, node: u32) -> (u8, u32) {
-        let n = &self.nodes[node as usize];
-        (n.tag, n.payload)
+        if node == ROOT {
+            return self.root;
+        }
+        self.slots[node as usize].rules()
     }
 
     /// Rules held inline by nodes (one each, two for [`TAG_BOTH`]); [`TAG_SET`] nodes
     /// are not counted.
     pub(crate) fn inline_rule_count(&self) -> usize {
-        self.nodes
-            .iter()
-            .map(|n| match n.tag {
-                TAG_EXACT | TAG_BELOW => 1,
-                TAG_BOTH => 2,
-                _ => 0,
-            })
-            .sum()
+        let count = |(tag, _): (u8, u32)| match tag {
+            TAG_EXACT | TAG_BELOW => 1,
+            TAG_BOTH => 2,
+            _ => 0,
+        };
+        count(self.root)
+            + self
+                .slots
+                .iter()
+                .filter(|s| s.label[0] != 0)
+                .map(|s| count(s.rules()))
+                .sum::<usize>()
     }
 
     /// Attaches the rules of `node`.
     pub(crate) fn set_rules(&mut self, node: u32, tag: u8, payload: u32) {
-        let n = &mut self.nodes[node as usize];
-        n.tag = tag;
-        n.payload = payload;
+        if node == ROOT {
+            self.root = (tag, payload);
+            return;
+        }
+        let s = &mut self.slots[node as usize];
+        s.meta = (s.meta & !(7 << TAG_SHIFT)) | (u32::from(tag) << TAG_SHIFT);
+        s.payload = payload;
     }
 
     /// Number of nodes, the root included.
     pub(crate) fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.nodes + 1
     }
 
-    /// Lays every node out in its final slot. Parents come first, so each child finds
-    /// its parent's slot already known.
+    /// The compiled trie: the table as it is when its size fits the node count (as it
+    /// does when sized from an estimate), else fitted by one more rehash.
     pub(crate) fn finish(mut self) -> Trie {
-        // The lookup table is done with: free it before the slots are laid out.
-        self.table = Vec::new();
-        let cap = capacity(self.nodes.len() - 1);
-        let mut slots = vec![Slot::default(); cap].into_boxed_slice();
-        let mut long = Vec::new();
-        let mut at = vec![NO_PARENT; self.nodes.len()];
-        for (n, node) in self.nodes.iter().enumerate().skip(1) {
-            let mut i = slot_index(node.hash, cap);
-            while slots[i].label[0] != 0 {
-                i += 1;
-                if i == cap {
-                    i = 0;
-                }
-            }
-            at[n] = i as u32;
-            let mut meta = at[node.parent as usize] | (u32::from(node.tag) << TAG_SHIFT);
-            let mut label = node.key;
-            if usize::from(node.label_len) > SHORT {
-                meta |= LONG;
-                let offset = u32::try_from(long.len()).expect("long labels fit in 4 GiB");
-                long.push(node.label_len);
-                long.extend_from_slice(self.long_label(node));
-                label[1] = (label[1] & 0xffff_ffff) | (u64::from(offset) << 32);
-            }
-            slots[i] = Slot {
-                meta,
-                payload: node.payload,
-                label,
-            };
+        if self.slots.len() > capacity(self.nodes) * FIT_NUM / FIT_DEN {
+            self.rehash(capacity(self.nodes));
         }
-        let root = &self.nodes[0];
         Trie {
             seed: self.seed,
-            slots,
-            long: long.into_boxed_slice(),
-            root: (root.tag, root.payload),
+            slots: self.slots.into_boxed_slice(),
+            long: self.long.into_boxed_slice(),
+            root: self.root,
         }
     }
+}
+
+/// The new id of `node` after a rehash that returned `map`.
+pub(crate) fn remap(map: &[u32], node: u32) -> u32 {
+    if node == ROOT {
+        node
+    } else {
+        map[node as usize]
+    }
+}
+
+/// The slot of the child of `parent` labelled `label`, or the empty slot where it
+/// belongs. `h` is the child's suffix hash, `key` its label's first two chunks.
+#[inline(always)]
+fn probe(
+    slots: &[Slot],
+    long: &[u8],
+    parent: u32,
+    h: u64,
+    label: &[u8],
+    key: [u64; 2],
+) -> Result<u32, usize> {
+    let is_long = label.len() > SHORT;
+    let want = parent | if is_long { LONG } else { 0 };
+    let mut i = slot_index(h, slots.len());
+    loop {
+        let s = &slots[i];
+        if s.label[0] == 0 {
+            return Err(i);
+        }
+        if s.meta & (PARENT_MASK | LONG) == want && s.label[0] == key[0] {
+            let found = if is_long {
+                s.label[1] as u32 == key[1] as u32
+                    && long_eq(long, (s.label[1] >> 32) as usize, label)
+            } else {
+                s.label[1] == key[1]
+            };
+            if found {
+                return Ok(i as u32);
+            }
+        }
+        i += 1;
+        if i == slots.len() {
+            i = 0;
+        }
+    }
+}
+
+fn long_eq(long: &[u8], at: usize, label: &[u8]) -> bool {
+    let len = long[at] as usize;
+    len == label.len() && long[at + 1..at + 1 + len].eq_ignore_ascii_case(label)
 }
 
 fn capacity(nodes: usize) -> usize {
@@ -349,18 +380,24 @@ mod tests {
         Some(node)
     }
 
+    fn insert(b: &mut TrieBuilder, suffix: &str) -> u32 {
+        b.make_room(suffix.split('.').count());
+        b.insert(suffix)
+    }
+
     #[test]
     fn shares_suffix_nodes_and_finds_them_in_any_case() {
-        let mut b = TrieBuilder::new(42, 0);
-        let a = b.insert("a.example.com");
+        // Room for every node from the start: node ids do not change.
+        let mut b = TrieBuilder::new(42, 16);
+        let a = insert(&mut b, "a.example.com");
         b.set_rules(a, TAG_EXACT, 11);
-        let long = b.insert("a-rather-long-label-indeed.example.com");
+        let long = insert(&mut b, "a-rather-long-label-indeed.example.com");
         b.set_rules(long, TAG_BELOW, 12);
-        b.insert("c.example.com");
-        let medium = b.insert("medium-label-x.example.com");
-        assert_eq!(b.insert("a.example.com"), a);
+        insert(&mut b, "c.example.com");
+        let medium = insert(&mut b, "medium-label-x.example.com");
+        assert_eq!(insert(&mut b, "a.example.com"), a);
         assert_eq!(b.node_count(), 7);
-        assert_eq!(b.insert(""), 0);
+        assert_eq!(b.insert(""), ROOT);
         let t = b.finish();
         let a = lookup(&t, "A.Example.COM").unwrap();
         assert_eq!(t.slots[a as usize].rules(), (TAG_EXACT, 11));
@@ -387,11 +424,18 @@ mod tests {
     #[test]
     fn survives_table_growth() {
         let mut b = TrieBuilder::new(0, 0);
+        // Rehashed nodes are hashed again from their labels: long ones, short ones, and
+        // ones of exactly 8 and 16 octets.
         let names: Vec<String> = (0..5000)
-            .map(|i| format!("n{i}-long-label.d{}.t", i % 37))
+            .map(|i| match i % 4 {
+                0 => format!("n{i:05}-a-rather-long-label.d{}.t", i % 37),
+                1 => format!("n{i:05}.d{}.t", i % 37),
+                2 => format!("n{i:05}-x.d{}.t", i % 37),
+                _ => format!("n{i:05}-sixteen!.d{}.t", i % 37).replace('!', "x"),
+            })
             .collect();
         for (i, n) in names.iter().enumerate() {
-            let node = b.insert(n);
+            let node = insert(&mut b, n);
             b.set_rules(node, TAG_EXACT, i as u32);
         }
         let t = b.finish();

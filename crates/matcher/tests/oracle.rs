@@ -4,7 +4,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 use proptest::prelude::*;
-use winsink_matcher::{normalize_pattern, MatcherBuilder, RuleId};
+use winsink_matcher::{normalize_pattern, MatcherBuilder, RuleId, SizeEstimate};
 
 struct Oracle {
     globs: Vec<GlobMatcher>,
@@ -50,21 +50,31 @@ fn is_valid_name(name: &str) -> bool {
         })
 }
 
+/// Both ways of building: a trie that grows (rehashing as it does), and one sized by a
+/// first pass over the patterns.
 fn check(patterns: &[String], names: &[String]) -> Result<(), TestCaseError> {
-    let mut b = MatcherBuilder::new();
-    for (i, p) in patterns.iter().enumerate() {
-        b.add(p, i as RuleId).expect("generated patterns are valid");
+    let mut estimate = SizeEstimate::new();
+    for p in patterns {
+        estimate.add(p).expect("generated patterns are valid");
     }
-    let m = b.build();
     let oracle = Oracle::new(patterns);
-    for n in names {
-        prop_assert_eq!(
-            m.matches(n),
-            oracle.matches(n),
-            "name {:?}, patterns {:?}",
-            n,
-            patterns
-        );
+    for mut b in [
+        MatcherBuilder::new(),
+        MatcherBuilder::with_estimate(&estimate),
+    ] {
+        for (i, p) in patterns.iter().enumerate() {
+            b.add(p, i as RuleId).expect("generated patterns are valid");
+        }
+        let m = b.build();
+        for n in names {
+            prop_assert_eq!(
+                m.matches(n),
+                oracle.matches(n),
+                "name {:?}, patterns {:?}",
+                n,
+                patterns
+            );
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 use winsink_catalog::Catalog;
-use winsink_matcher::{MatcherBuilder, PatternErrorKind};
+use winsink_matcher::{Matcher, MatcherBuilder, PatternError, PatternErrorKind, SizeEstimate};
 
 use crate::config::{self, line_col, ConfigFile, GroupConfig, ListConfig, RuleConfig};
 use crate::decision::Action;
@@ -142,16 +142,12 @@ struct AreaActions {
     prefixes: Vec<(IpNet, u32)>,
 }
 
-/// Everything that goes into the matcher, collected in id order.
+/// Everything that goes into the matcher, collected in id order. Patterns are checked and
+/// counted as they are read (the first pass); the matcher is built from the entries once
+/// all are known ([`matcher`]), in a table of its final size.
 struct Parts {
-    builder: MatcherBuilder,
+    estimate: SizeEstimate,
     entries: Entries,
-}
-
-impl Parts {
-    fn next_id(&self) -> u32 {
-        self.entries.next_id()
-    }
 }
 
 impl Compiler<'_> {
@@ -176,7 +172,7 @@ impl Compiler<'_> {
     /// once); a catalog that does not load stops at once, since area ids depend on it.
     fn compile(mut self, cfg: ConfigFile) -> Result<Loaded, PolicyError> {
         let mut parts = Parts {
-            builder: MatcherBuilder::new(),
+            estimate: SizeEstimate::new(),
             entries: Entries::default(),
         };
         let catalogs = self.catalogs(cfg.catalogs.as_deref(), &mut parts)?;
@@ -201,6 +197,7 @@ impl Compiler<'_> {
             _ => return Err(PolicyError::Several(self.errors)),
         };
 
+        let matcher = matcher(&parts, &catalogs.endpoints, &rules, &lists);
         let policy = Policy {
             live,
             default_action: actions.default_action,
@@ -214,7 +211,7 @@ impl Compiler<'_> {
             groups: actions.groups,
             prefixes: actions.prefixes,
             entries: parts.entries,
-            matcher: parts.builder.build(),
+            matcher,
             downloads,
             url_lists: self.url_lists,
         };
@@ -270,7 +267,7 @@ impl Compiler<'_> {
                     u32::try_from(out.areas.len() - 1).unwrap_or(u32::MAX)
                 });
                 for ep in &area.endpoints {
-                    if let Err(error) = parts.builder.add(&ep.pattern, parts.next_id()) {
+                    if let Err(error) = parts.estimate.add(&ep.pattern) {
                         self.errors.push(PolicyError::CatalogPattern {
                             catalog: name.clone(),
                             area: area.id.clone(),
@@ -659,7 +656,7 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        let stats = read_into_matcher(file, l.format, li, parts);
+        let stats = read_entries(file, l.format, li, parts);
         let stats = match stats {
             Ok(stats) => stats,
             Err(source) => {
@@ -765,7 +762,7 @@ impl Compiler<'_> {
         r: &RuleConfig,
         group: Option<u32>,
     ) {
-        if let Err(error) = parts.builder.add(r.pattern.get_ref(), parts.next_id()) {
+        if let Err(error) = parts.estimate.add(r.pattern.get_ref()) {
             self.errors.push(PolicyError::Pattern {
                 origin: self.origin.to_owned(),
                 line: self.line(r.pattern.span()),
@@ -1164,9 +1161,9 @@ enum ListSource {
     },
 }
 
-/// Reads list `li` line by line straight into the matcher (the file's text is never held
-/// whole): each entry's pattern, then its entry (text and line).
-fn read_into_matcher(
+/// Reads list `li` line by line into the entries (the file's text is never held whole),
+/// each entry's patterns checked and counted for the matcher.
+fn read_entries(
     file: std::fs::File,
     format: list::ListFormat,
     li: u32,
@@ -1181,27 +1178,61 @@ fn read_into_matcher(
     let mut star = String::new();
     let file = std::io::BufReader::with_capacity(64 * 1024, file);
     list::read(file, format, |line, shown, item| {
-        let id = parts.next_id();
-        match item {
-            Item::Pattern(p) => parts.builder.add(p, id),
-            // `*.name` goes in first: should it fail, nothing of the line is in the
-            // matcher (an id in the trie without its entry would be taken by the next
-            // line, or be out of range). A name of 252–253 octets has nothing below
-            // it (any such name would be over 253), so only the name itself is added.
-            Item::DomainAndBelow(name) => {
-                star.clear();
-                star.push_str("*.");
-                star.push_str(name);
-                match parts.builder.add(&star, id) {
-                    Err(e) if matches!(e.kind, PatternErrorKind::NameTooLong(_)) => Ok(()),
-                    other => other,
-                }
-                .and_then(|()| parts.builder.add(name, id))
-            }
-        }
-        .map_err(|e| e.kind.to_string())?;
+        item_patterns(item, &mut star, |p| parts.estimate.add(p))
+            .map_err(|e| e.kind.to_string())?;
         Ok(parts.entries.push_list(shown, line)?)
     })
+}
+
+/// Gives `add` the patterns of one list item, in both passes. For `||name^`, `*.name` and
+/// `name`; a name of 252–253 octets has nothing below it (any such name would be over
+/// 253), so only the name itself is added.
+fn item_patterns(
+    item: Item<'_>,
+    star: &mut String,
+    mut add: impl FnMut(&str) -> Result<(), PatternError>,
+) -> Result<(), PatternError> {
+    match item {
+        Item::Pattern(p) => add(p),
+        Item::DomainAndBelow(name) => {
+            star.clear();
+            star.push_str("*.");
+            star.push_str(name);
+            match add(star) {
+                Err(e) if matches!(e.kind, PatternErrorKind::NameTooLong(_)) => Ok(()),
+                other => other,
+            }
+            .and_then(|()| add(name))
+        }
+    }
+}
+
+/// The second pass: every entry's patterns, in id order, into a trie sized by the first
+/// pass's count, so that the build holds no more than the matcher it returns (the reload
+/// of a million-name list stays within the old and the new policy). Every pattern was
+/// accepted by the first pass, which the matcher checks the same way.
+fn matcher(
+    parts: &Parts,
+    endpoints: &[EndpointInfo],
+    rules: &[RuleInfo],
+    lists: &[ListInfo],
+) -> Matcher {
+    let mut b = MatcherBuilder::with_estimate(&parts.estimate);
+    let mut star = String::new();
+    for id in 0..parts.entries.next_id() {
+        let mut add = |p: &str| b.add(p, id);
+        let added = match parts.entries.at(id) {
+            Entry::Endpoint(e) => add(&endpoints[e as usize].pattern),
+            Entry::Rule(r) => add(&rules[r as usize].pattern),
+            entry @ Entry::List { list, .. } => {
+                let format = lists[list as usize].format;
+                let item = list::item_of(format, parts.entries.text(entry));
+                item_patterns(item, &mut star, add)
+            }
+        };
+        debug_assert!(added.is_ok(), "entry {id} was checked: {added:?}");
+    }
+    b.build()
 }
 
 /// The warning for a list's malformed lines: how many, and the first ones.

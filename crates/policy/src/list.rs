@@ -427,9 +427,66 @@ fn adblock_line(line: &str, stats: &mut ListStats, add: &mut Add<'_>) -> Result<
     Ok(())
 }
 
+/// The item of an entry that [`read`] gave as `shown` for a list of `format`. Only the
+/// entries' text is kept, and the matcher is built from it in a second pass (sized by
+/// the first), so each entry's item is read back from its text: a hosts or plain entry is
+/// its pattern; an adblock one (in an `auto` list, one that starts with `||`, as no
+/// other entry can) is parsed as [`adblock_line`] did.
+pub(crate) fn item_of(format: ListFormat, shown: &str) -> Item<'_> {
+    let adblock = match format {
+        ListFormat::Adblock => true,
+        ListFormat::Auto => shown.starts_with("||"),
+        ListFormat::Hosts | ListFormat::Plain => false,
+    };
+    if !adblock {
+        return Item::Pattern(shown);
+    }
+    let rest = shown.strip_prefix("||").unwrap_or(shown);
+    let name = rest
+        .strip_suffix('^')
+        .or_else(|| rest.strip_suffix("^|"))
+        .unwrap_or(rest);
+    if name.starts_with("*.") {
+        Item::Pattern(name)
+    } else {
+        Item::DomainAndBelow(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_entry_reads_back_as_the_item_it_was_loaded_as() {
+        let text = "0.0.0.0 a.example B.Example.\n\
+                    ||c.example^\n\
+                    ||*.d.example^\n\
+                    ||e.example^|\n\
+                    f.example\n\
+                    *.g.example\n\
+                    ::1 h.example # comment\n";
+        for format in [
+            ListFormat::Auto,
+            ListFormat::Hosts,
+            ListFormat::Plain,
+            ListFormat::Adblock,
+        ] {
+            let mut n = 0;
+            parse(text, format, |_, shown, item| {
+                assert_eq!(item_of(format, shown), item, "{format:?} {shown:?}");
+                n += 1;
+                Ok(())
+            });
+            let want = match format {
+                ListFormat::Auto => 8,
+                ListFormat::Hosts => 3,
+                ListFormat::Plain => 5,
+                ListFormat::Adblock => 3,
+            };
+            assert_eq!(n, want, "{format:?}");
+        }
+    }
 
     fn run(text: &str, format: ListFormat) -> (Vec<(String, String)>, ListStats) {
         let mut got = Vec::new();

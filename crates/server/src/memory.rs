@@ -1,8 +1,9 @@
 //! Handing the memory a policy load freed back to the operating system.
 //!
-//! Loading a million-name list allocates about twice what the compiled policy keeps (the
-//! list's text, the matcher's build tables); a reload holds the old policy while the new
-//! one is built. glibc's allocator keeps much of what is freed: after the first large
+//! A load allocates little beyond what the compiled policy keeps (the matcher is built in
+//! a table of its final size, the list files are read in pieces), but a reload holds the
+//! old policy while the new one is built, and what the old one held is then freed.
+//! glibc's allocator keeps much of what is freed: after the first large
 //! block is freed it raises its mmap threshold to that block's size (up to 32 MiB), so
 //! the next blocks of that size come from its heap, and freed heap memory below the top
 //! is never returned. With a million-name list, fixing the threshold and trimming the

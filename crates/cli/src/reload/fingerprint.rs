@@ -3,7 +3,7 @@
 //! whether it did, so a `touch` or a rewrite with the same bytes reloads nothing.
 
 use std::hash::Hasher;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// The state of a set of files: where each resolves to and a hash of its content.
@@ -32,13 +32,27 @@ impl Fingerprint {
 fn file_state(file: &Path) -> FileState {
     let read = || -> io::Result<FileState> {
         let resolved = std::fs::canonicalize(file)?;
-        let content = std::fs::read(&resolved)?;
-        // Change detection, not security: SipHash over the content is plenty.
+        let mut f = std::fs::File::open(&resolved)?;
+        // Change detection, not security: SipHash over the content is plenty. Read in
+        // pieces: a million-name list read whole would cost its size in memory beside
+        // the policy, at start and before each reload.
         let mut hasher = std::hash::DefaultHasher::new();
-        hasher.write(&content);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut len = 0u64;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.write(&buf[..n]);
+                    len += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(FileState::Present {
             resolved,
-            len: content.len() as u64,
+            len,
             hash: hasher.finish(),
         })
     };

@@ -46,23 +46,31 @@
 #     peak 160.5 MB; a reload holds 242 MB at most (old + a whole build), 88 MB 3 s after
 #   patterns straight into the trie, list files read line by line: RSS 87.9 MB, peak
 #     132.3 MB, ready 1.06 s (was 4.1 s); a reload holds 214 MB at most, 89.5 MB 3 s after
-#   list entries in 8 bytes besides their text: RSS 81.6 MB, peak 124.9 MB
-# The table, one run of `RELOADS=2 bash bench/memory.sh` (c43b4f3 + the 8-byte entries;
-# load average ~12 from other builds, so ready times are inflated; compare within a row):
+#   list entries in 8 bytes besides their text: RSS 81.6 MB, peak 124.9 MB; a reload
+#     held 200 MB at most (old + new 148.2 MB: the new policy's build tables beside the old)
+#   trie built straight into its final table, sized by a first pass (HyperLogLog count of
+#     the suffixes), reload fingerprint hashed in pieces: RSS 82.6 MB, peak 82.6 MB (the
+#     load's peak is its final RSS), ready 0.57-0.68 s in three runs (0.74 s before)
+# The table, one run of `SIZES="100000 1000000" RELOADS=3 bash bench/memory.sh` (35c27a6,
+# load average 1.0-1.7; ready times are comparable within a row):
 #   names      server        RSS MB    peak MB  ready ms  RSS/dnsmasq
-#   100000     winsink         22.1       23.6      2178         1.41
-#   100000     dnsmasq         15.6       15.6      4576         1.00
-#   100000     unbound         54.0       54.0      5284         3.46
-#   1000000    winsink         81.5      124.7     15154         0.71
-#   1000000    dnsmasq        115.0      115.0     67752         1.00
-#   1000000    unbound        433.0      433.0     60379         3.76
-#   5000000    winsink        346.8      592.6     61414         0.62
-#   5000000    dnsmasq        555.8      555.8    290409         1.00
-#   5000000    unbound       2120.0     2120.0    177545         3.81
-#   winsink grows 66 MB per million names (100k→1M and 1M→5M alike) over a 15 MB base.
-#   Reload of 1M names under 2000 qps (0 lost): steady 81.6 MB, old + new 148.2 MB; a
-#   reload holds 200 MB at most (the new policy's build tables beside the old policy,
-#   short of a third copy at 214.7 MB), 83.3 MB 3 s after.
+#   100000     winsink         22.8       22.8       116         1.44
+#   100000     dnsmasq         15.8       15.8       151         1.00
+#   100000     unbound         54.2       54.2       216         3.43
+#   1000000    winsink         82.6       82.6       678         0.72
+#   1000000    dnsmasq        115.3      115.3      2865         1.00
+#   1000000    unbound        433.7      433.7      2636         3.76
+#   5M, winsink alone (`SIZES=5000000 SERVERS=winsink RELOAD=0`, same session): RSS
+#   348.5 MB, peak 348.5 MB, ready 3361 ms (c43b4f3's full run, load ~12: winsink 346.8 /
+#   592.6 MB, dnsmasq 555.8 MB, Unbound 2120 MB). winsink grows 66.4 MB per million
+#   names (100k→1M and 1M→5M alike) over a 16 MB base.
+#   Reload of 1M names under 2000 qps (0 lost): steady 82.0 MB, policy 66.0 MB; the RSS
+#   under load before each reload 82.6 / 83.2 / 84.2 MB, so old + new 148.6 / 149.1 /
+#   150.2 MB; most held 149.3 / 150.3 / 150.8 MB, 83.2 / 84.2 / 84.1 MB 3 s after
+#   (before: 200.7 MB held against 148.5 MB). The 0.6-1.2 MB above the line is what
+#   serving grew by during the reload, the query log's buffer pages mostly: with
+#   `queries = "none"` four reloads held 150.2 / 150.0 / 149.7 / 149.9 MB against
+#   149.8 / 149.8 / 150.1 / 150.0 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -616,9 +616,6 @@ impl Engine {
     /// wants one ([`flush_log`](Self::flush_log) queues it), and counts it in the
     /// metrics when they are on.
     pub(crate) fn finish(&self, cx: &mut Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
-        if let Some(m) = &self.metrics {
-            self.count(m, cx, done, out);
-        }
         let mode = cx.policy.log_queries();
         let logged = match done.kind {
             Kind::Invalid => mode == LogQueries::All,
@@ -628,6 +625,14 @@ impl Engine {
                     || (mode == LogQueries::Matched && !o.decision.is_matched()))
             }
         };
+        if !logged && self.metrics.is_none() {
+            return;
+        }
+        // One clock read for the log line and the metrics.
+        let took_us = cx.req.received.at.elapsed().as_micros() as u64;
+        if let Some(m) = &self.metrics {
+            self.count(m, cx, done, out, took_us);
+        }
         if !logged {
             return;
         }
@@ -659,7 +664,7 @@ impl Engine {
                 Source::Upstream(u) => Some(u),
                 Source::Local | Source::Cache => None,
             },
-            started: cx.req.received.at,
+            took_us,
             cname: done.cname,
         };
         self.log.push(&line, &mut s.log);
@@ -668,7 +673,7 @@ impl Engine {
 
 impl Engine {
     /// Counts a finished query: its decision, what decided it, how it was answered.
-    fn count(&self, m: &Metrics, cx: &Cx<'_, '_>, done: Done<'_, '_>, out: &[u8]) {
+    fn count(&self, m: &Metrics, cx: &Cx<'_, '_>, done: Done<'_, '_>, out: &[u8], took_us: u64) {
         let (decided, decision, path) = match done.kind {
             Kind::Invalid => (Decided::Invalid, None, Path::Refused),
             Kind::Refused => (Decided::Refuse, None, Path::Refused),
@@ -689,7 +694,7 @@ impl Engine {
         };
         m.record(&Record {
             ts: cx.req.received.ts,
-            started: cx.req.received.at,
+            took_us,
             client: cx.ip,
             proto: cx.req.proto,
             qname: &cx.s.name,

@@ -207,7 +207,7 @@ pub fn write_sample_line(out: &mut String, format: LogFormat) {
         answers: 1,
         cached: false,
         upstream: None,
-        started: Instant::now(),
+        took_us: 41,
         cname: None,
     };
     crate::querylog::format_line(out, format, &line);

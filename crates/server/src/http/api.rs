@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use super::{error, AppState};
 use crate::metrics::ring::Entry;
+use crate::metrics::stats::split_name_key;
 use crate::metrics::{Decided, Metrics, DECISIONS};
 use crate::querylog::{write_json, write_ts, Explain, Line, NoMatch};
 use crate::verdict::Why;
@@ -53,7 +54,7 @@ pub(crate) async fn summary(State(s): State<AppState>) -> Response {
     let stats = m.stats.lock();
     let area_json = |slot: Option<usize>, id: &str, name: &str, action: Option<&str>| {
         let c = slot.map_or([0; DECISIONS], |i| counts[i]);
-        let seen = slot.and_then(|i| stats.areas.get(&i));
+        let seen = slot.and_then(|i| stats.area(i));
         json!({
             "id": id,
             "name": name,
@@ -238,7 +239,7 @@ fn entry_json(m: &Metrics, policy: &Policy, upstreams: &[String], e: &Entry) -> 
         answers: e.answers,
         cached: e.cached,
         upstream: upstreams.get(usize::from(e.upstream)).map(String::as_str),
-        started: Instant::now(),
+        took_us: u64::from(e.duration_us),
         cname: e.cname.as_deref(),
     };
     let mut text = String::new();
@@ -296,9 +297,9 @@ pub(crate) async fn top(State(s): State<AppState>, Query(f): Query<Filter>) -> R
         (stats.clients.seen(), stats.clients.capacity())
     } else {
         for i in stats.names.items() {
-            let (name, label, d) = &i.key;
-            if keep(*label, *d) {
-                let e = merged.entry(name.to_string()).or_default();
+            let (label, d, name) = split_name_key(&i.key);
+            if keep(label, d) {
+                let e = merged.entry(name.into_owned()).or_default();
                 e.0 += i.count;
                 e.1 += i.error;
             }
@@ -376,7 +377,7 @@ pub(crate) async fn uncatalogued(State(s): State<AppState>, Query(f): Query<Filt
         .into_iter()
         .map(|c| {
             json!({
-                "name": &*c.key,
+                "name": String::from_utf8_lossy(&c.key),
                 "count": c.count,
                 "error": c.error,
                 "first_seen": ts_text(c.first),

@@ -9,8 +9,11 @@
 //! reloads, so counters stay monotonic. Past [`MAX_LABELS`] distinct labels (hundreds
 //! of lists), further ones are counted under [`OTHER`].
 
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+use hashbrown::DefaultHashBuilder;
 
 use winsink_policy::{Decision, MatchSource};
 
@@ -55,7 +58,7 @@ impl<'a> Decider<'a> {
 }
 
 struct Slot {
-    /// FNV-1a of the label's kind and text; 0 while free.
+    /// The hash of the label's kind and text; 0 while free.
     hash: AtomicU64,
     /// `diagnostic-data` or `list:NAME`, set once by the thread that took the slot.
     text: OnceLock<Box<str>>,
@@ -66,21 +69,15 @@ struct Slot {
 /// The table of labels.
 pub(crate) struct Labels {
     slots: Box<[Slot]>,
+    /// foldhash (seeded at random, though labels come from the config files): a word at
+    /// a time, where FNV-1a took a multiply per byte of every query's label.
+    hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for Labels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Labels").finish_non_exhaustive()
     }
-}
-
-fn fnv(kind: u8, text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in std::iter::once(kind).chain(text.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h.max(1)
 }
 
 impl Labels {
@@ -96,7 +93,10 @@ impl Labels {
             slots[i].hash.store(u64::MAX - i as u64, Ordering::Relaxed);
             let _ = slots[i].text.set(t.into());
         }
-        Self { slots }
+        Self {
+            slots,
+            hasher: DefaultHashBuilder::default(),
+        }
     }
 
     /// The slot of `d`, taking a free one the first time a label is seen.
@@ -107,7 +107,7 @@ impl Labels {
             Decider::Area { id, name } => (b'a', id, Some(name)),
             Decider::List(label) => (b'l', label, None),
         };
-        let h = fnv(kind, text);
+        let h = self.hasher.hash_one((kind, text)).max(1);
         let n = MAX_LABELS - FIXED;
         let start = (h % n as u64) as usize;
         for i in 0..n {

@@ -10,6 +10,7 @@
 //! chain name when both fit in [`NAME_BYTES`]); areas as label slots (see
 //! [`super::labels`]), at most [`MAX_AREAS`] per entry.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
@@ -20,7 +21,7 @@ use crate::engine::Proto;
 pub(crate) const NAME_BYTES: usize = 264;
 /// Areas kept per entry.
 pub(crate) const MAX_AREAS: usize = 8;
-const HEAD_WORDS: usize = 7;
+const HEAD_WORDS: usize = 6;
 const WORDS: usize = HEAD_WORDS + NAME_BYTES / 8;
 /// `upstream` of an entry that asked none.
 pub(crate) const NO_UPSTREAM: u8 = u8::MAX;
@@ -72,14 +73,122 @@ pub(crate) struct Facts<'a> {
     pub(crate) duration_us: u32,
 }
 
+/// One entry as [`Ring::read`] copies it, unpacked on demand: for a reader that looks
+/// at each entry once and keeps none (the statistics task), so that reading allocates
+/// nothing. [`Raw::to_entry`] makes the owned [`Entry`].
+#[derive(Clone)]
+pub(crate) struct Raw {
+    pos: u64,
+    w: [u64; HEAD_WORDS],
+    names: [u8; NAME_BYTES],
+}
+
+impl Raw {
+    pub(crate) fn new() -> Self {
+        Self {
+            pos: 0,
+            w: [0; HEAD_WORDS],
+            names: [0; NAME_BYTES],
+        }
+    }
+
+    #[inline]
+    fn name_len(&self) -> usize {
+        (self.w[4] >> 48 & 0xff) as usize
+    }
+
+    #[inline]
+    fn cname_len(&self) -> usize {
+        (self.w[4] >> 56) as usize
+    }
+
+    #[inline]
+    pub(crate) fn ts_us(&self) -> u64 {
+        self.w[0]
+    }
+
+    #[inline]
+    pub(crate) fn client(&self) -> IpAddr {
+        let ip = Ipv6Addr::from((u128::from(self.w[1]) << 64) | u128::from(self.w[2]));
+        if self.w[3] >> 17 & 1 == 1 {
+            ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
+        } else {
+            IpAddr::V6(ip)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn decision(&self) -> Decided {
+        Decided::from_index((self.w[3] >> 20 & 0xf) as usize)
+    }
+
+    /// The deciding label's slot.
+    #[inline]
+    pub(crate) fn label(&self) -> usize {
+        (self.w[4] >> 40 & 0xff) as usize
+    }
+
+    /// The label slots of the areas matched.
+    #[inline]
+    pub(crate) fn areas(&self) -> impl Iterator<Item = usize> {
+        self.w[5]
+            .to_le_bytes()
+            .into_iter()
+            .take_while(|&s| s != 0)
+            .map(usize::from)
+    }
+
+    /// The query name (borrowed unless its bytes are not UTF-8: a multi-byte character
+    /// cut at [`NAME_BYTES`]).
+    #[inline]
+    pub(crate) fn qname(&self) -> Cow<'_, str> {
+        let bytes = &self.names[..self.name_len()];
+        std::str::from_utf8(bytes).map_or_else(|_| String::from_utf8_lossy(bytes), Cow::Borrowed)
+    }
+
+    fn cname(&self) -> Option<Cow<'_, str>> {
+        let (q, c) = (self.name_len(), self.cname_len());
+        (self.w[3] >> 56 & 1 == 1).then(|| String::from_utf8_lossy(&self.names[q..q + c]))
+    }
+
+    pub(crate) fn to_entry(&self) -> Entry {
+        let (a, b) = (self.w[3], self.w[4]);
+        Entry {
+            seq: self.pos,
+            ts_us: self.ts_us(),
+            client: self.client(),
+            proto: Proto::from_index((a >> 18 & 1 | (a >> 57 & 1) << 1) as usize),
+            qname: self.qname().into_owned(),
+            cname: self.cname().map(Cow::into_owned),
+            qtype: (a >> 16 & 1 == 1).then_some(a as u16),
+            decision: self.decision(),
+            path: Path::from_index((a >> 24 & 0xf) as usize),
+            label: self.label(),
+            areas: self.areas().collect(),
+            rcode: (a >> 28 & 0xfff) as u16,
+            answers: (a >> 40) as u16,
+            cached: a >> 19 & 1 == 1,
+            upstream: (b >> 32) as u8,
+            duration_us: b as u32,
+        }
+    }
+}
+
+/// An entry's words: 312 bytes in five cache lines, so that the head and a name of up
+/// to 16 bytes are written and read in one line, a name of up to 80 in two.
+#[repr(align(64))]
 struct Slot {
-    /// `2 * position + 1` while being written, `2 * position + 2` once written, 0 never.
-    seq: AtomicU64,
     words: [AtomicU64; WORDS],
 }
 
 /// The ring.
 pub(crate) struct Ring {
+    /// Per slot: `2 * position + 1` while being written, `2 * position + 2` once
+    /// written, 0 never. Apart from the slots so that a writer's claim (a load and a
+    /// compare-exchange) finds its line in cache: the slot it writes was last written a
+    /// whole lap ago (10,000 queries by default), and the stores into it do not wait for
+    /// its lines the way the claim's load would.
+    seqs: Box<[AtomicU64]>,
     slots: Box<[Slot]>,
     head: AtomicU64,
     /// Entries given up because a newer writer owned their slot.
@@ -98,13 +207,14 @@ impl std::fmt::Debug for Ring {
 impl Ring {
     /// A ring of `capacity` entries (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
-        let slots = (0..capacity.max(1))
+        let capacity = capacity.max(1);
+        let slots = (0..capacity)
             .map(|_| Slot {
-                seq: AtomicU64::new(0),
                 words: std::array::from_fn(|_| AtomicU64::new(0)),
             })
             .collect();
         Self {
+            seqs: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             slots,
             head: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -128,18 +238,16 @@ impl Ring {
     /// Appends `f`. No lock, no allocation.
     pub(crate) fn push(&self, f: &Facts<'_>) {
         let pos = self.head.fetch_add(1, Ordering::AcqRel);
-        let slot = &self.slots[(pos % self.slots.len() as u64) as usize];
+        let i = (pos % self.slots.len() as u64) as usize;
+        let (seq, slot) = (&self.seqs[i], &self.slots[i]);
         let writing = 2 * pos + 1;
-        let mut cur = slot.seq.load(Ordering::Relaxed);
+        let mut cur = seq.load(Ordering::Relaxed);
         loop {
             if cur & 1 == 1 || cur >= writing {
                 self.lost.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            match slot
-                .seq
-                .compare_exchange_weak(cur, writing, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match seq.compare_exchange_weak(cur, writing, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => cur = now,
             }
@@ -184,83 +292,68 @@ impl Ring {
         w[3].store(a, relaxed);
         w[4].store(b, relaxed);
         w[5].store(u64::from_le_bytes(f.areas), relaxed);
-        let mut names = [0u8; 8];
+        // Only the words the names fill: a short name writes a few of the 33.
         let total = qlen + clen;
-        let mut i = 0;
-        while i < total {
-            for (k, byte) in names.iter_mut().enumerate() {
-                let at = i + k;
-                *byte = if at < qlen {
-                    qname[at]
-                } else if at < total {
-                    cname.map_or(0, |c| c[at - qlen])
-                } else {
-                    0
-                };
-            }
-            w[HEAD_WORDS + i / 8].store(u64::from_le_bytes(names), relaxed);
-            i += 8;
+        let mut names = [0u8; NAME_BYTES];
+        names[..qlen].copy_from_slice(&qname[..qlen]);
+        if let Some(c) = cname {
+            names[qlen..total].copy_from_slice(&c[..clen]);
         }
-        slot.seq.store(writing + 1, Ordering::Release);
+        for (word, bytes) in w[HEAD_WORDS..]
+            .iter()
+            .zip(names.chunks_exact(8))
+            .take(total.div_ceil(8))
+        {
+            word.store(
+                u64::from_le_bytes(bytes.try_into().unwrap_or_default()),
+                relaxed,
+            );
+        }
+        seq.store(writing + 1, Ordering::Release);
     }
 
     /// Entry `pos` if the ring still holds it whole.
     pub(crate) fn get(&self, pos: u64) -> Option<Entry> {
-        let slot = &self.slots[(pos % self.slots.len() as u64) as usize];
+        let mut raw = Raw::new();
+        self.read(pos, &mut raw).then(|| raw.to_entry())
+    }
+
+    /// Copies entry `pos` into `raw` if the ring still holds it whole; `false` if not
+    /// (overwritten, or being written). No allocation.
+    pub(crate) fn read(&self, pos: u64, raw: &mut Raw) -> bool {
+        let i = (pos % self.slots.len() as u64) as usize;
+        let (seq, slot) = (&self.seqs[i], &self.slots[i]);
         let want = 2 * pos + 2;
-        if slot.seq.load(Ordering::Acquire) != want {
-            return None;
+        if seq.load(Ordering::Acquire) != want {
+            return false;
         }
         let relaxed = Ordering::Relaxed;
-        let mut w = [0u64; WORDS];
-        for (i, word) in w.iter_mut().enumerate().take(HEAD_WORDS) {
-            *word = slot.words[i].load(relaxed);
+        for (word, atomic) in raw.w.iter_mut().zip(&slot.words[..HEAD_WORDS]) {
+            *word = atomic.load(relaxed);
         }
-        let b = w[4];
-        let (qlen, clen) = (((b >> 48) & 0xff) as usize, (b >> 56) as usize);
-        let total = qlen + clen;
-        for i in 0..total.div_ceil(8) {
-            w[HEAD_WORDS + i] = slot.words[HEAD_WORDS + i].load(relaxed);
+        let total = raw.name_len() + raw.cname_len();
+        let mut names = [0u64; NAME_BYTES / 8];
+        for (word, atomic) in names
+            .iter_mut()
+            .zip(&slot.words[HEAD_WORDS..])
+            .take(total.div_ceil(8))
+        {
+            *word = atomic.load(relaxed);
         }
         fence(Ordering::Acquire);
-        if slot.seq.load(Ordering::Relaxed) != want {
-            return None;
+        if seq.load(Ordering::Relaxed) != want {
+            return false;
         }
-        let mut bytes = [0u8; NAME_BYTES];
-        for i in 0..total.div_ceil(8) {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&w[HEAD_WORDS + i].to_le_bytes());
+        for (bytes, word) in raw
+            .names
+            .chunks_exact_mut(8)
+            .zip(names)
+            .take(total.div_ceil(8))
+        {
+            bytes.copy_from_slice(&word.to_le_bytes());
         }
-        let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(&bytes[r]).into_owned();
-        let a = w[3];
-        let ip = Ipv6Addr::from((u128::from(w[1]) << 64) | u128::from(w[2]));
-        let client = if a >> 17 & 1 == 1 {
-            ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
-        } else {
-            IpAddr::V6(ip)
-        };
-        Some(Entry {
-            seq: pos,
-            ts_us: w[0],
-            client,
-            proto: Proto::from_index((a >> 18 & 1 | (a >> 57 & 1) << 1) as usize),
-            qname: text(0..qlen),
-            cname: (a >> 56 & 1 == 1).then(|| text(qlen..total)),
-            qtype: (a >> 16 & 1 == 1).then_some(a as u16),
-            decision: Decided::from_index((a >> 20 & 0xf) as usize),
-            path: Path::from_index((a >> 24 & 0xf) as usize),
-            label: (b >> 40 & 0xff) as usize,
-            areas: w[5]
-                .to_le_bytes()
-                .iter()
-                .take_while(|&&s| s != 0)
-                .map(|&s| usize::from(s))
-                .collect(),
-            rcode: (a >> 28 & 0xfff) as u16,
-            answers: (a >> 40) as u16,
-            cached: a >> 19 & 1 == 1,
-            upstream: (b >> 32) as u8,
-            duration_us: b as u32,
-        })
+        raw.pos = pos;
+        true
     }
 
     /// The entries still held, newest first, while `keep` returns true.

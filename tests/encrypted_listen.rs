@@ -502,7 +502,9 @@ fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
     let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
     let d = Daemon::start(&config(&upstream, &leaf), &[]);
     let https = served_on(&d, "DNS over HTTPS");
-    let curl = |args: &[&str], path: &str| {
+    // Each request's HTTP status as curl prints it ("000" when there was none), and curl's
+    // stderr to say why.
+    let status = |args: &[&str], path: &str, want: &str, what: &str| {
         let out = Command::new("curl")
             .args([
                 "-sS",
@@ -511,7 +513,7 @@ fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
                 "-w",
                 "%{http_code}",
                 "--max-time",
-                "5",
+                "10",
             ])
             .arg("--cacert")
             .arg(ca.cert_pem())
@@ -521,31 +523,33 @@ fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
             .arg(format!("https://{NAME}:{}{path}", https.port()))
             .output()
             .expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    assert_eq!(curl(&[], "/other"), "404");
-    assert_eq!(curl(&["-X", "PUT"], "/dns-query"), "405");
-    assert_eq!(curl(&[], "/dns-query"), "400", "GET without dns=");
-    assert_eq!(curl(&[], "/dns-query?dns=%%%"), "400");
-    assert_eq!(
-        curl(
-            &["-H", "content-type: text/plain", "--data", "x"],
-            "/dns-query"
-        ),
-        "415"
+    status(&[], "/other", "404", "another path");
+    status(&["-X", "PUT"], "/dns-query", "405", "PUT");
+    status(&[], "/dns-query", "400", "GET without dns=");
+    status(&[], "/dns-query?dns=%%%", "400", "dns= not base64url");
+    status(
+        &["-H", "content-type: text/plain", "--data", "x"],
+        "/dns-query",
+        "415",
+        "POST of text/plain",
     );
-    // Two bytes are no DNS header.
-    assert_eq!(
-        curl(
-            &[
-                "-H",
-                "content-type: application/dns-message",
-                "--data",
-                "ab"
-            ],
-            "/dns-query"
-        ),
-        "400"
+    status(
+        &[
+            "-H",
+            "content-type: application/dns-message",
+            "--data",
+            "ab",
+        ],
+        "/dns-query",
+        "400",
+        "two bytes are no DNS header",
     );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(d.try_raw_line(), None, "none of these is a query");

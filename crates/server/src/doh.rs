@@ -181,36 +181,15 @@ impl Doh {
     /// One HTTP request: its DNS message, answered by the engine.
     async fn answer(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let received = Received::now();
-        if req.uri().path() != DNS_QUERY_PATH {
-            return status(StatusCode::NOT_FOUND);
-        }
-        let packet = match *req.method() {
-            Method::GET => match dns_parameter(req.uri().query()) {
-                Some(p) => p,
-                None => return status(StatusCode::BAD_REQUEST),
-            },
-            Method::POST => {
-                let media = req
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
-                if media.map(|m| m.split(';').next().unwrap_or("").trim()) != Some(DNS_MESSAGE) {
-                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-                }
-                match Limited::new(req.into_body(), MAX_MESSAGE).collect().await {
-                    Ok(body) => body.to_bytes().to_vec(),
-                    Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                        return status(StatusCode::PAYLOAD_TOO_LARGE)
-                    }
-                    Err(_) => return status(StatusCode::BAD_REQUEST),
-                }
-            }
-            _ => {
-                let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-                return r;
-            }
+        let (head, body) = req.into_parts();
+        // The body is read (up to MAX_MESSAGE) before any answer, an error's too: an
+        // HTTP/2 stream answered and closed while its client is still sending the body
+        // fails at the client as a framing error (curl: "(92) Stream error in the HTTP/2
+        // framing layer") instead of showing the status.
+        let body = Limited::new(body, MAX_MESSAGE).collect().await;
+        let packet = match request_packet(&head, body) {
+            Ok(p) => p,
+            Err(code) => return status(code),
         };
         let req = engine::Request {
             packet: &packet,
@@ -240,6 +219,39 @@ impl Doh {
     }
 }
 
+/// The DNS message of a request, or the HTTP error that answers it: 404 for another
+/// path, 405 for another method, 415 for a POST of another content type, 413 for a body
+/// over [`MAX_MESSAGE`], 400 for a GET without a valid `dns` parameter or a body that
+/// broke off.
+fn request_packet(
+    head: &hyper::http::request::Parts,
+    body: Result<http_body_util::Collected<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<Vec<u8>, StatusCode> {
+    if head.uri.path() != DNS_QUERY_PATH {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    match head.method {
+        Method::GET => dns_parameter(head.uri.query()).ok_or(StatusCode::BAD_REQUEST),
+        Method::POST => {
+            let media = head
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            if media.map(|m| m.split(';').next().unwrap_or("").trim()) != Some(DNS_MESSAGE) {
+                return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            }
+            match body {
+                Ok(body) => Ok(body.to_bytes().to_vec()),
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    Err(StatusCode::PAYLOAD_TOO_LARGE)
+                }
+                Err(_) => Err(StatusCode::BAD_REQUEST),
+            }
+        }
+        _ => Err(StatusCode::METHOD_NOT_ALLOWED),
+    }
+}
+
 /// The DNS message of a GET's `dns` parameter (base64url, RFC 4648 §5, padding
 /// optional).
 fn dns_parameter(query: Option<&str>) -> Option<Vec<u8>> {
@@ -253,9 +265,14 @@ fn dns_parameter(query: Option<&str>) -> Option<Vec<u8>> {
     (packet.len() <= MAX_MESSAGE).then_some(packet)
 }
 
+/// An empty answer with `code`; a 405 says which methods are allowed.
 fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = code;
+    if code == StatusCode::METHOD_NOT_ALLOWED {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    }
     r
 }
 

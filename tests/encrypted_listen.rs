@@ -502,33 +502,9 @@ fn doh_answers_http_errors_for_what_is_not_a_dns_request() {
     let leaf = ca.leaf(&[NAME], KeyKind::Ecdsa);
     let d = Daemon::start(&config(&upstream, &leaf), &[]);
     let https = served_on(&d, "DNS over HTTPS");
-    // Each request's HTTP status as curl prints it ("000" when there was none), and curl's
-    // stderr to say why.
     let status = |args: &[&str], path: &str, want: &str, what: &str| {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "10",
-            ])
-            .arg("--cacert")
-            .arg(ca.cert_pem())
-            .arg("--resolve")
-            .arg(format!("{NAME}:{}:127.0.0.1", https.port()))
-            .args(args)
-            .arg(format!("https://{NAME}:{}{path}", https.port()))
-            .output()
-            .expect("curl");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            want,
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, why) = http_status(&ca.cert_pem(), https, args, path);
+        assert_eq!(code, want, "{what}: {why}");
     };
     status(&[], "/other", "404", "another path");
     status(&["-X", "PUT"], "/dns-query", "405", "PUT");
@@ -568,27 +544,7 @@ fn doh_connections_count_toward_the_tcp_per_client_limit() {
     let https = served_on(&d, "DNS over HTTPS");
     let get = || {
         let dns = base64url(&wire_query("g.blocked.test"));
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "5",
-            ])
-            .arg("--cacert")
-            .arg(ca.cert_pem())
-            .arg("--resolve")
-            .arg(format!("{NAME}:{}:127.0.0.1", https.port()))
-            .arg(format!(
-                "https://{NAME}:{}/dns-query?dns={dns}",
-                https.port()
-            ))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        http_status(&ca.cert_pem(), https, &[], &format!("/dns-query?dns={dns}")).0
     };
     assert_eq!(get(), "200");
     d.log_line();
@@ -604,6 +560,34 @@ fn doh_connections_count_toward_the_tcp_per_client_limit() {
     drop(hold);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(get(), "200");
+}
+
+/// The HTTP status of a request to the DoH listener at `at` (as [`NAME`], trusting the CA
+/// in `ca`) as curl prints it, "000" when no HTTP answer came, and curl's stderr to say
+/// why. `args` are curl's, before the URL of `path`.
+fn http_status(ca: &Path, at: SocketAddr, args: &[&str], path: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .arg("--cacert")
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("{NAME}:{}:127.0.0.1", at.port()))
+        .args(args)
+        .arg(format!("https://{NAME}:{}{path}", at.port()))
+        .output()
+        .expect("curl (Debian: apt-get install curl)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Base64url without padding (RFC 4648 §5), as DoH's GET carries the query.

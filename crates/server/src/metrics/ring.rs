@@ -6,8 +6,8 @@
 //! number did not move meanwhile. A writer takes the next position with one
 //! `fetch_add`; it writes its slot only if no newer writer owns it, so a writer
 //! preempted for a whole lap of the ring (N queries) loses its entry instead of
-//! overwriting a newer one. Names are stored inline (qname, then the deciding CNAME
-//! chain name when both fit in [`NAME_BYTES`]); areas as label slots (see
+//! overwriting a newer one. Names are stored inline, eight bytes to a word (qname, then
+//! from the next word the deciding CNAME chain name when both fit in [`NAME_BYTES`]); areas as label slots (see
 //! [`super::labels`]), at most [`MAX_AREAS`] per entry.
 
 use std::borrow::Cow;
@@ -147,7 +147,7 @@ impl Raw {
     }
 
     fn cname(&self) -> Option<Cow<'_, str>> {
-        let (q, c) = (self.name_len(), self.cname_len());
+        let (q, c) = (self.name_len().next_multiple_of(8), self.cname_len());
         (self.w[3] >> 56 & 1 == 1).then(|| String::from_utf8_lossy(&self.names[q..q + c]))
     }
 
@@ -263,7 +263,7 @@ impl Ring {
         let (qname, cname) = (f.qname.as_bytes(), f.cname.map(str::as_bytes));
         let qlen = qname.len().min(NAME_BYTES).min(255);
         let clen = cname.map_or(0, |c| {
-            if qlen + c.len() <= NAME_BYTES && c.len() <= 255 {
+            if qlen.next_multiple_of(8) + c.len() <= NAME_BYTES && c.len() <= 255 {
                 c.len()
             } else {
                 0
@@ -292,22 +292,12 @@ impl Ring {
         w[3].store(a, relaxed);
         w[4].store(b, relaxed);
         w[5].store(u64::from_le_bytes(f.areas), relaxed);
-        // Only the words the names fill: a short name writes a few of the 33.
-        let total = qlen + clen;
-        let mut names = [0u8; NAME_BYTES];
-        names[..qlen].copy_from_slice(&qname[..qlen]);
+        // Only the words the names fill, straight from the names' bytes: a short name
+        // writes a few of the 33 (a copy through a buffer on the stack cost a
+        // store-forwarding stall a word).
+        let q_words = store_bytes(&w[HEAD_WORDS..], &qname[..qlen]);
         if let Some(c) = cname {
-            names[qlen..total].copy_from_slice(&c[..clen]);
-        }
-        for (word, bytes) in w[HEAD_WORDS..]
-            .iter()
-            .zip(names.chunks_exact(8))
-            .take(total.div_ceil(8))
-        {
-            word.store(
-                u64::from_le_bytes(bytes.try_into().unwrap_or_default()),
-                relaxed,
-            );
+            store_bytes(&w[HEAD_WORDS + q_words..], &c[..clen]);
         }
         seq.store(writing + 1, Ordering::Release);
     }
@@ -331,26 +321,18 @@ impl Ring {
         for (word, atomic) in raw.w.iter_mut().zip(&slot.words[..HEAD_WORDS]) {
             *word = atomic.load(relaxed);
         }
-        let total = raw.name_len() + raw.cname_len();
-        let mut names = [0u64; NAME_BYTES / 8];
-        for (word, atomic) in names
-            .iter_mut()
+        let words = raw.name_len().div_ceil(8) + raw.cname_len().div_ceil(8);
+        for (bytes, atomic) in raw
+            .names
+            .chunks_exact_mut(8)
             .zip(&slot.words[HEAD_WORDS..])
-            .take(total.div_ceil(8))
+            .take(words)
         {
-            *word = atomic.load(relaxed);
+            bytes.copy_from_slice(&atomic.load(relaxed).to_le_bytes());
         }
         fence(Ordering::Acquire);
         if seq.load(Ordering::Relaxed) != want {
             return false;
-        }
-        for (bytes, word) in raw
-            .names
-            .chunks_exact_mut(8)
-            .zip(names)
-            .take(total.div_ceil(8))
-        {
-            bytes.copy_from_slice(&word.to_le_bytes());
         }
         raw.pos = pos;
         true
@@ -368,6 +350,29 @@ impl Ring {
             }
         }
     }
+}
+
+/// Stores `bytes` into the first words of `words`, eight bytes to a word in little-endian
+/// order (the last word padded with zeros); returns the words written.
+#[inline]
+fn store_bytes(words: &[AtomicU64], bytes: &[u8]) -> usize {
+    let chunks = bytes.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut n = 0;
+    for (word, chunk) in words.iter().zip(chunks) {
+        word.store(
+            u64::from_le_bytes(chunk.try_into().unwrap_or_default()),
+            Ordering::Relaxed,
+        );
+        n += 1;
+    }
+    if let (false, Some(word)) = (rest.is_empty(), words.get(n)) {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        word.store(u64::from_le_bytes(last), Ordering::Relaxed);
+        n += 1;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -414,13 +419,15 @@ mod tests {
             (e.decision, e.path, e.proto, e.cached),
             (Decided::Block, Path::Sinkhole, Proto::Https, false)
         );
-        let mut v6 = facts("a", None);
+        // A name of one byte: the CNAME starts at the next word.
+        let mut v6 = facts("a", Some("c.example"));
         v6.client = "2001:db8::1".parse().unwrap();
         v6.qtype = None;
         r.push(&v6);
         let e = r.get(1).unwrap();
         assert_eq!(e.client, "2001:db8::1".parse::<IpAddr>().unwrap());
-        assert_eq!((e.qtype, e.cname), (None, None));
+        assert_eq!(e.qname, "a");
+        assert_eq!((e.qtype, e.cname.as_deref()), (None, Some("c.example")));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) async fn summary(State(s): State<AppState>) -> Response {
         .iter()
         .map(|d| (d.as_str(), totals[*d as usize]))
         .collect();
-    let stats = m.stats.lock();
+    let stats = m.stats.current(m);
     let area_json = |slot: Option<usize>, id: &str, name: &str, action: Option<&str>| {
         let c = slot.map_or([0; DECISIONS], |i| counts[i]);
         let seen = slot.and_then(|i| stats.area(i));
@@ -283,7 +283,7 @@ pub(crate) async fn top(State(s): State<AppState>, Query(f): Query<Filter>) -> R
             && c.label.is_none_or(|l| usize::from(label) == l)
             && c.decision.is_none_or(|x| x == d)
     };
-    let stats = m.stats.lock();
+    let stats = m.stats.current(m);
     let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
     let (seen, capacity) = if by_client {
         for i in stats.clients.items() {
@@ -367,7 +367,7 @@ fn valid_name(n: &str) -> bool {
 pub(crate) async fn uncatalogued(State(s): State<AppState>, Query(f): Query<Filter>) -> Response {
     let m = &s.inner.metrics;
     let limit = f.limit.unwrap_or(100).min(MAX_TOP);
-    let stats = m.stats.lock();
+    let stats = m.stats.current(m);
     let mut list: Vec<_> = stats.uncatalogued.items().to_vec();
     let seen = stats.uncatalogued.seen();
     drop(stats);

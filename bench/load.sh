@@ -2,7 +2,7 @@
 # Side-by-side load benchmark: winsink and Unbound, each holding the same 1,000,000-name
 # blocklist, measured with dnsperf on loopback.
 #
-#   bash bench/load.sh            # full run (about 7 minutes, the metrics part 3.5)
+#   bash bench/load.sh            # full run (about 14 minutes, the metrics part 9)
 #   NAMES=100000 SECS=5 bash bench/load.sh   # quicker
 #
 # The server under test is pinned to CPU 0 and dnsperf to CPU 1. For each server and each
@@ -35,24 +35,37 @@
 #   max QPS (one dnsperf): winsink 320k sinkhole / 285k cache; Unbound 157k / 296k
 #   RSS holding the 1M names: winsink 100 MB, Unbound 460 MB
 # Metrics on vs off (CPU per query at 20,000 qps; three winsinks "on", "off", "off2" asked in
-# rotating order, 10 rounds of 3 s each after a warm-up round, load average 1.0; see "winsink
-# under test" below):
-#   WINSINK=target/release/winsink NAMES=100000 SECS=3 ROUNDS=10 UNBOUND=0 ENCRYPTED=0 bash bench/load.sh
-#       sinkhole  on 15.42 us, off 14.59 us (median): +5.6%, ABOVE 3%; off2 vs off -2.4%;
-#                 IQR of one setting 4.0-8.7%
-#       cache hit on 16.45 us, off 16.08 us: +2.3%, within 3% and below the noise (off2 vs off
-#                 +3.5%)
+# rotating order, 40 rounds of 3 s each over 4 generations of fresh processes, a warm-up
+# round before each generation's; load average 0.8; see "winsink under test" below):
+#   WINSINK=target/release/winsink NAMES=100000 SECS=3 ROUNDS=40 UNBOUND=0 ENCRYPTED=0 bash bench/load.sh
+#       sinkhole  on 15.08 us, off 14.88 us, off2 14.75 us (medians of the segments);
+#                 on vs off paired by round +2.3% (within 3%), 95% interval -0.4% to +5.0%;
+#                 off2 vs off -1.1% (-2.2% to +1.3%); perf: the metrics code 1.83% of on's
+#                 CPU samples (Ring::push 0.48%, Metrics::record 0.36%, TopK::offer 0.36%,
+#                 Labels::slot 0.19%, the statistics task's reading 0.28%, the suffix check 0.14%)
+#       cache hit on 14.28 us, off 14.05 us, off2 14.07 us; on vs off +1.5% (within 3%),
+#                 95% interval -0.0% to +3.4%; off2 vs off -0.8% (-2.1% to +0.8%); perf:
+#                 1.56% (Ring::push 0.59%, Metrics::record 0.58%, TopK::offer 0.17%)
+#   The same run with ROUNDS=20 (one run earlier, load 0.8): sinkhole +2.6% (+0.1% to +5.5%),
+#   cache +1.2% (-1.6% to +3.0%), perf 1.48% / 0.94%. An interval about 5 points wide is
+#   what 40 rounds give on this machine: one segment's CPU per query varies by 5-8% (the
+#   kernel's wake-ups of server and dnsperf are about half of the 15 us); the perf share
+#   has no such noise and is the sharper figure of what counting costs.
 #   The sinkhole figure is the worst case for the top-names sketch: 20,000 distinct names
-#   asked in turn, five times its 4,096 entries, so every query evicts one. Before the
-#   statistics task stopped allocating per entry (foldhash, keys borrowed from the ring, a
-#   16-ary heap) the same method gave +11.1% (sinkhole) and +5.1% (cache), the statistics
-#   task alone then taking 1.1 us per sinkholed query, now about 0.25 us (its thread's
-#   run time in /proc/PID/task/*/schedstat). At this rate a segment's CPU per query varies
-#   by 5-7% (the kernel's wake-ups of server and dnsperf, about half of the 14 us), which is
-#   why the figure is a median over rounds and is judged against off2 vs off.
+#   asked in turn, five times its 4,096 entries, so every query evicts one. The history,
+#   by the same perf share on the sinkhole path (one winsink, 20,000 qps for 20-30 s):
+#   2.49% before this round's changes; 2.19% once the ring's writer stored names straight
+#   from their bytes (Ring::push 0.72% -> 0.39%: a copy through a buffer on the stack cost a
+#   store-forwarding stall a word); 1.93% once the statistics task read the ring in batches
+#   of half of it instead of every 100 ms (TopK::offer 0.87% -> 0.55%: the sketches are cold
+#   in the caches after the query path, and larger batches bring them in fewer times);
+#   1.36-1.52% once the writer prefetched the next slot (the log line's timestamp store,
+#   stalled behind the ring's stores to lines out of cache, 0.9% -> 0.1%). By the end-to-end
+#   figure: +11.1% / +5.1% before the statistics task stopped allocating per entry, +5.6% /
+#   +2.3% at the start of this round (10 rounds in one generation, medians of segments).
 # DoT, sinkhole path, CPU per query at 10,000 qps (4 TLS connections; query log on, metrics
 # off; load average about 12, one run, so the ratio is the figure):
-#   NAMES=100000 SECS=4 LEGS=1 bash bench/load.sh
+#   NAMES=100000 SECS=4 bash bench/load.sh     (then with LEGS=1, a knob since retired)
 #       winsink 29.75 us, Unbound 31.00 us (0.96x); max QPS (one dnsperf, 8 connections):
 #       winsink 39.0k, Unbound 15.2k; 0 lost by either. (Unbound's DoH in the same run:
 #       32.25 us, 12.1k max QPS.)
@@ -192,12 +205,20 @@ fi
 # whose order rotates (on off off2, off off2 on, off2 on off, ...) so that a drift in the
 # machine's load falls on all three alike, after a warm-up round that is not counted. CPU
 # per query of a segment: the server's run time over it (its threads'
-# /proc/PID/task/*/schedstat, in ns) over the queries answered. The figure is the
-# difference between the medians of "on" and "off"; the noise it is judged against is the
-# difference between "off2" and "off" (two processes of one setting asked the same way: a
-# fresh process's layout, hash keys and warm-up) and the spread of one setting's segments.
+# /proc/PID/task/*/schedstat, in ns) over the queries answered. The figure is the median
+# over rounds of "on" against "off" in the same round (paired: the three segments of a
+# round are a few seconds apart), with a distribution-free 95% interval of that median,
+# and whether the whole interval is within 3%. The same figure for
+# "off2" against "off" (two processes of one setting asked the same way: a fresh
+# process's layout, hash keys and warm-up) shows what noise alone gives. The rounds are
+# spread over GENS generations of three fresh processes: one process's memory layout can
+# shift its CPU per query by several percent for its whole life (seen: the same build's
+# "on" 9.7% above "off" in one pair of processes, 2-3% in the next), which rounds within
+# one generation do not average out. Then, unless
+# PERF=0, perf samples "on" (see profile below): the metrics code's share of its CPU.
 SEG=${SEG:-3}
-ROUNDS=${ROUNDS:-9}
+ROUNDS=${ROUNDS:-20}
+GENS=${GENS:-4}
 # winsink_config HTTP_LISTEN LOGFILE
 winsink_config() {
     cat <<CONF
@@ -263,6 +284,78 @@ segment() {
         END {printf "%.0f %d\n", ns / (done > 0 ? done : 1), lost}' <<<"$out"
 }
 
+# profile PATH: with perf installed and allowed (PERF=0 skips it), the share of "on"'s CPU
+# samples in the metrics code (every function of winsink_server::metrics, and the
+# Microsoft-suffix check the statistics task makes), sampled at 1999 Hz over PERF_SECS
+# seconds at RATE qps. Sampling sees no run-to-run noise between processes, so it tells
+# what the counting costs where the on/off difference cannot; code inlined into the
+# query path's own functions (building the record) is not in it.
+profile() {
+    [[ ${PERF:-1} == 1 ]] && command -v perf >/dev/null || return 0
+    local data="$WORK/perf-$1.data" qfile="$WORK/q-$1.txt"
+    perf record -q -F 1999 -p "${W_PID[on]}" -o "$data" -- sleep "$((${PERF_SECS:-10} + 1))" >/dev/null 2>&1 &
+    local rec=$!
+    sleep 0.5
+    taskset -c 1 dnsperf -s 127.0.0.1 -p "${W_PORT[on]}" -d "$qfile" -l "${PERF_SECS:-10}" -Q "$RATE" -c 4 -q 500 >/dev/null 2>&1
+    wait "$rec" || { echo "  perf: no samples (perf_event_paranoid?)"; return 0; }
+    perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null \
+        | awk -v path="$1" '/^#/ || !/%/ {next} {gsub("%", "", $1)}
+            /winsink_server::metrics::|DomainSuffixes::contains/ {m += $1; top = top sprintf(" %s %.2f%%,", $NF, $1)}
+            END {printf "  perf, %s path: metrics code %.2f%% of on'"'"'s CPU samples:%s\n", path, m, top}' \
+        | sed 's/winsink_server::metrics:://g; s/,$//'
+}
+
+# judge PATH: the figures of PATH's segments.
+judge() {
+    python3 - "$1" "$RATE" "$WORK/segments-$1.txt" <<'PY'
+import math, statistics, sys
+path, rate, results = sys.argv[1], sys.argv[2], sys.argv[3]
+seg = {"on": [], "off": [], "off2": []}
+rounds, lost = [], 0
+for i, line in enumerate(open(results)):
+    name, ns, n = line.split()
+    if i % 3 == 0:
+        rounds.append({})
+    rounds[-1][name] = int(ns) / 1000
+    seg[name].append(int(ns) / 1000)
+    lost += int(n)
+med = {k: statistics.median(v) for k, v in seg.items()}
+def iqr(v):
+    q = statistics.quantiles(v, n=4)
+    return (q[2] - q[0]) / statistics.median(v) * 100
+def paired(a, b):
+    """Per round, a's CPU per query over b's (the three were asked one after another)."""
+    return sorted((r[a] / r[b] - 1) * 100 for r in rounds)
+def median_ci(x):
+    """A distribution-free 95% interval of the median: order statistics k and n-1-k,
+    k the largest with P(Binomial(n, 1/2) < k+1) <= 2.5%."""
+    n, k, tail = len(x), 0, 0.0
+    for j in range(n):
+        tail += math.comb(n, j) / 2 ** n
+        if tail > 0.025:
+            break
+        k = j + 1
+    return (x[k], x[n - 1 - k]) if 0 < k < n - k else (x[0], x[-1])
+on, aa = paired("on", "off"), paired("off2", "off")
+lo, hi = median_ci(on)
+aa_lo, aa_hi = median_ci(aa)
+print(f"winsink {path} metrics on/off, CPU per query at {rate} qps, {len(rounds)} rounds, {lost} lost:")
+for k in ("on", "off", "off2"):
+    print(f"  {k:4s} median {med[k]:5.2f} us (IQR {iqr(seg[k]):4.1f}% of it): {' '.join(f'{x:.2f}' for x in seg[k])}")
+diff = statistics.median(on)
+verdict = "within 3%" if diff <= 3 else "ABOVE 3%"
+spread = "all within 3%" if hi <= 3 else ("all above 3%" if lo > 3 else "reaching above 3%: more ROUNDS narrow it")
+print(f"  on vs off, paired by round: median {diff:+.1f}% ({verdict}), 95% interval {lo:+.1f}% to {hi:+.1f}% ({spread})")
+print(f"  off2 vs off (one setting twice, the noise): median {statistics.median(aa):+.1f}%, 95% interval {aa_lo:+.1f}% to {aa_hi:+.1f}%")
+print(f"  medians of the segments: on vs off {(med['on'] / med['off'] - 1) * 100:+.1f}%, off2 vs off {(med['off2'] / med['off'] - 1) * 100:+.1f}%")
+PY
+}
+
+# stop_winsinks: the three stopped.
+stop_winsinks() {
+    for name in on off off2; do kill "${W_PID[$name]}"; wait "${W_PID[$name]}" 2>/dev/null || true; done
+}
+
 echo "# starting three winsinks (metrics on, off, off) with $NAMES list entries" >&2
 for name in on off off2; do start_winsink "$name"; done
 echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/${W_PID[on]}/status") (metrics on)," \
@@ -270,43 +363,31 @@ echo "winsink RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/${W_PID[on]}/status") (
 measure "winsink sinkhole (log on, metrics on)" "${W_PID[on]}" "${W_PORT[on]}" "$WORK/q-sinkhole.txt"
 measure "winsink cache-hit (log on, metrics on)" "${W_PID[on]}" "${W_PORT[on]}" "$WORK/q-cache.txt"
 ORDER=(on off off2)
-for path in sinkhole cache; do
-    echo "# metrics on/off, $path path: $ROUNDS rounds of 3 x $SEG s at $RATE qps, after one not counted" >&2
-    results="$WORK/segments-$path.txt"
-    : >"$results"
-    for round in $(seq 0 "$ROUNDS"); do
-        for i in 0 1 2; do
-            name=${ORDER[$(((round + i) % 3))]}
-            # Every process warms its cache (the cache path's 200 names) in round 0.
-            read -r ns lost < <(segment "$name" "$WORK/q-$path.txt")
-            [[ $round == 0 ]] || echo "$name $ns $lost" >>"$results"
+: >"$WORK/segments-sinkhole.txt"; : >"$WORK/segments-cache.txt"
+PER_GEN=$(((ROUNDS + GENS - 1) / GENS))
+for gen in $(seq 1 "$GENS"); do
+    if ((gen > 1)); then
+        echo "# generation $gen: three fresh winsinks" >&2
+        stop_winsinks
+        for name in on off off2; do start_winsink "$name"; done
+    fi
+    for path in sinkhole cache; do
+        echo "# metrics on/off, $path path: $PER_GEN rounds of 3 x $SEG s at $RATE qps, after one not counted" >&2
+        for round in $(seq 0 "$PER_GEN"); do
+            for i in 0 1 2; do
+                name=${ORDER[$(((round + i) % 3))]}
+                # Every process warms its cache (the cache path's 200 names) in round 0.
+                read -r ns lost < <(segment "$name" "$WORK/q-$path.txt")
+                [[ $round == 0 ]] || echo "$name $ns $lost" >>"$WORK/segments-$path.txt"
+            done
         done
     done
-    python3 - "$path" "$RATE" "$results" <<'PY'
-import statistics, sys
-path, rate, results = sys.argv[1], sys.argv[2], sys.argv[3]
-seg = {"on": [], "off": [], "off2": []}
-lost = 0
-for line in open(results):
-    name, ns, n = line.split()
-    seg[name].append(int(ns) / 1000)
-    lost += int(n)
-med = {k: statistics.median(v) for k, v in seg.items()}
-def iqr(v):
-    q = statistics.quantiles(v, n=4)
-    return (q[2] - q[0]) / statistics.median(v) * 100
-diff = (med["on"] / med["off"] - 1) * 100
-aa = (med["off2"] / med["off"] - 1) * 100
-print(f"winsink {path} metrics on/off, CPU per query at {rate} qps, {len(seg['on'])} segments each, {lost} lost:")
-for k in ("on", "off", "off2"):
-    print(f"  {k:4s} median {med[k]:5.2f} us (IQR {iqr(seg[k]):4.1f}% of it): {' '.join(f'{x:.2f}' for x in seg[k])}")
-noise = max(abs(aa), *(iqr(v) / 2 for v in seg.values()))
-verdict = "within 3%" if diff <= 3 else "ABOVE 3%"
-print(f"  on vs off {diff:+.1f}% ({verdict}); off2 vs off {aa:+.1f}%; noise (the larger of |off2 vs off| and half an IQR) {noise:.1f}%"
-      f"{': the difference is below the noise' if abs(diff) <= noise else ''}")
-PY
 done
-for name in on off off2; do kill "${W_PID[$name]}"; wait "${W_PID[$name]}" 2>/dev/null || true; done
+for path in sinkhole cache; do
+    judge "$path"
+    profile "$path"
+done
+stop_winsinks
 echo "winsink query-log lines (metrics on): $(wc -l <"$WORK/log/queries-on.log")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 

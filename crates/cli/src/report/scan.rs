@@ -771,7 +771,13 @@ mod tests {
 
     #[test]
     fn the_daemon_s_lines_are_read_in_its_layout_and_as_the_general_scan_reads_them() {
-        for text in [DAEMON, DAEMON_PASS, DAEMON_CNAME] {
+        // Beside the samples above, a line from the daemon's own writer: if its layout
+        // drifts from the one `daemon` expects, this fails instead of every report
+        // quietly taking the general walk.
+        let mut written = String::new();
+        winsink_server::fuzzing::write_sample_line(&mut written, winsink_server::LogFormat::Json);
+        let written = written.trim_end_matches('\n');
+        for text in [DAEMON, DAEMON_PASS, DAEMON_CNAME, written] {
             let mut marks = Marks::default();
             assert!(marks.mark(text.as_bytes()));
             let scan = |i| Scan {

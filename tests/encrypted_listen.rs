@@ -605,3 +605,59 @@ fn base64url(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn check_and_run_say_when_the_certificate_has_expired_or_is_about_to() {
+    let upstream = TestUpstream::start();
+    let mut ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("winsink.toml");
+    let check = |leaf: &Leaf| {
+        std::fs::write(&path, config(&upstream, leaf)).unwrap();
+        let out = crate::support::run_winsink(&["check", "--config", path.to_str().unwrap()]);
+        // A certificate out of its dates still loads: plain DNS must not go down with it.
+        assert!(out.status.success(), "{}", crate::support::stderr(&out));
+        (crate::support::stdout(&out), crate::support::stderr(&out))
+    };
+
+    let expired = ca.leaf_valid(&[NAME], (2020, 1, 1), (2021, 1, 1));
+    let (stdout, stderr) = check(&expired);
+    let said = format!(
+        "warning: [tls] cert_file {}: the certificate expired on 2021-01-01 00:00 UTC (",
+        expired.cert.display()
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(
+        stderr.contains("clients that check it refuse every connection"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("1 warning"), "{stdout}");
+
+    // Six midnights from now: five whole days and some hours left.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 86_400;
+    let (y, m, d) = winsink_server::civil::civil_from_days(today + 6);
+    let soon = ca.leaf_valid(&[NAME], (2020, 1, 1), (y as i32, m as u8, d as u8));
+    let (_, stderr) = check(&soon);
+    assert!(
+        stderr.contains(&format!(
+            "warning: [tls] cert_file {}: the certificate expires on {y:04}-{m:02}-{d:02} \
+             00:00 UTC, in 5 days; renew it",
+            soon.cert.display()
+        )),
+        "{stderr}"
+    );
+
+    let later = ca.leaf_valid(&[NAME], (2020, 1, 1), (y as i32 + 1, m as u8, 1));
+    let (stdout, stderr) = check(&later);
+    assert!(!stderr.contains("cert_file"), "{stderr}");
+    assert!(stdout.contains("0 warnings"), "{stdout}");
+
+    // `run` says it when it starts, and serves anyway.
+    let d = Daemon::start(&config(&upstream, &expired), &[]);
+    let warn = wait_for_stderr(&d, "the certificate expired on 2021-01-01");
+    assert!(warn.contains("WARN"), "{warn}");
+}

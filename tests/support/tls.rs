@@ -95,6 +95,29 @@ impl TestCa {
     /// alternative names), signed by this CA, with a key of `kind`. Each call writes
     /// new files (`leaf-N.pem`, `leaf-N.chain.pem`, `leaf-N.key`).
     pub(crate) fn leaf(&mut self, names: &[&str], kind: KeyKind) -> Leaf {
+        self.leaf_with(names, kind, |_| {})
+    }
+
+    /// An ECDSA server certificate for `names` valid from midnight UTC of `from` to
+    /// midnight UTC of `until` (year, month, day), as [`leaf`](Self::leaf) writes one.
+    pub(crate) fn leaf_valid(
+        &mut self,
+        names: &[&str],
+        from: (i32, u8, u8),
+        until: (i32, u8, u8),
+    ) -> Leaf {
+        self.leaf_with(names, KeyKind::Ecdsa, |p| {
+            p.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+            p.not_after = rcgen::date_time_ymd(until.0, until.1, until.2);
+        })
+    }
+
+    fn leaf_with(
+        &mut self,
+        names: &[&str],
+        kind: KeyKind,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
         let mut params = CertificateParams::new(names.clone()).expect("leaf params");
         params.distinguished_name.push(
@@ -106,6 +129,7 @@ impl TestCa {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        adjust(&mut params);
         let key = key_pair(kind);
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer).expect("leaf certificate");

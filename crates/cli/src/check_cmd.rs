@@ -99,22 +99,10 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
         return ExitCode::from(crate::EXIT_INPUT);
     }
     // `run` reads the certificate when it starts; one that does not load fails here too.
-    if let Some(files) = &loaded.startup.tls {
-        if let Err(e) = Certificate::load(files) {
-            let key = match &e {
-                ServerError::Tls { key, .. } => *key,
-                _ => "cert_file",
-            };
-            let text = source.text();
-            let at = line_of(&text, |l| {
-                l.strip_prefix(key)
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-            .map_or_else(String::new, |n| format!(":{n}"));
-            eprintln!("error: {source}{at}: {e}");
-            return ExitCode::from(crate::EXIT_INPUT);
-        }
-    }
+    let cert_warning = match check_certificate(&source, &loaded) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
     let summary = loaded.policy.summary();
     let out = if args.json {
         match serde_json::to_string_pretty(&summary) {
@@ -125,9 +113,14 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
         }
     } else {
-        text_summary(&source, &loaded, &upstreams)
+        text_summary(
+            &source,
+            &loaded,
+            &upstreams,
+            usize::from(cert_warning.is_some()),
+        )
     };
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().chain(&cert_warning) {
         eprintln!("warning: {w}");
     }
     let mut out = out;
@@ -168,9 +161,40 @@ fn url_lists_block(policy: &winsink_policy::Policy) -> String {
     out
 }
 
+/// Loads `[tls]`'s certificate as `run` would: the warning about its dates if it loads,
+/// else the error printed with the config line of the file it names, and exit 2.
+fn check_certificate(source: &ConfigSource, loaded: &Loaded) -> Result<Option<String>, ExitCode> {
+    let Some(files) = &loaded.startup.tls else {
+        return Ok(None);
+    };
+    match Certificate::load(files) {
+        Ok(c) => Ok(c.validity_warning(std::time::SystemTime::now())),
+        Err(e) => {
+            let key = match &e {
+                ServerError::Tls { key, .. } => *key,
+                _ => "cert_file",
+            };
+            let text = source.text();
+            let at = line_of(&text, |l| {
+                l.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map_or_else(String::new, |n| format!(":{n}"));
+            eprintln!("error: {source}{at}: {e}");
+            Err(ExitCode::from(crate::EXIT_INPUT))
+        }
+    }
+}
+
 /// `check`'s text output: `SOURCE: OK`, the policy summary, the shared endpoints, where
-/// it would listen, forward and serve HTTP, and the warning count.
-fn text_summary(source: &ConfigSource, loaded: &Loaded, upstreams: &[Upstream]) -> String {
+/// it would listen, forward and serve HTTP, and the warning count (the config's and
+/// `more_warnings` others, such as the certificate's).
+fn text_summary(
+    source: &ConfigSource,
+    loaded: &Loaded,
+    upstreams: &[Upstream],
+    more_warnings: usize,
+) -> String {
     let summary = loaded.policy.summary();
     let startup = &loaded.startup;
     let listen: Vec<String> = startup.listen.iter().map(ToString::to_string).collect();
@@ -180,7 +204,7 @@ fn text_summary(source: &ConfigSource, loaded: &Loaded, upstreams: &[Upstream]) 
         String::new()
     };
     let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
-    let n = loaded.warnings.len();
+    let n = loaded.warnings.len() + more_warnings;
     let shared = shared_block(&loaded.policy.shared_endpoints());
     let http = &startup.http;
     let http_line = if http.listen.is_empty() {

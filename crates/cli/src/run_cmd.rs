@@ -250,6 +250,12 @@ fn prepare(args: &RunArgs) -> Result<Daemon, ExitCode> {
             return Err(ExitCode::from(crate::EXIT_INPUT));
         }
     };
+    if let Some(w) = cert
+        .as_ref()
+        .and_then(|c| c.validity_warning(std::time::SystemTime::now()))
+    {
+        warn!("{source}: {w}");
+    }
     let (target, format) = query_log(&startup);
     Ok(Daemon {
         config,

@@ -13,10 +13,17 @@
 //! `fullchain.pem`), and a private key as `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY`
 //! (PKCS#1) or `EC PRIVATE KEY` (SEC1); ECDSA (P-256, P-384), Ed25519 and RSA keys, with
 //! rustls' `ring` provider. The key must belong to the first certificate.
+//!
+//! rustls serves its own certificate whatever its dates; clients do not. So the first
+//! certificate's validity is read too, and [`Certificate::validity_warning`] says when it
+//! has expired, is not valid yet, or expires within [`EXPIRY_WARNING_DAYS`] (`check`
+//! prints it, `run` logs it when it starts and when it reads the files again). An
+//! expired certificate still loads: refusing it would take down plain DNS with it.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::{self, PemObject};
@@ -27,11 +34,17 @@ use winsink_policy::TlsFiles;
 
 use crate::ServerError;
 
+/// Days before its end that a certificate is said to be expiring.
+pub const EXPIRY_WARNING_DAYS: i64 = 14;
+
 /// A certificate chain and its private key, checked to belong together.
 #[derive(Clone)]
 pub struct Certificate {
     key: Arc<CertifiedKey>,
     files: TlsFiles,
+    /// The first certificate's notBefore and notAfter, in seconds since the Unix epoch
+    /// (`None` if its dates do not parse; rustls accepted the certificate anyway).
+    validity: Option<(i64, i64)>,
 }
 
 impl fmt::Debug for Certificate {
@@ -93,10 +106,53 @@ impl Certificate {
             )),
             e => key_err(format!("not a key rustls can sign with: {e}")),
         })?;
+        let validity = key.cert.first().and_then(validity);
         Ok(Self {
             key: Arc::new(key),
             files: files.clone(),
+            validity,
         })
+    }
+
+    /// What an operator must hear about the first certificate's dates at `now`: that it
+    /// has expired, is not valid yet, or expires within [`EXPIRY_WARNING_DAYS`]; `None`
+    /// while it is valid for longer.
+    pub fn validity_warning(&self, now: SystemTime) -> Option<String> {
+        let (not_before, not_after) = self.validity?;
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let file = self.files.cert_file.display();
+        let day = 86_400;
+        let renew = "renew it: winsink reads it again when the file changes";
+        if now >= not_after {
+            let ago = (now - not_after) / day;
+            Some(format!(
+                "[tls] cert_file {file}: the certificate expired on {} ({ago} day{} ago): \
+                 DoT and DoH clients that check it refuse every connection; {renew}",
+                date(not_after),
+                plural(ago)
+            ))
+        } else if now < not_before {
+            Some(format!(
+                "[tls] cert_file {file}: the certificate is not valid before {}: DoT and DoH \
+                 clients that check it refuse every connection until then",
+                date(not_before)
+            ))
+        } else if not_after - now < EXPIRY_WARNING_DAYS * day {
+            let left = (not_after - now) / day;
+            Some(format!(
+                "[tls] cert_file {file}: the certificate expires on {}, in {}; {renew}",
+                date(not_after),
+                if left == 0 {
+                    "less than a day".to_owned()
+                } else {
+                    format!("{left} day{}", plural(left))
+                }
+            ))
+        } else {
+            None
+        }
     }
 
     /// How many certificates the chain holds (the server's and its intermediates).
@@ -107,6 +163,32 @@ impl Certificate {
     /// The files it was read from.
     pub fn files(&self) -> &TlsFiles {
         &self.files
+    }
+}
+
+/// `der`'s notBefore and notAfter in seconds since the Unix epoch.
+fn validity(der: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DD HH:MM UTC`.
+fn date(secs: i64) -> String {
+    let (y, m, d) = crate::civil::civil_from_days(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        in_day / 3600,
+        in_day % 3600 / 60
+    )
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

@@ -33,10 +33,15 @@ impl Source for CertSource {
     type Snapshot = Certificate;
 
     fn load(&self) -> anyhow::Result<Loaded<Certificate>> {
+        let value = Certificate::load(&self.files)?;
+        let warnings = value
+            .validity_warning(std::time::SystemTime::now())
+            .into_iter()
+            .collect();
         Ok(Loaded {
-            value: Certificate::load(&self.files)?,
+            value,
             files: self.paths(),
-            warnings: Vec::new(),
+            warnings,
             need_restart: Vec::new(),
         })
     }

@@ -656,8 +656,13 @@ fn check_and_run_say_when_the_certificate_has_expired_or_is_about_to() {
     assert!(!stderr.contains("cert_file"), "{stderr}");
     assert!(stdout.contains("0 warnings"), "{stdout}");
 
-    // `run` says it when it starts, and serves anyway.
+    // `run` says it when it starts, and serves anyway; /metrics gives the date to alert on.
     let d = Daemon::start(&config(&upstream, &expired), &[]);
     let warn = wait_for_stderr(&d, "the certificate expired on 2021-01-01");
     assert!(warn.contains("WARN"), "{warn}");
+    let metrics = crate::support::http::get(d.http(), "/metrics", &[]).body;
+    assert!(
+        metrics.contains("\nwinsink_tls_certificate_expiry_timestamp_seconds 1609459200\n"),
+        "{metrics}"
+    );
 }

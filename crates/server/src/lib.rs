@@ -443,6 +443,7 @@ impl Server {
             inner: Arc::new(http::Shared {
                 metrics,
                 engine: self.engine.clone(),
+                cert: self.cert.clone(),
             }),
         };
         Some(http::Http::new(state, config))

@@ -114,6 +114,12 @@ impl Certificate {
         })
     }
 
+    /// When the first certificate stops being valid (its notAfter), in seconds since the
+    /// Unix epoch; `None` if its dates did not parse.
+    pub fn not_after(&self) -> Option<i64> {
+        self.validity.map(|(_, until)| until)
+    }
+
     /// What an operator must hear about the first certificate's dates at `now`: that it
     /// has expired, is not valid yet, or expires within [`EXPIRY_WARNING_DAYS`]; `None`
     /// while it is valid for longer.

@@ -44,6 +44,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
         tcp_refused: sh.engine.tcp.get().map_or(0, |c| c.refused()),
         querylog_dropped: sh.engine.log_dropped(),
         upstream_up: crate::upstream_up(&sh.engine),
+        cert_not_after: sh.cert.as_ref().and_then(|c| c.load().not_after()),
     };
     let text = Snapshot::take(&sh.metrics, &policy, gauges).text();
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()

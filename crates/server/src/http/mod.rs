@@ -197,6 +197,8 @@ impl std::fmt::Debug for AppState {
 pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) engine: Arc<Engine>,
+    /// The DoT/DoH certificate in force, when there are such listeners.
+    pub(crate) cert: Option<crate::tls::CertSlot>,
 }
 
 impl AppState {

@@ -20,6 +20,7 @@
 //! | `winsink_ratelimited_total` | counter | |
 //! | `winsink_build_info` | gauge | `version` |
 //! | `winsink_start_time_seconds` | gauge | |
+//! | `winsink_tls_certificate_expiry_timestamp_seconds` | gauge | (with `[tls]` only) |
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -48,6 +49,8 @@ pub(crate) struct Gauges {
     pub(crate) querylog_dropped: u64,
     /// Per upstream label: whether it is up (`None`: not known yet).
     pub(crate) upstream_up: Vec<(String, Option<bool>)>,
+    /// The DoT/DoH certificate's notAfter, in seconds since the Unix epoch.
+    pub(crate) cert_not_after: Option<i64>,
 }
 
 /// Every figure of one scrape, as owned data.
@@ -373,6 +376,14 @@ impl Snapshot {
             "When the process started, in seconds since the Unix epoch.",
             self.start_secs,
         )?;
+        if let Some(t) = self.gauges.cert_not_after {
+            gauge(
+                enc,
+                "winsink_tls_certificate_expiry_timestamp_seconds",
+                "When the DoT/DoH certificate in force stops being valid (its notAfter), in seconds since the Unix epoch.",
+                t,
+            )?;
+        }
         Ok(())
     }
 }

@@ -292,11 +292,11 @@ segment() {
 # query path's own functions (building the record) is not in it.
 profile() {
     [[ ${PERF:-1} == 1 ]] && command -v perf >/dev/null || return 0
-    local data="$WORK/perf-$1.data" qfile="$WORK/q-$1.txt"
-    perf record -q -F 1999 -p "${W_PID[on]}" -o "$data" -- sleep "$((${PERF_SECS:-10} + 1))" >/dev/null 2>&1 &
+    local data="$WORK/perf-$1.data" secs=${PERF_SECS:-10}
+    perf record -q -F 1999 -p "${W_PID[on]}" -o "$data" -- sleep "$((secs + 1))" >/dev/null 2>&1 &
     local rec=$!
     sleep 0.5
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "${W_PORT[on]}" -d "$qfile" -l "${PERF_SECS:-10}" -Q "$RATE" -c 4 -q 500 >/dev/null 2>&1
+    SEG=$secs segment on "$WORK/q-$1.txt" >/dev/null
     wait "$rec" || { echo "  perf: no samples (perf_event_paranoid?)"; return 0; }
     perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null \
         | awk -v path="$1" '/^#/ || !/%/ {next} {gsub("%", "", $1)}

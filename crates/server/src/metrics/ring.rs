@@ -7,8 +7,8 @@
 //! `fetch_add`; it writes its slot only if no newer writer owns it, so a writer
 //! preempted for a whole lap of the ring (N queries) loses its entry instead of
 //! overwriting a newer one. Names are stored inline, eight bytes to a word (qname, then
-//! from the next word the deciding CNAME chain name when both fit in [`NAME_BYTES`]); areas as label slots (see
-//! [`super::labels`]), at most [`MAX_AREAS`] per entry.
+//! from the next word the deciding CNAME chain name when both fit in [`NAME_BYTES`]);
+//! areas as label slots (see [`super::labels`]), at most [`MAX_AREAS`] per entry.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
